@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# test.sh — build (./setup.sh --no-demo), check the hook is freestanding, run every test.
+set -uo pipefail
+cd "$(dirname "$0")"
+./setup.sh --no-demo || exit 1
+make -s -C native OUT="$PWD/dist" check || { echo "test: the hook is not freestanding (make -C native check)"; exit 1; }
+log=dist/test.log
+dotnet test resident.slnx --nologo --logger "console;verbosity=normal" > "$log" 2>&1
+rc=$?
+grep -E '^\s+(Passed|Failed|Skipped) |^\s+(Error Message|Stack Trace)|^\s+at |Assert|error ' "$log" | grep -v '^\s*Passed ' | head -200
+summary=$(grep -E '(Passed|Failed)!' "$log" | tail -1)
+echo "$summary"
+failed=$(sed -n 's/.*Failed: *\([0-9]*\).*/\1/p' <<<"$summary"); passed=$(sed -n 's/.*Passed: *\([0-9]*\).*/\1/p' <<<"$summary")
+echo "${passed:-0} passed, ${failed:-0} failed"
+[ "$rc" -eq 0 ] && [ -n "$summary" ] || { echo "test: dotnet test exited $rc (full log: $log)"; exit 1; }
