@@ -1,0 +1,31 @@
+namespace Resident.Registry;
+
+/// <summary>
+/// Where images live and what they are called. The same rule is implemented once more in C, in
+/// native/hook.c (registry_dir, image_name); RegistryRuleTests checks that both agree.
+/// </summary>
+public static class RegistryPaths
+{
+    /// <summary>
+    /// The registry directory: $RESIDENT_DIR if set and absolute, else $XDG_CACHE_HOME/resident if
+    /// absolute, else $HOME/.cache/resident. Relative values are ignored (a relative path would
+    /// mean a different directory in every working directory). Null when none applies.
+    /// </summary>
+    public static string? Resolve(Func<string, string?> getenv)
+    {
+        string? dir = getenv("RESIDENT_DIR");
+        if (IsAbsolute(dir)) return dir;
+        string? xdg = getenv("XDG_CACHE_HOME");
+        if (IsAbsolute(xdg)) return xdg + "/resident";
+        string? home = getenv("HOME");
+        if (IsAbsolute(home)) return home + "/.cache/resident";
+        return null;
+    }
+
+    public static string? ResolveFromProcess() => Resolve(Environment.GetEnvironmentVariable);
+
+    /// <summary>The image file name of the executable with this st_dev/st_ino: "%llx-%llx.img".</summary>
+    public static string ImageFileName(ulong dev, ulong ino) => $"{dev:x}-{ino:x}.img";
+
+    static bool IsAbsolute(string? path) => !string.IsNullOrEmpty(path) && path[0] == '/';
+}
