@@ -18,6 +18,6 @@ hook=$root/dist/libresident.so
 loop() { local i; for ((i = 0; i < 300; i++)); do "$@" </dev/null; done; }
 TIMEFORMAT='%R'
 normal=$( { time loop /usr/bin/perl; } 2>&1 )
-resident_t=$( { time LD_AUDIT=$hook loop /usr/bin/perl; } 2>&1 )
+resident_t=$( { time (export LD_AUDIT=$hook; loop /usr/bin/perl); } 2>&1 )
 echo "== 300 x perl </dev/null: normal ${normal}s, resident ${resident_t}s"
 echo "   (bench/bench.sh measures properly, in alternating rounds)"
