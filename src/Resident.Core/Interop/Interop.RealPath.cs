@@ -4,7 +4,7 @@ namespace Resident;
 
 internal static partial class Interop
 {
-    [LibraryImport("libc", EntryPoint = "realpath", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    [LibraryImport(Libraries.Libc, EntryPoint = "realpath", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial IntPtr RealPathNative(string path, IntPtr resolved);
 
     /// <summary>realpath(3): absolute, every symlink resolved; null (errno set) on failure.</summary>

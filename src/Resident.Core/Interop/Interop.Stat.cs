@@ -4,6 +4,13 @@ namespace Resident;
 
 internal static partial class Interop
 {
+    internal const uint S_IFMT = 0xf000;
+    internal const uint S_IFREG = 0x8000;
+    internal const uint S_IFDIR = 0x4000;
+    internal const uint S_ISUID = 0x800;
+    internal const uint S_ISGID = 0x400;
+    internal const int X_OK = 1;
+
     /// <summary>struct stat of x86_64 Linux (the kernel's and glibc's layout are the same there).</summary>
     [StructLayout(LayoutKind.Sequential)]
     internal struct StatBuf
@@ -26,10 +33,16 @@ internal static partial class Interop
     }
 
     /// <summary>stat(2) (follows symlinks); returns 0 or -1 with errno (SetLastError).</summary>
-    [LibraryImport("libc", EntryPoint = "stat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    [LibraryImport(Libraries.Libc, EntryPoint = "stat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int Stat(string path, out StatBuf buf);
 
     /// <summary>lstat(2) (does not follow a final symlink).</summary>
-    [LibraryImport("libc", EntryPoint = "lstat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    [LibraryImport(Libraries.Libc, EntryPoint = "lstat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int LStat(string path, out StatBuf buf);
+
+    [LibraryImport(Libraries.Libc, EntryPoint = "access", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int access(string path, int mode);
+
+    /// <summary>access(2) with the real uid: true when allowed, false on any error.</summary>
+    internal static bool Access(string path, int mode) => access(path, mode) == 0;
 }

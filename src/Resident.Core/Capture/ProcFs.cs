@@ -1,0 +1,59 @@
+using System.Buffers.Binary;
+using System.Globalization;
+
+namespace Resident.Capture;
+
+/// <summary>What /proc tells about a (stopped) process. Plain file reads: any thread may call.</summary>
+internal static class ProcFs
+{
+    public const ulong AT_PHDR = 3, AT_BASE = 7, AT_ENTRY = 9;
+
+    /// <summary>The kernel's auxv of the current exec: type → value.</summary>
+    public static Dictionary<ulong, ulong> ReadAuxv(int pid)
+    {
+        var raw = File.ReadAllBytes($"/proc/{pid}/auxv");
+        var auxv = new Dictionary<ulong, ulong>();
+        for (int o = 0; o + 16 <= raw.Length; o += 16)
+        {
+            ulong type = BinaryPrimitives.ReadUInt64LittleEndian(raw.AsSpan(o));
+            if (type == 0)
+                break;
+            auxv[type] = BinaryPrimitives.ReadUInt64LittleEndian(raw.AsSpan(o + 8));
+        }
+        return auxv;
+    }
+
+    /// <summary>The environment block of the current exec, "NAME=value" entries in order.</summary>
+    public static List<string> ReadEnviron(int pid) =>
+        File.ReadAllText($"/proc/{pid}/environ").Split('\0', StringSplitOptions.RemoveEmptyEntries).ToList();
+
+    public static string Exe(int pid) => new FileInfo($"/proc/{pid}/exe").LinkTarget ?? "";
+
+    public static string Cwd(int pid) => new DirectoryInfo($"/proc/{pid}/cwd").LinkTarget ?? "/";
+
+    /// <summary>What fd <paramref name="fd"/> refers to, or null when it is not open.</summary>
+    public static string? FdTarget(int pid, int fd)
+    {
+        try { return new FileInfo($"/proc/{pid}/fd/{fd}").LinkTarget; }
+        catch (IOException) { return null; }
+    }
+
+    public static int ThreadCount(int pid) => Directory.GetDirectories($"/proc/{pid}/task").Length;
+
+    public static IReadOnlyList<int> OpenFds(int pid) =>
+        Directory.GetFileSystemEntries($"/proc/{pid}/fd")
+            .Select(e => int.Parse(Path.GetFileName(e), CultureInfo.InvariantCulture))
+            .Order().ToList();
+
+    /// <summary>The SigCgt mask of /proc/PID/status: signals with a handler installed.</summary>
+    public static ulong CaughtSignals(int pid)
+    {
+        foreach (var line in File.ReadLines($"/proc/{pid}/status"))
+            if (line.StartsWith("SigCgt:", StringComparison.Ordinal))
+                return ulong.Parse(line["SigCgt:".Length..].Trim(), NumberStyles.HexNumber, CultureInfo.InvariantCulture);
+        throw new CaptureException($"/proc/{pid}/status has no SigCgt line");
+    }
+
+    public static bool HasHeap(int pid) =>
+        File.ReadLines($"/proc/{pid}/maps").Any(l => l.EndsWith("[heap]", StringComparison.Ordinal));
+}

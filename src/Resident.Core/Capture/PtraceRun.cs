@@ -1,0 +1,212 @@
+using Resident.Elf;
+
+namespace Resident.Capture;
+
+/// <summary>The program ended (exited or was killed) before reaching the stop; it is reaped.</summary>
+internal sealed class ProgramEndedException(string how) : Exception(how);
+
+/// <summary>Where one run stopped, as seen from the tracer thread.</summary>
+internal sealed record StopState(int Pid, Interop.UserRegs Regs, LdSoEntry.ResumePoint Resume, IReadOnlyList<string> Environment);
+
+/// <summary>
+/// One start of the program, from the spawn to the breakpoint at <c>_dl_start_user</c>.
+/// Every method except <see cref="KillFromWatchdog"/> must run on the tracer thread.
+/// </summary>
+internal sealed class PtraceRun(string programPath)
+{
+    const int Options = Interop.PTRACE_O_TRACEEXEC | Interop.PTRACE_O_EXITKILL | Interop.PTRACE_O_TRACESYSGOOD;
+    const int SyscallStop = Interop.SIGTRAP | 0x80;   // PTRACE_O_TRACESYSGOOD marks syscall stops
+    const int AT_FDCWD = -100;
+    const int MaxOutputRead = 512;
+
+    volatile int _pid;
+
+    public SyscallLog Log { get; } = new();
+
+    /// <summary>
+    /// Spawns the program and runs it to the stop: registers equal ld.so's at the call of
+    /// the user entry, the int3 removed. On any failure the process is killed and reaped.
+    /// Throws ProgramEndedException when it ends first.
+    /// </summary>
+    public StopState RunToStop(IReadOnlyList<string> environment)
+    {
+        int pid = _pid = Spawner.Spawn(programPath, environment);
+        try
+        {
+            WaitForSelfStop(pid);
+            Interop.PtraceSeize(pid, Options);
+            Interop.Kill(pid, Interop.SIGCONT);
+            var regs = RunToExec(pid);
+            var resume = FindResumePoint(pid, regs.Rip);
+            var actualEnvironment = ProcFs.ReadEnviron(pid);
+            ulong original = InsertBreakpoint(pid, resume.ResumePc);
+            RecordSyscallsUntilBreakpoint(pid, resume.ResumePc);
+            return new StopState(pid, RemoveBreakpoint(pid, resume.ResumePc, original), resume, actualEnvironment);
+        }
+        catch
+        {
+            KillAndReap(pid);
+            throw;
+        }
+    }
+
+    /// <summary>Any thread: ends a run that takes too long; the tracer thread then sees the death.</summary>
+    public void KillFromWatchdog()
+    {
+        if (_pid > 0)
+            Interop.KillIfAlive(_pid, Interop.SIGKILL);
+    }
+
+    /// <summary>SIGKILL and reap, so no zombie stays. Idempotent: a reaped pid gives ESRCH/ECHILD.</summary>
+    public static void KillAndReap(int pid)
+    {
+        Interop.KillIfAlive(pid, Interop.SIGKILL);
+        while (true)
+        {
+            int status;
+            try { Interop.WaitPid(pid, out status, Interop.__WALL); }
+            catch (ErrnoException e) when (e.Errno == Interop.ECHILD) { return; }
+            if (Interop.WIfExited(status) || Interop.WIfSignaled(status))
+                return;
+        }
+    }
+
+    // Not traced yet: a plain WUNTRACED wait sees the shell's "kill -STOP $$".
+    static void WaitForSelfStop(int pid)
+    {
+        Interop.WaitPid(pid, out int status, Interop.WUNTRACED);
+        ThrowIfEnded(status);
+    }
+
+    /// <summary>Lets the shell run into its exec; returns the registers at the exec event (rip = ld.so's _start).</summary>
+    static Interop.UserRegs RunToExec(int pid)
+    {
+        while (true)
+        {
+            int status = WaitStop(pid);
+            int sig = Interop.WStopSig(status);
+            switch (Interop.WPtraceEvent(status))
+            {
+                case Interop.PTRACE_EVENT_EXEC:
+                    return Interop.PtraceGetRegs(pid);
+                case Interop.PTRACE_EVENT_STOP:   // the seized group-stop: continue it
+                    Interop.PtraceCont(pid, 0);
+                    break;
+                default:   // signal-delivery stop; our SIGCONT/SIGSTOP are not for the program
+                    Interop.PtraceCont(pid, sig is Interop.SIGCONT or Interop.SIGSTOP ? 0 : sig);
+                    break;
+            }
+        }
+    }
+
+    LdSoEntry.ResumePoint FindResumePoint(int pid, ulong entry)
+    {
+        string exe = ProcFs.Exe(pid);
+        if (exe != programPath)
+            throw new CaptureException($"{programPath}: the shell executed {exe} instead");
+        var auxv = ProcFs.ReadAuxv(pid);
+        if (auxv.GetValueOrDefault(ProcFs.AT_BASE) == 0)
+            throw new CaptureException($"{programPath}: the kernel loaded no interpreter (AT_BASE is 0)");
+        Span<byte> code = stackalloc byte[LdSoEntry.WindowSize];
+        RemoteMemory.Read(pid, entry, code);
+        return LdSoEntry.Decode(code, entry);
+    }
+
+    static ulong InsertBreakpoint(int pid, ulong pc)
+    {
+        Span<byte> word = stackalloc byte[8];
+        RemoteMemory.Read(pid, pc, word);
+        ulong original = BitConverter.ToUInt64(word);
+        Interop.PtracePokeText(pid, pc, (original & ~0xffUL) | 0xcc);
+        return original;
+    }
+
+    static Interop.UserRegs RemoveBreakpoint(int pid, ulong pc, ulong original)
+    {
+        Interop.PtracePokeText(pid, pc, original);
+        var regs = Interop.PtraceGetRegs(pid);
+        regs.Rip = pc;
+        Interop.PtraceSetRegs(pid, regs);
+        return Interop.PtraceGetRegs(pid);
+    }
+
+    void RecordSyscallsUntilBreakpoint(int pid, ulong pc)
+    {
+        Interop.PtraceSyscall(pid, 0);
+        while (true)
+        {
+            int status = WaitStop(pid);
+            int sig = Interop.WStopSig(status), ev = Interop.WPtraceEvent(status);
+            if (sig == SyscallStop)
+                OnSyscallStop(pid);
+            else if (ev == Interop.PTRACE_EVENT_EXEC)
+                throw new CaptureException($"{programPath}: executed another program before ld.so finished");
+            else if (ev == 0 && sig == Interop.SIGTRAP && Interop.PtraceGetRegs(pid).Rip == pc + 1)
+                return;
+            Interop.PtraceSyscall(pid, ev == 0 && sig != SyscallStop ? sig : 0);
+        }
+    }
+
+    unsafe void OnSyscallStop(int pid)
+    {
+        var info = Interop.PtraceGetSyscallInfo(pid);
+        if (info.Op == Interop.PTRACE_SYSCALL_INFO_EXIT)
+        {
+            Log.Exit((long)info.Union[0]);
+            return;
+        }
+        if (info.Op != Interop.PTRACE_SYSCALL_INFO_ENTRY)
+            return;
+        long nr = (long)info.Union[0];
+        var args = new ulong[6];
+        for (int i = 0; i < 6; i++)
+            args[i] = info.Union[1 + i];
+        if (nr == Syscalls.Write && args[0] is 1 or 2)
+            Log.AddOutput(ReadOutput(pid, args[1], args[2]));
+        Log.Entry(nr, args, ReadPathArgument(pid, nr, args));
+    }
+
+    /// <summary>The syscall's path argument made absolute, or null (none, empty, unreadable).</summary>
+    static string? ReadPathArgument(int pid, long nr, ulong[] args)
+    {
+        var info = Syscalls.Lookup(nr);
+        if (info is null || info.PathArg < 0 || args[info.PathArg] == 0)
+            return null;
+        string path;
+        try { path = RemoteMemory.ReadCString(pid, args[info.PathArg]); }
+        catch (CaptureException) { return null; }
+        if (path.Length == 0 || path.StartsWith('/'))
+            return path.Length == 0 ? null : path;
+        int dirfd = info.DirFdArg < 0 ? AT_FDCWD : (int)args[info.DirFdArg];
+        string? dir = dirfd == AT_FDCWD ? ProcFs.Cwd(pid) : ProcFs.FdTarget(pid, dirfd);
+        return dir is null ? path : Path.GetFullPath(Path.Combine(dir, path));
+    }
+
+    static string ReadOutput(int pid, ulong addr, ulong count)
+    {
+        var buf = new byte[(int)Math.Min(count, MaxOutputRead)];
+        try { RemoteMemory.Read(pid, addr, buf); }
+        catch (CaptureException) { return ""; }
+        return System.Text.Encoding.UTF8.GetString(buf);
+    }
+
+    /// <summary>The next stop of <paramref name="pid"/>; throws ProgramEndedException if it ended instead.</summary>
+    static int WaitStop(int pid)
+    {
+        while (true)
+        {
+            Interop.WaitPid(pid, out int status, Interop.__WALL);
+            ThrowIfEnded(status);
+            if (Interop.WIfStopped(status))
+                return status;
+        }
+    }
+
+    static void ThrowIfEnded(int status)
+    {
+        if (Interop.WIfExited(status))
+            throw new ProgramEndedException($"exit status {Interop.WExitStatus(status)}");
+        if (Interop.WIfSignaled(status))
+            throw new ProgramEndedException($"killed by signal {Interop.WTermSig(status)}");
+    }
+}

@@ -1,0 +1,54 @@
+namespace Resident.Capture;
+
+/// <summary>
+/// The <see cref="IStoppedProcess"/> the tracer hands out. Owns the tracer thread: the
+/// process stays ptrace-stopped until <see cref="Dispose"/> kills and reaps it there.
+/// </summary>
+internal sealed class StoppedTracee : IStoppedProcess
+{
+    readonly TracerThread _thread;
+    int _disposed;
+
+    public StoppedTracee(TracerThread thread, string programPath, StopState stop, SyscallLog log, bool lazyBind)
+    {
+        _thread = thread;
+        Pid = stop.Pid;
+        ProgramPath = programPath;
+        Environment = stop.Environment;
+        LazyBind = lazyBind;
+        var r = stop.Regs;
+        Registers = new StopRegisters(r.Rip, r.Rsp, r.Rax, r.FsBase, r.GsBase);
+        ResumePc = stop.Resume.ResumePc;
+        ResumeCont = stop.Resume.ResumeCont;
+        Kernel = log.KernelState(r.FsBase);
+        Syscalls = log.Records;
+        ProbedAbsent = log.ProbedAbsent;
+        Opened = log.Opened;
+    }
+
+    public int Pid { get; }
+    public string ProgramPath { get; }
+    public IReadOnlyList<string> Environment { get; }
+    public bool LazyBind { get; }
+    public StopRegisters Registers { get; }
+    public ulong ResumePc { get; }
+    public ulong ResumeCont { get; }
+    public KernelThreadState Kernel { get; }
+    public IReadOnlyList<SyscallRecord> Syscalls { get; }
+    public IReadOnlyList<string> ProbedAbsent { get; }
+    public IReadOnlyList<string> Opened { get; }
+
+    public void ReadMemory(ulong addr, Span<byte> buffer)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        RemoteMemory.Read(Pid, addr, buffer);
+    }
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+            return;
+        try { _thread.Invoke(() => PtraceRun.KillAndReap(Pid)); }
+        finally { _thread.Dispose(); }
+    }
+}

@@ -1,0 +1,99 @@
+using Resident.Elf;
+
+namespace Resident.Capture;
+
+/// <summary>
+/// Runs a program to the resume point (ld.so's <c>_dl_start_user</c>) under ptrace and hands
+/// it over stopped. See DESIGN.md, "Capture (verified)".
+/// </summary>
+public static class Tracer
+{
+    /// <summary>Longest a start may take from the spawn to the stop.</summary>
+    public static TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Checks the file (no process is started for a refusal), starts it with no arguments,
+    /// the given environment minus LD_AUDIT and RESIDENT_*, plus LD_BIND_NOW=1 (without it
+    /// if the program cannot start so: LazyBind), and stops it where ld.so would call the
+    /// constructors. Throws CaptureException with a one-line reason; no process is left then.
+    /// </summary>
+    public static IStoppedProcess RunToResumePoint(string programPath, IReadOnlyDictionary<string, string> environment)
+    {
+        var file = ProgramFileCheck.Check(programPath);
+        var thread = new TracerThread();
+        try
+        {
+            return TryRun(thread, file.ProgramPath, environment, bindNow: true)
+                ?? TryRun(thread, file.ProgramPath, environment, bindNow: false)!;
+        }
+        catch
+        {
+            thread.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The stopped process; null when it ended first with LD_BIND_NOW (the caller retries lazily).</summary>
+    static StoppedTracee? TryRun(TracerThread thread, string path, IReadOnlyDictionary<string, string> environment, bool bindNow)
+    {
+        var run = new PtraceRun(path);
+        var stop = AwaitStop(run, thread.Post(() => run.RunToStop(CaptureEnvironment(environment, bindNow))), path, bindNow);
+        if (stop is null)
+            return null;
+        var stopped = new StoppedTracee(thread, path, stop, run.Log, lazyBind: !bindNow);
+        try
+        {
+            StopChecks.Verify(stop.Pid, path, run.Log);
+            return stopped;
+        }
+        catch
+        {
+            stopped.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Waits for the run with the timeout; turns the ways it can fail into CaptureException.</summary>
+    static StopState? AwaitStop(PtraceRun run, Task<StopState> work, string path, bool bindNow)
+    {
+        bool finished;
+        try { finished = work.Wait(Timeout); }
+        catch (AggregateException) { finished = true; }
+        if (!finished)
+        {
+            run.KillFromWatchdog();
+            try { work.Wait(); } catch (AggregateException) { }
+            throw new CaptureException($"{path}: ld.so did not finish within {Timeout.TotalSeconds:0} s");
+        }
+        try { return work.GetAwaiter().GetResult(); }
+        catch (ProgramEndedException) when (bindNow) { return null; }
+        catch (ProgramEndedException e)
+        {
+            throw new CaptureException($"{path}: ended before ld.so finished ({e.Message}){FirstLine(run.Log.Output)}");
+        }
+        catch (ErrnoException e) { throw new CaptureException($"{path}: {e.Message}"); }
+        catch (IOException e) { throw new CaptureException($"{path}: {e.Message}"); }
+    }
+
+    static string FirstLine(string output)
+    {
+        string line = output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).FirstOrDefault() ?? "";
+        return line.Length == 0 ? "" : ": " + line;
+    }
+
+    /// <summary>
+    /// The environment for the capture run. LD_AUDIT would load the resident hook itself;
+    /// RESIDENT_* steer resident, not the program; LD_BIND_NOW=1 binds every PLT slot so
+    /// no lazy resolution is left to do after a restore.
+    /// </summary>
+    internal static List<string> CaptureEnvironment(IReadOnlyDictionary<string, string> environment, bool bindNow)
+    {
+        var env = environment
+            .Where(kv => kv.Key is not ("LD_AUDIT" or "LD_BIND_NOW") && !kv.Key.StartsWith("RESIDENT_", StringComparison.Ordinal))
+            .Select(kv => $"{kv.Key}={kv.Value}")
+            .ToList();
+        if (bindNow)
+            env.Add("LD_BIND_NOW=1");
+        return env;
+    }
+}

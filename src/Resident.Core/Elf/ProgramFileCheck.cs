@@ -1,0 +1,116 @@
+using Resident.Capture;
+
+namespace Resident.Elf;
+
+/// <summary>
+/// Everything that can be refused by looking at the file alone, before a process is started.
+/// Each refusal is a CaptureException whose message says what and why in one line.
+/// </summary>
+public static class ProgramFileCheck
+{
+    /// <summary>The glibc x86_64 dynamic loader, the only interpreter whose entry resident knows.</summary>
+    public const string SystemInterpreter = "/lib64/ld-linux-x86-64.so.2";
+
+    /// <param name="ProgramPath">the program, absolute, symlinks resolved.</param>
+    /// <param name="Interpreter">its PT_INTERP, absolute, symlinks resolved.</param>
+    /// <param name="ResumePoint">_dl_start_user relative to ld.so's load address.</param>
+    public sealed record Result(string ProgramPath, string Interpreter, LdSoEntry.ResumePoint ResumePoint);
+
+    public static Result Check(string path)
+    {
+        string real = ResolveRegularFile(path);
+        CheckPrivileges(real);
+        if (!Interop.Access(real, Interop.X_OK))
+            throw new CaptureException($"{real}: not executable (no execute permission)");
+        var elf = ReadElf(real);
+        string interp = CheckDynamicExecutable(real, elf);
+        return new Result(real, interp, CheckInterpreter(real, interp));
+    }
+
+    static string ResolveRegularFile(string path)
+    {
+        if (Interop.Stat(path, out _) != 0)
+            throw new CaptureException($"{path}: not found");
+        string real = Interop.RealPath(path) ?? throw new CaptureException($"{path}: cannot resolve the path");
+        if (Interop.Stat(real, out var st) != 0)
+            throw new CaptureException($"{real}: not found");
+        if ((st.Mode & Interop.S_IFMT) == Interop.S_IFDIR)
+            throw new CaptureException($"{real}: is a directory, not a program");
+        if ((st.Mode & Interop.S_IFMT) != Interop.S_IFREG)
+            throw new CaptureException($"{real}: not a regular file");
+        return real;
+    }
+
+    // The kernel runs these with raised credentials (AT_SECURE); a saved address space must
+    // never stand in for that, and the hook refuses AT_SECURE anyway.
+    static void CheckPrivileges(string real)
+    {
+        Interop.Stat(real, out var st);
+        if ((st.Mode & Interop.S_ISUID) != 0)
+            throw new CaptureException($"{real}: setuid programs are never registered");
+        if ((st.Mode & Interop.S_ISGID) != 0)
+            throw new CaptureException($"{real}: setgid programs are never registered");
+        if (Interop.HasXattr(real, "security.capability"))
+            throw new CaptureException($"{real}: has file capabilities (security.capability); such programs are never registered");
+    }
+
+    static ElfFile ReadElf(string real)
+    {
+        ElfFile elf;
+        try { elf = ElfFile.Read(real); }
+        catch (InvalidDataException)
+        {
+            throw new CaptureException(IsScript(real)
+                ? $"{real}: a script (#!), not an ELF program; register its interpreter instead"
+                : $"{real}: not an ELF program");
+        }
+        if (elf.Class != 2 || elf.Machine != ElfFile.EmX86_64)
+            throw new CaptureException($"{real}: not an x86_64 program (ELF class {elf.Class}, e_machine {elf.Machine})");
+        return elf;
+    }
+
+    static bool IsScript(string real)
+    {
+        Span<byte> head = stackalloc byte[2];
+        using var f = File.OpenHandle(real);
+        return RandomAccess.Read(f, head, 0) == 2 && head[0] == '#' && head[1] == '!';
+    }
+
+    /// <summary>Returns PT_INTERP; refuses static executables and shared libraries.</summary>
+    static string CheckDynamicExecutable(string real, ElfFile elf)
+    {
+        if (elf.Type is not (ElfFile.EtExec or ElfFile.EtDyn))
+            throw new CaptureException($"{real}: not an executable (ELF type {elf.Type})");
+        string? interp = elf.Interpreter;
+        if (interp is not null)
+            return interp;
+        if (elf.Type == ElfFile.EtExec)
+            throw new CaptureException($"{real}: statically linked (no PT_INTERP): there is no dynamic loading to skip");
+        if (elf.IsPieFlagged)
+            throw new CaptureException($"{real}: static-pie executable (no PT_INTERP): there is no dynamic loading to skip");
+        throw new CaptureException($"{real}: a shared library (no PT_INTERP), not a program");
+    }
+
+    /// <summary>Requires the system ld.so and decodes its entry pattern from the file.</summary>
+    static LdSoEntry.ResumePoint CheckInterpreter(string real, string interp)
+    {
+        string? interpReal = Interop.RealPath(interp);
+        if (interpReal is null)
+            throw new CaptureException($"{real}: its interpreter {interp} does not exist");
+        string? system = Interop.RealPath(SystemInterpreter);
+        if (system is null || interpReal != system)
+            throw new CaptureException($"{real}: interpreter {interp} is not the system glibc loader {SystemInterpreter}");
+        ElfFile ld;
+        byte[] code;
+        try
+        {
+            ld = ElfFile.Read(interpReal);
+            code = ld.ReadAtVAddr(ld.Entry, LdSoEntry.WindowSize);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new CaptureException($"{real}: interpreter {interpReal} is unreadable: {e.Message}");
+        }
+        return LdSoEntry.Decode(code, ld.Entry);
+    }
+}
