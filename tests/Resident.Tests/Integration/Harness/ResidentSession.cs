@@ -1,0 +1,151 @@
+using System.Text;
+using Xunit;
+
+namespace Resident.Tests.Integration.Harness;
+
+/// <summary>
+/// One test's world: a fresh temporary registry (RESIDENT_DIR), HOME, TMPDIR and working
+/// directory, an explicit environment, and the two ways to run a command — normally, and
+/// resident (LD_AUDIT = dist/libresident.so, RESIDENT_DEBUG=1) — plus the comparison of both.
+/// Nothing is inherited from the test host's environment: a stray LD_* variable would make
+/// every restore fall back.
+/// </summary>
+public sealed class ResidentSession : IDisposable
+{
+    public string Root { get; } = TempDir.Create("resident-test-");
+    public string RegistryDir => System.IO.Path.Combine(Root, "registry");
+    public string Home => System.IO.Path.Combine(Root, "home");
+    public string WorkDir => System.IO.Path.Combine(Root, "work");
+
+    public ResidentSession()
+    {
+        Directory.CreateDirectory(Home);
+        Directory.CreateDirectory(WorkDir);
+        Directory.CreateDirectory(System.IO.Path.Combine(Root, "tmp"));
+    }
+
+    public void Dispose() => TempDir.Delete(Root);
+
+    /// <summary>The environment of every run (normal, resident and the CLI).</summary>
+    public Dictionary<string, string> BaseEnv() => new()
+    {
+        ["PATH"] = "/usr/local/bin:/usr/bin:/bin",
+        ["HOME"] = Home,
+        ["LANG"] = "C.UTF-8",
+        ["TMPDIR"] = System.IO.Path.Combine(Root, "tmp"),
+        ["RESIDENT_DIR"] = RegistryDir,
+    };
+
+    /// <summary>A command in this session's environment and working directory; EXTRA adds or overrides variables.</summary>
+    public RunSpec Spec(string program, IEnumerable<string>? args = null, IDictionary<string, string>? extra = null, byte[]? stdin = null)
+    {
+        var env = BaseEnv();
+        foreach (var (k, v) in extra ?? new Dictionary<string, string>())
+            env[k] = v;
+        return new RunSpec(program, (args ?? []).ToList()) { Env = env, WorkingDirectory = WorkDir, Stdin = stdin };
+    }
+
+    public RunSpec Spec(string program, params string[] args) => Spec(program, args, null);
+
+    /// <summary>Runs dist/resident ARGS with this session's registry.</summary>
+    public RunResult Cli(params string[] args)
+    {
+        Product.RequireBuilt();
+        return ProcessRunner.Run(Spec(Product.Cli, args) with { Timeout = TimeSpan.FromMinutes(2) });
+    }
+
+    /// <summary>`resident add PROGRAMS`: must succeed with one line per program.</summary>
+    public void Register(params string[] programs)
+    {
+        var r = Cli(["add", .. programs]);
+        Assert.True(r.ExitCode == 0, "resident add failed:\n" + r);
+        var lines = r.StdoutText.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.True(lines.Length == programs.Length, $"expected one line per program from resident add:\n{r}");
+        Assert.True(ImageFiles().Count() >= programs.Length, $"resident add wrote no image into {RegistryDir}:\n{r}");
+    }
+
+    /// <summary>Every image file (and leftover temporary file) in the registry.</summary>
+    public IEnumerable<string> ImageFiles() =>
+        Directory.Exists(RegistryDir)
+            ? Directory.EnumerateFiles(RegistryDir, "*", SearchOption.AllDirectories).Where(f => f.Contains(".img"))
+            : [];
+
+    public RunResult RunNormal(RunSpec spec) => ProcessRunner.Run(spec);
+
+    /// <summary>SPEC with the hook enabled the way shell-init enables it; DEBUG sets RESIDENT_DEBUG=1.</summary>
+    public RunResult RunResident(RunSpec spec, bool debug = true)
+    {
+        Product.RequireBuilt();
+        var env = new Dictionary<string, string>(spec.Env) { ["LD_AUDIT"] = Product.Hook };
+        if (debug)
+            env["RESIDENT_DEBUG"] = "1";
+        return ProcessRunner.Run(spec with { Env = env });
+    }
+
+    /// <summary>
+    /// Runs SPEC normally and then resident (twice: the second run must not see anything the first
+    /// left behind), and asserts identical stdout, stderr (minus the debug lines) and exit status,
+    /// and that the debug lines say PROGRAM was restored RESTORES times and nothing else.
+    /// Returns the normal run for further checks.
+    /// </summary>
+    public RunResult AssertSameResident(RunSpec spec, string program, int restores = 1)
+    {
+        var normal = RunNormal(spec);
+        for (int i = 0; i < 2; i++)
+        {
+            var resident = RunResident(spec);
+            var debug = AssertSameOutput(normal, resident);
+            AssertRestored(debug, program, restores, resident);
+        }
+        return normal;
+    }
+
+    /// <summary>Asserts RESIDENT (debug lines removed) equals NORMAL byte for byte; returns the debug lines.</summary>
+    public static DebugLines AssertSameOutput(RunResult normal, RunResult resident)
+    {
+        var debug = DebugLines.Split(resident.Stderr);
+        var context = $"\n=== normal ===\n{normal}\n=== resident ===\n{resident}";
+        AssertSameBytes("stdout", normal.Stdout, resident.Stdout, context);
+        AssertSameBytes("stderr (without resident: lines)", normal.Stderr, debug.Rest, context);
+        Assert.True(normal.ExitCode == resident.ExitCode, $"exit status differs: normal {normal.ExitCode}, resident {resident.ExitCode}{context}");
+        return debug;
+    }
+
+    public static void AssertRestored(DebugLines debug, string program, int count, RunResult run)
+    {
+        var names = ProgramNames(program);
+        var expected = string.Join(" or ", names.Select(n => "'resident: restored " + n + "'"));
+        Assert.True(debug.Lines.Count == count && debug.Lines.All(l => l.StartsWith("resident: restored ") && names.Contains(DebugLines.PathOf(l))),
+            $"expected {count} debug line(s) {expected}, got:\n  {string.Join("\n  ", debug.Lines)}\n{run}");
+    }
+
+    public static void AssertFallback(DebugLines debug, string program, RunResult run)
+    {
+        var names = ProgramNames(program);
+        Assert.True(debug.Lines.Count == 1 && debug.Fallbacks.Count() == 1 && names.Contains(DebugLines.PathOf(debug.Lines[0])),
+            $"expected exactly one 'resident: fallback {program}: REASON' line, got:\n  {string.Join("\n  ", debug.Lines)}\n{run}");
+    }
+
+    /// <summary>The names the hook may print for PROGRAM: as registered, or resolved.</summary>
+    static HashSet<string> ProgramNames(string program)
+    {
+        var names = new HashSet<string> { program };
+        var real = new FileInfo(program).ResolveLinkTarget(returnFinalTarget: true)?.FullName;
+        if (real != null)
+            names.Add(real);
+        return names;
+    }
+
+    static void AssertSameBytes(string what, byte[] normal, byte[] resident, string context)
+    {
+        if (normal.AsSpan().SequenceEqual(resident))
+            return;
+        var a = Encoding.UTF8.GetString(normal).Split('\n');
+        var b = Encoding.UTF8.GetString(resident).Split('\n');
+        int i = 0;
+        while (i < a.Length && i < b.Length && a[i] == b[i])
+            i++;
+        string At(string[] l) => i < l.Length ? l[i] : "(end)";
+        Assert.Fail($"{what} differs at line {i + 1}:\n  normal:   {At(a)}\n  resident: {At(b)}{context}");
+    }
+}
