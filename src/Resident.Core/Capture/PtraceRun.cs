@@ -161,8 +161,8 @@ internal sealed class PtraceRun(string programPath)
         var args = new ulong[6];
         for (int i = 0; i < 6; i++)
             args[i] = info.Union[1 + i];
-        if (nr == Syscalls.Write && args[0] is 1 or 2)
-            Log.AddOutput(ReadOutput(pid, args[1], args[2]));
+        if (nr is Syscalls.Write or Syscalls.Writev && args[0] is 1 or 2)
+            Log.AddOutput(nr == Syscalls.Write ? ReadOutput(pid, args[1], args[2]) : ReadOutputV(pid, args[1], args[2]));
         Log.Entry(nr, args, ReadPathArgument(pid, nr, args));
     }
 
@@ -188,6 +188,20 @@ internal sealed class PtraceRun(string programPath)
         try { RemoteMemory.Read(pid, addr, buf); }
         catch (CaptureException) { return ""; }
         return System.Text.Encoding.UTF8.GetString(buf);
+    }
+
+    /// <summary>writev's iovec array (ld.so's _dl_dprintf writes error messages this way).</summary>
+    static string ReadOutputV(int pid, ulong iov, ulong count)
+    {
+        var text = new System.Text.StringBuilder();
+        Span<byte> vec = stackalloc byte[16];
+        for (ulong i = 0; i < Math.Min(count, 64) && text.Length < MaxOutputRead; i++)
+        {
+            try { RemoteMemory.Read(pid, iov + i * 16, vec); }
+            catch (CaptureException) { break; }
+            text.Append(ReadOutput(pid, BitConverter.ToUInt64(vec), BitConverter.ToUInt64(vec[8..])));
+        }
+        return text.ToString();
     }
 
     /// <summary>The next stop of <paramref name="pid"/>; throws ProgramEndedException if it ended instead.</summary>

@@ -14,8 +14,10 @@ internal static class Spawner
     const string StopThenExec = "kill -STOP $$; exec \"$0\" \"$@\"";
 
     /// <summary>
-    /// Spawns the stopping shell with stdin/stdout/stderr on /dev/null, every signal at its
-    /// default and none blocked (this process ignores SIGPIPE, which exec would inherit).
+    /// Spawns the stopping shell with stdin/stdout/stderr on /dev/null and no other fd (this
+    /// process may have inherited some without O_CLOEXEC, and an fd open at the stop is a
+    /// refusal), every signal at its default and none blocked (.NET ignores SIGPIPE, which
+    /// exec would pass on).
     /// Returns the pid.
     /// </summary>
     public static unsafe int Spawn(string programPath, IReadOnlyList<string> environment)
@@ -31,6 +33,7 @@ internal static class Spawner
             Interop.CheckReturnedError(Interop.PosixSpawnFileActionsAddOpen(actions, 0, "/dev/null", Interop.O_RDONLY, 0), "posix_spawn_file_actions_addopen");
             Interop.CheckReturnedError(Interop.PosixSpawnFileActionsAddOpen(actions, 1, "/dev/null", Interop.O_WRONLY, 0), "posix_spawn_file_actions_addopen");
             Interop.CheckReturnedError(Interop.PosixSpawnFileActionsAddOpen(actions, 2, "/dev/null", Interop.O_WRONLY, 0), "posix_spawn_file_actions_addopen");
+            Interop.CheckReturnedError(Interop.PosixSpawnFileActionsAddCloseFrom(actions, 3), "posix_spawn_file_actions_addclosefrom_np");
             Interop.CheckReturnedError(Interop.PosixSpawnAttrInit(attr), "posix_spawnattr_init");
             Interop.SigEmptySet(sigset);
             Interop.CheckReturnedError(Interop.PosixSpawnAttrSetSigMask(attr, sigset), "posix_spawnattr_setsigmask");

@@ -9,7 +9,7 @@ internal static class Syscalls
 {
     public const long Read = 0, Write = 1, Open = 2, Close = 3, Stat = 4, Fstat = 5, Lstat = 6, Lseek = 8;
     public const long Mmap = 9, Mprotect = 10, Munmap = 11, Brk = 12, Pread64 = 17, Access = 21;
-    public const long Execve = 59, Uname = 63, Getcwd = 79, Readlink = 89;
+    public const long Writev = 20, Execve = 59, Uname = 63, Getcwd = 79, Readlink = 89;
     public const long Getuid = 102, Getgid = 104, Geteuid = 107, Getegid = 108;
     public const long Statfs = 137, Fstatfs = 138, ArchPrctl = 158, SetTidAddress = 218, ExitGroup = 231;
     public const long Openat = 257, Newfstatat = 262, Readlinkat = 267, Faccessat = 269, SetRobustList = 273;
@@ -46,7 +46,7 @@ internal static class Syscalls
         [Getuid] = new("getuid"), [Getgid] = new("getgid"), [Geteuid] = new("geteuid"), [Getegid] = new("getegid"),
         [ArchPrctl] = new("arch_prctl"), [Prlimit64] = new("prlimit64"),
         [SetTidAddress] = new("set_tid_address"), [SetRobustList] = new("set_robust_list"), [Rseq] = new("rseq"),
-        [Write] = new("write", Allowed: false), [Execve] = new("execve", PathArg: 0, Allowed: false),
+        [Write] = new("write", Allowed: false), [Writev] = new("writev", Allowed: false), [Execve] = new("execve", PathArg: 0, Allowed: false),
         [ExitGroup] = new("exit_group", Allowed: false),
     };
 

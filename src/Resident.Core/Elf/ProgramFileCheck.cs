@@ -23,8 +23,8 @@ public static class ProgramFileCheck
         if (!Interop.Access(real, Interop.X_OK))
             throw new CaptureException($"{real}: not executable (no execute permission)");
         var elf = ReadElf(real);
-        string interp = CheckDynamicExecutable(real, elf);
-        return new Result(real, interp, CheckInterpreter(real, interp));
+        string interp = CheckSystemInterpreter(real, CheckDynamicExecutable(real, elf));
+        return new Result(real, interp, DecodeInterpreterEntry(real, interp));
     }
 
     static string ResolveRegularFile(string path)
@@ -91,8 +91,8 @@ public static class ProgramFileCheck
         throw new CaptureException($"{real}: a shared library (no PT_INTERP), not a program");
     }
 
-    /// <summary>Requires the system ld.so and decodes its entry pattern from the file.</summary>
-    static LdSoEntry.ResumePoint CheckInterpreter(string real, string interp)
+    /// <summary>Returns the resolved interpreter path when it is the system ld.so.</summary>
+    static string CheckSystemInterpreter(string real, string interp)
     {
         string? interpReal = Interop.RealPath(interp);
         if (interpReal is null)
@@ -100,6 +100,12 @@ public static class ProgramFileCheck
         string? system = Interop.RealPath(SystemInterpreter);
         if (system is null || interpReal != system)
             throw new CaptureException($"{real}: interpreter {interp} is not the system glibc loader {SystemInterpreter}");
+        return interpReal;
+    }
+
+    /// <summary>Decodes the entry pattern from the file, so an unknown ld.so is refused before any start.</summary>
+    static LdSoEntry.ResumePoint DecodeInterpreterEntry(string real, string interpReal)
+    {
         ElfFile ld;
         byte[] code;
         try

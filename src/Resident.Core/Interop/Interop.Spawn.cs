@@ -28,6 +28,10 @@ internal static partial class Interop
     [LibraryImport(Libraries.Libc, EntryPoint = "posix_spawn_file_actions_addopen", StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int PosixSpawnFileActionsAddOpen(nint fileActions, int fd, string path, int flags, int mode);
 
+    /// <summary>Closes every fd from <paramref name="from"/> up in the child (glibc >= 2.34).</summary>
+    [LibraryImport(Libraries.Libc, EntryPoint = "posix_spawn_file_actions_addclosefrom_np")]
+    internal static partial int PosixSpawnFileActionsAddCloseFrom(nint fileActions, int from);
+
     [LibraryImport(Libraries.Libc, EntryPoint = "posix_spawnattr_init")]
     internal static partial int PosixSpawnAttrInit(nint attr);
 
