@@ -1,0 +1,153 @@
+using Resident.Tests.Integration.Harness;
+using Xunit;
+
+namespace Resident.Tests.Integration;
+
+/// <summary>
+/// When anything an image depends on changed, the hook must not restore: the program starts
+/// normally (identical output, the changed library's new behaviour included) and, with
+/// RESIDENT_DEBUG=1, says `resident: fallback PATH: REASON`. Each test works on a private copy
+/// of the fixtures, registered from there, so the copy can be modified.
+/// </summary>
+public sealed class FallbackTests(Fixtures fx) : IClassFixture<Fixtures>
+{
+    sealed class Copy : IDisposable
+    {
+        public ResidentSession S { get; } = new();
+        public string Dir => Path.Combine(S.Root, "fixtures");
+        public string Libs => Path.Combine(Dir, "libs");
+        public string Alpha => Path.Combine(Dir, "libalpha.so");
+        public RunSpec Spec => S.Spec(Libs, "arg");
+        public void Dispose() => S.Dispose();
+    }
+
+    /// <summary>A private fixture copy with `libs` registered and verified to be restored.</summary>
+    Copy RegisteredCopy()
+    {
+        var c = new Copy();
+        fx.CopyTo(c.Dir);
+        c.S.Register(c.Libs);
+        c.S.AssertSameResident(c.Spec, c.Libs);
+        return c;
+    }
+
+    static void AssertFallsBack(ResidentSession s, RunSpec spec, string program)
+    {
+        var normal = s.RunNormal(spec);
+        var resident = s.RunResident(spec);
+        var debug = ResidentSession.AssertSameOutput(normal, resident);
+        ResidentSession.AssertFallback(debug, program, resident);
+    }
+
+    [Fact]
+    public void LibraryRewrittenInPlace_NewMtime()
+    {
+        using var c = RegisteredCopy();
+        var inode = Inode(c.Alpha);
+        var bytes = File.ReadAllBytes(c.Alpha);
+        using (var f = new FileStream(c.Alpha, FileMode.Open, FileAccess.Write))
+            f.Write(bytes); // same inode, same size, same content: only the mtime differs
+        File.SetLastWriteTimeUtc(c.Alpha, DateTime.UtcNow.AddSeconds(2));
+        Assert.Equal(inode, Inode(c.Alpha));
+        AssertFallsBack(c.S, c.Spec, c.Libs);
+    }
+
+    [Fact]
+    public void LibraryReplaced_NewInodeAndNewCode()
+    {
+        using var c = RegisteredCopy();
+        var next = c.Alpha + ".new";
+        File.Copy(Path.Combine(c.Dir, "libalpha_v2.so"), next);
+        File.Move(next, c.Alpha, overwrite: true); // rename: a new inode, as package managers do
+        var normal = c.S.RunNormal(c.Spec);
+        Assert.Contains("alpha: constructor (version 2)", normal.StdoutText);
+        AssertFallsBack(c.S, c.Spec, c.Libs);
+    }
+
+    [Fact]
+    public void ExecutableTouched()
+    {
+        using var c = RegisteredCopy();
+        File.SetLastWriteTimeUtc(c.Libs, DateTime.UtcNow.AddSeconds(2));
+        AssertFallsBack(c.S, c.Spec, c.Libs);
+    }
+
+    [Fact]
+    public void LdLibraryPathDiffersFromCapture()
+    {
+        using var c = RegisteredCopy();
+        var empty = Directory.CreateDirectory(Path.Combine(c.S.Root, "empty-libdir")).FullName;
+        var spec = c.S.Spec(c.Libs, ["arg"], new Dictionary<string, string> { ["LD_LIBRARY_PATH"] = empty });
+        AssertFallsBack(c.S, spec, c.Libs);
+    }
+
+    [Fact]
+    public void ImageTruncated()
+    {
+        using var c = RegisteredCopy();
+        var image = Assert.Single(c.S.ImageFiles());
+        using (var f = new FileStream(image, FileMode.Open, FileAccess.Write))
+            f.SetLength(f.Length / 2);
+        AssertFallsBack(c.S, c.Spec, c.Libs);
+    }
+
+    [Fact]
+    public void ImageHeaderCorrupted()
+    {
+        using var c = RegisteredCopy();
+        var image = Assert.Single(c.S.ImageFiles());
+        using (var f = new FileStream(image, FileMode.Open, FileAccess.ReadWrite))
+        {
+            // one byte in the middle of the checksummed metadata [0, meta_size); meta_size is the
+            // u64 at offset 24 (image.h); the file keeps its size
+            var word = new byte[8];
+            f.Position = 24;
+            f.ReadExactly(word);
+            long flip = Math.Max(64, (long)(BitConverter.ToUInt64(word) / 2));
+            f.Position = flip;
+            int b = f.ReadByte();
+            f.Position = flip;
+            f.WriteByte((byte)(b ^ 0x5a));
+        }
+        AssertFallsBack(c.S, c.Spec, c.Libs);
+    }
+
+    [Fact]
+    public void NoImage_NoLineWithDebug1()
+    {
+        using var s = new ResidentSession();
+        var spec = s.Spec(fx.Path("libs"), "arg");
+        var normal = s.RunNormal(spec);
+        var resident = s.RunResident(spec);
+        var debug = ResidentSession.AssertSameOutput(normal, resident);
+        Assert.True(debug.Lines.Count == 0, "a program without an image printed a debug line at RESIDENT_DEBUG=1:\n" + resident);
+    }
+
+    [Fact]
+    public void Removed_NoLongerRestored()
+    {
+        using var c = RegisteredCopy();
+        var r = c.S.Cli("remove", c.Libs);
+        Assert.True(r.ExitCode == 0, "resident remove failed:\n" + r);
+        Assert.Empty(c.S.ImageFiles());
+        var resident = c.S.RunResident(c.Spec);
+        var debug = ResidentSession.AssertSameOutput(c.S.RunNormal(c.Spec), resident);
+        Assert.True(debug.Lines.Count == 0, "a removed program printed a debug line:\n" + resident);
+    }
+
+    [Fact]
+    public void WithoutDebug_NothingIsPrinted()
+    {
+        using var c = RegisteredCopy();
+        var normal = c.S.RunNormal(c.Spec);
+        Assert.Equal(normal.Stderr, c.S.RunResident(c.Spec, debug: false).Stderr); // restored
+        File.SetLastWriteTimeUtc(c.Alpha, DateTime.UtcNow.AddSeconds(2));
+        Assert.Equal(normal.Stderr, c.S.RunResident(c.Spec, debug: false).Stderr); // fallback
+    }
+
+    static ulong Inode(string path)
+    {
+        var r = ProcessRunner.Run(new RunSpec("/usr/bin/stat", ["-c", "%i", path]) { Env = new Dictionary<string, string> { ["PATH"] = "/usr/bin" } });
+        return ulong.Parse(r.StdoutText.Trim());
+    }
+}
