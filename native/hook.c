@@ -1,0 +1,450 @@
+/*
+ * hook.c - the LD_AUDIT entry point: LD_AUDIT=/abs/path/libresident.so.
+ *
+ * ld.so calls la_version inside dl_main after its own set-up (tunables, cpu
+ * features, vdso, TLS, rseq) and before it loads any library. If this exec's
+ * program has a valid image, la_version takes the process over and never
+ * returns; otherwise it returns 0, ld.so unloads the module and goes on as
+ * if nothing happened.
+ *
+ * May use: the restore core, sys.h, its own stack. May not use: libc (there
+ * is none yet), globals (nothing here outlives one call). RESIDENT_DEBUG
+ * unset or 0 means no output ever; 1 one line per exec of a program with an
+ * image; 2 also a line for programs without one, and the takeover time.
+ */
+#include "restore.h"
+
+/* ---- ELF, only as much as a GNU-hash lookup in ld.so needs ---- */
+
+struct elf_ehdr {
+	rs_u8 ident[16];
+	unsigned short type, machine;
+	rs_u32 version;
+	rs_u64 entry, phoff, shoff;
+	rs_u32 flags;
+	unsigned short ehsize, phentsize, phnum, shentsize, shnum, shstrndx;
+};
+
+struct elf_phdr {
+	rs_u32 type, flags;
+	rs_u64 offset, vaddr, paddr, filesz, memsz, align;
+};
+
+struct elf_dyn {
+	rs_i64 tag;
+	rs_u64 val;
+};
+
+struct elf_sym {
+	rs_u32 name;
+	rs_u8 info, other;
+	unsigned short shndx;
+	rs_u64 value, size;
+};
+
+#define PT_LOAD 1
+#define PT_DYNAMIC 2
+#define DT_NULL 0
+#define DT_STRTAB 5
+#define DT_SYMTAB 6
+#define DT_GNU_HASH 0x6ffffef5
+
+#define HOOK_PATH_MAX 4096
+#define HOOK_AUXV_WORDS 128
+#define HOOK_LINE_MAX 8400
+
+struct hook {
+	struct rs_live live;
+	struct rs_image img;
+	struct rs_why why;
+	int debug;
+	int image_fd;
+	int parsed;        /* img is valid: files[0] names the program */
+	int files_open;    /* fds hold open files to close on fall back */
+	int *fds;          /* img.file_count slots after the metadata */
+	void *meta;        /* anonymous mapping holding the metadata */
+	rs_u64 meta_len;
+	struct rs_args *args;
+	struct rs_stat exe;
+	struct rs_timespec t0;
+	const char *env_debug, *env_dir, *env_cache, *env_home;
+	struct rs_utsname uts;
+	rs_u64 auxv[HOOK_AUXV_WORDS]; /* the kernel's copy, to find ld.so and the stack */
+	char image_path[HOOK_PATH_MAX + 64];
+	char dir_path[HOOK_PATH_MAX + 32];
+	char exe_path[HOOK_PATH_MAX + 1];
+};
+
+/* ---- step 1: this exec (cheap, changes nothing) ---- */
+
+static rs_u64 aux_get(const rs_u64 *auxv, rs_u64 type)
+{
+	for (; auxv[0] != AT_NULL; auxv += 2)
+		if (auxv[0] == type)
+			return auxv[1];
+	return 0;
+}
+
+/* PR_GET_AUXV (Linux 6.4+), else /proc/self/auxv. Always AT_NULL-terminated. */
+static int read_auxv(rs_u64 *buf)
+{
+	long n = rs_prctl(RS_PR_GET_AUXV, (rs_uptr)buf, (HOOK_AUXV_WORDS - 2) * 8);
+	if (rs_failed(n)) {
+		long fd = rs_openat(RS_AT_FDCWD, "/proc/self/auxv", RS_O_RDONLY | RS_O_CLOEXEC);
+		if (fd < 0)
+			return 0;
+		n = rs_read((int)fd, buf, (HOOK_AUXV_WORDS - 2) * 8);
+		rs_close((int)fd);
+		if (n < 16)
+			return 0;
+	}
+	buf[HOOK_AUXV_WORDS - 2] = AT_NULL;
+	buf[HOOK_AUXV_WORDS - 1] = 0;
+	return 1;
+}
+
+/* ld.so relocates its own dynamic section's pointers on most targets;
+ * accept both forms. */
+static rs_u64 dyn_ptr(rs_u64 base, rs_u64 v)
+{
+	return v < base ? v + base : v;
+}
+
+static rs_u32 gnu_hash(const char *s)
+{
+	rs_u32 h = 5381;
+	for (; *s; s++)
+		h = h * 33 + (rs_u8)*s;
+	return h;
+}
+
+static const struct elf_dyn *ldso_dynamic(rs_u64 base, rs_u64 *size)
+{
+	const struct elf_ehdr *e = (const struct elf_ehdr *)base;
+	const struct elf_phdr *ph = (const struct elf_phdr *)(base + e->phoff);
+	const struct elf_dyn *dyn = 0;
+	*size = 0;
+	for (int i = 0; i < e->phnum; i++) {
+		if (ph[i].type == PT_DYNAMIC)
+			dyn = (const struct elf_dyn *)(base + ph[i].vaddr);
+		if (ph[i].type == PT_LOAD && ph[i].vaddr + ph[i].memsz > *size)
+			*size = rs_page_up(ph[i].vaddr + ph[i].memsz);
+	}
+	return dyn;
+}
+
+/* The address of ld.so's exported symbol name, by its GNU hash table. */
+static rs_u64 ldso_symbol(rs_u64 base, const struct elf_dyn *dyn, const char *name)
+{
+	const rs_u32 *gh = 0;
+	const struct elf_sym *syms = 0;
+	const char *strs = 0;
+	for (; dyn->tag != DT_NULL; dyn++) {
+		if (dyn->tag == DT_GNU_HASH)
+			gh = (const rs_u32 *)dyn_ptr(base, dyn->val);
+		else if (dyn->tag == DT_SYMTAB)
+			syms = (const struct elf_sym *)dyn_ptr(base, dyn->val);
+		else if (dyn->tag == DT_STRTAB)
+			strs = (const char *)dyn_ptr(base, dyn->val);
+	}
+	if (!gh || !syms || !strs || !gh[0])
+		return 0;
+	rs_u32 h = gnu_hash(name), nbuckets = gh[0], symoffset = gh[1], bloom_words = gh[2];
+	const rs_u32 *buckets = gh + 4 + 2 * bloom_words; /* bloom words are 64-bit */
+	const rs_u32 *chain = buckets + nbuckets;
+	rs_u32 i = buckets[h % nbuckets];
+	if (i < symoffset)
+		return 0;
+	for (;; i++) {
+		rs_u32 ch = chain[i - symoffset];
+		if ((ch | 1) == (h | 1) && syms[i].shndx && rs_streq(strs + syms[i].name, name))
+			return base + syms[i].value;
+		if (ch & 1)
+			return 0;
+	}
+}
+
+/* argc/argv/envp/auxv of this exec from ld.so's __libc_stack_end, checked
+ * against the kernel's copy of the auxv. */
+static int find_stack(struct hook *h)
+{
+	struct rs_live *l = &h->live;
+	const struct elf_dyn *dyn = ldso_dynamic(l->at_base, &l->ldso_size);
+	rs_u64 sym = dyn ? ldso_symbol(l->at_base, dyn, "__libc_stack_end") : 0;
+	rs_u64 *argcp = sym ? *(rs_u64 **)sym : 0;
+	if (!argcp || *argcp > (1u << 24))
+		return 0;
+	l->argc = *argcp;
+	l->argv = (char **)(argcp + 1);
+	l->envp = l->argv + l->argc + 1;
+	for (l->env_count = 0; l->envp[l->env_count]; l->env_count++)
+		;
+	l->auxv = (rs_u64 *)(l->envp + l->env_count + 1);
+	rs_u64 i = 0;
+	for (; h->auxv[i] != AT_NULL; i += 2)
+		if (l->auxv[i] != h->auxv[i] || l->auxv[i + 1] != h->auxv[i + 1])
+			return 0;
+	return l->auxv[i] == AT_NULL;
+}
+
+/* The kernel copies the exec's file name last, ending 8 bytes below the
+ * stack's top: that gives the end of the [stack] VMA without /proc. */
+static rs_u64 stack_top(const struct rs_live *l)
+{
+	const char *top = (const char *)aux_get(l->auxv, AT_EXECFN);
+	if (!top && l->env_count)
+		top = l->envp[l->env_count - 1];
+	if (!top)
+		top = l->argv[l->argc ? l->argc - 1 : 0];
+	return rs_page_up((rs_uptr)top + rs_strlen(top) + 1 + 8);
+}
+
+static void read_env(struct hook *h)
+{
+	h->env_debug = h->env_dir = h->env_cache = h->env_home = 0;
+	for (rs_u64 i = 0; i < h->live.env_count; i++) {
+		const char *s = h->live.envp[i];
+		if (s[0] == 'R' && rs_memeq(s, "RESIDENT_DEBUG=", 15))
+			h->env_debug = s + 15;
+		else if (s[0] == 'R' && rs_memeq(s, "RESIDENT_DIR=", 13))
+			h->env_dir = s + 13;
+		else if (s[0] == 'X' && rs_memeq(s, "XDG_CACHE_HOME=", 15))
+			h->env_cache = s + 15;
+		else if (s[0] == 'H' && rs_memeq(s, "HOME=", 5))
+			h->env_home = s + 5;
+	}
+	h->debug = h->env_debug && h->env_debug[0] >= '1' && h->env_debug[0] <= '9' ? h->env_debug[0] - '0' : 0;
+}
+
+static int find_exec(struct hook *h)
+{
+	struct rs_live *l = &h->live;
+	if (rs_stat("/proc/self/exe", &h->exe) || !read_auxv(h->auxv))
+		return 0;
+	l->at_base = aux_get(h->auxv, AT_BASE);
+	/* ld.so run as a program, or setuid/setgid/capabilities: never. */
+	if (!l->at_base || aux_get(h->auxv, AT_SECURE) || !find_stack(h))
+		return 0;
+	read_env(h);
+	if (h->debug >= 2)
+		rs_clock_gettime(RS_CLOCK_MONOTONIC, &h->t0);
+	l->exe_dev = h->exe.st_dev;
+	l->exe_ino = h->exe.st_ino;
+	l->euid = (rs_u32)aux_get(l->auxv, AT_EUID);
+	l->sysinfo_ehdr = aux_get(l->auxv, AT_SYSINFO_EHDR);
+	l->stack_end = stack_top(l);
+	__asm__("mov %%fs:0, %0" : "=r"(l->fs_base)); /* tcbhead_t.tcb: the thread pointer */
+	return 1;
+}
+
+/* ---- step 2: the image ---- */
+
+static char *put(char *to, char *end, const char *s)
+{
+	while (*s && to < end)
+		*to++ = *s++;
+	*to = 0;
+	return to;
+}
+
+static char *put_hex(char *to, char *end, rs_u64 v)
+{
+	char digits[16];
+	int n = 0;
+	do {
+		digits[n++] = "0123456789abcdef"[v & 15];
+		v >>= 4;
+	} while (v);
+	while (n && to < end)
+		*to++ = digits[--n];
+	*to = 0;
+	return to;
+}
+
+/* The registry rule shared with the C# side: $RESIDENT_DIR, else
+ * $XDG_CACHE_HOME/resident, else $HOME/.cache/resident (absolute only). */
+static int registry_dir(struct hook *h)
+{
+	char *end = h->dir_path + HOOK_PATH_MAX;
+	if (h->env_dir && h->env_dir[0] == '/')
+		put(h->dir_path, end, h->env_dir);
+	else if (h->env_cache && h->env_cache[0] == '/')
+		put(put(h->dir_path, end, h->env_cache), end, "/resident");
+	else if (h->env_home && h->env_home[0] == '/')
+		put(put(h->dir_path, end, h->env_home), end, "/.cache/resident");
+	else
+		return 0;
+	return 1;
+}
+
+static int trusted(const struct rs_stat *st, rs_u32 euid, rs_u32 type)
+{
+	return (st->st_mode & RS_S_IFMT) == type && (st->st_uid == euid || st->st_uid == 0) && !(st->st_mode & 022);
+}
+
+static int refuse(struct hook *h, const char *reason, const char *detail)
+{
+	h->why.reason = reason;
+	h->why.detail = detail;
+	h->why.detail_len = 0;
+	return 0;
+}
+
+/* 1: open and trusted; 0: there is no image (why.reason 0); else refused. */
+static int open_image(struct hook *h)
+{
+	struct rs_stat st, dir;
+	h->why.reason = 0;
+	if (!registry_dir(h))
+		return 0;
+	char *end = h->image_path + sizeof h->image_path - 1;
+	char *p = put(h->image_path, end, h->dir_path);
+	p = put_hex(put(p, end, "/"), end, h->exe.st_dev);
+	put(put_hex(put(p, end, "-"), end, h->exe.st_ino), end, ".img");
+	long fd = rs_openat(RS_AT_FDCWD, h->image_path, RS_O_RDONLY | RS_O_NOFOLLOW | RS_O_CLOEXEC);
+	if (fd == -RS_ENOENT || fd == -RS_ENOTDIR)
+		return 0;
+	if (fd < 0)
+		return refuse(h, "image unreadable", h->image_path);
+	h->image_fd = (int)fd;
+	/* A registry others can write to could hand us any address space. */
+	if (rs_fstat(h->image_fd, &st) || !trusted(&st, h->live.euid, RS_S_IFREG) ||
+	    rs_stat(h->dir_path, &dir) || !trusted(&dir, h->live.euid, RS_S_IFDIR))
+		return refuse(h, "image not trusted", h->image_path);
+	h->img.file_size = (rs_u64)st.st_size;
+	return 1;
+}
+
+/* Header first (to learn meta_size), then the metadata in one read into a
+ * fresh mapping that also holds the fds array; the takeover unmaps it. */
+static int read_image(struct hook *h)
+{
+	struct rs_header hdr;
+	rs_u64 size = h->img.file_size;
+	if (rs_pread(h->image_fd, &hdr, sizeof hdr, 0) != sizeof hdr)
+		return refuse(h, "corrupt image: short", 0);
+	if (!rs_image_header_ok(&hdr, size, &h->why))
+		return 0;
+	rs_u64 meta = rs_page_up(hdr.meta_size);
+	h->meta_len = meta + rs_page_up((rs_u64)hdr.files.count * sizeof(int));
+	long m = rs_mmap(0, h->meta_len, RS_PROT_READ | RS_PROT_WRITE, RS_MAP_PRIVATE | RS_MAP_ANONYMOUS, -1, 0);
+	if (rs_failed(m))
+		return refuse(h, "out of memory", 0);
+	h->meta = (void *)m;
+	h->fds = (int *)((rs_u8 *)h->meta + meta);
+	for (rs_u64 got = 0; got < hdr.meta_size;) {
+		long n = rs_pread(h->image_fd, (rs_u8 *)h->meta + got, hdr.meta_size - got, (long)got);
+		if (n <= 0)
+			return refuse(h, "corrupt image: short", 0);
+		got += (rs_u64)n;
+	}
+	if (!rs_image_parse(&h->img, h->meta, hdr.meta_size, size, &h->why))
+		return 0;
+	h->parsed = 1;
+	return 1;
+}
+
+static int check_image(struct hook *h)
+{
+	if (rs_uname(&h->uts))
+		return refuse(h, "uname failed", 0);
+	h->live.kernel_release = h->uts.release;
+	h->live.kernel_version = h->uts.version;
+	return rs_check_live(&h->img, &h->live, &h->why);
+}
+
+static int open_files(struct hook *h)
+{
+	if (!rs_open_files(&h->img, h->fds, &h->why))
+		return 0; /* closed them */
+	h->files_open = 1;
+	return 1;
+}
+
+/* ---- step 3: take over ---- */
+
+static const char *program_path(struct hook *h)
+{
+	if (h->parsed)
+		return h->img.strings + h->img.files[0].path;
+	long n = rs_readlink("/proc/self/exe", h->exe_path, HOOK_PATH_MAX);
+	h->exe_path[n > 0 ? n : 0] = 0;
+	return n > 0 ? h->exe_path : "?";
+}
+
+static int prepare(struct hook *h)
+{
+	struct rs_texts t;
+	t.path = program_path(h);
+	t.debug = h->debug;
+	t.t0 = h->t0;
+	h->args = rs_prepare(&h->img, &h->live, h->fds, h->image_fd, &t, &h->why);
+	return h->args != 0;
+}
+
+static int take_over(struct hook *h)
+{
+	rs_start(h->args, &h->why); /* returns only if it could not start */
+	rs_abandon(h->args);
+	h->args = 0;
+	return 0;
+}
+
+/* ---- the one failure exit ---- */
+
+static void say(struct hook *h, const char *reason, const char *detail, rs_u64 detail_len)
+{
+	char line[HOOK_LINE_MAX];
+	char *end = line + sizeof line - 2;
+	char *p = put(put(put(line, end, "resident: fallback "), end, program_path(h)), end, ": ");
+	p = put(p, end, reason);
+	if (detail) {
+		p = put(p, end, ": ");
+		for (rs_u64 i = 0; detail[i] && (!detail_len || i < detail_len) && p < end; i++)
+			*p++ = detail[i];
+	}
+	*p++ = '\n';
+	rs_write(2, line, (rs_u64)(p - line));
+}
+
+/* Undo everything and let ld.so go on: nothing was changed. */
+static unsigned int fall_back(struct hook *h)
+{
+	int has_image = h->why.reason != 0;
+	if (h->debug >= (has_image ? 1 : 2))
+		say(h, has_image ? h->why.reason : "no image", h->why.detail, h->why.detail_len);
+	if (h->files_open)
+		rs_close_files(h->fds, h->img.file_count);
+	if (h->meta)
+		rs_munmap((rs_uptr)h->meta, h->meta_len);
+	if (h->image_fd >= 0)
+		rs_close(h->image_fd);
+	return 0;
+}
+
+static void hook_init(struct hook *h)
+{
+	h->image_fd = -1;
+	h->parsed = 0;
+	h->files_open = 0;
+	h->meta = 0;
+	h->fds = 0;
+	h->args = 0;
+	h->why.reason = 0;
+	h->why.detail = 0;
+	h->why.detail_len = 0;
+	h->live.sp = (rs_uptr)h;
+}
+
+__attribute__((visibility("default"))) unsigned int la_version(unsigned int version)
+{
+	struct hook h;
+	(void)version;
+	hook_init(&h);
+	if (!find_exec(&h))
+		return 0; /* not a normal dynamic exec: not ours to judge */
+	if (!open_image(&h) || !read_image(&h) || !check_image(&h) || !open_files(&h) || !prepare(&h) ||
+	    !take_over(&h))
+		return fall_back(&h);
+	return 0;
+}

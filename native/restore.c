@@ -1,0 +1,533 @@
+/*
+ * restore.c - image validation: the pure half of the restore core.
+ *
+ * May use: the image buffer, the facts in struct rs_live, live memory those
+ * facts point at (stack, vdso, ld.so). May not use: system calls, globals,
+ * libc. That keeps it buildable on the host (cc -DRS_HOSTED, with libc) so it
+ * can be fuzzed. The system-call stages (files, prepare, takeover) live in
+ * takeover.c.
+ *
+ * Everything in the image is treated as hostile until proven otherwise:
+ * offsets are checked against sizes before they are added, counts before
+ * they are multiplied, and every string offset against the string table,
+ * whose last byte must be NUL.
+ */
+#include "restore.h"
+
+#define RS_OFFSETOF(t, f) __builtin_offsetof(t, f)
+
+_Static_assert(sizeof(struct rs_header) % 8 == 0, "header is 8-aligned");
+_Static_assert(RS_OFFSETOF(struct rs_header, checksum) == 32, "checksum word");
+_Static_assert(sizeof(struct rs_file) == 48, "rs_file");
+_Static_assert(sizeof(struct rs_region) == 48, "rs_region");
+_Static_assert(sizeof(struct rs_patch) == 24, "rs_patch");
+_Static_assert(sizeof(struct rs_vdso_vma) == 24, "rs_vdso_vma");
+
+/* glibc 2.36 x86_64 TCB words the takeover writes (tcbhead_t). */
+#define RS_TCB_CANARY 0x28
+#define RS_TCB_GUARD 0x30
+#define RS_RSEQ_MIN_LEN 32u
+#define RS_ROBUST_HEAD_LEN 24u
+#define RS_CPU_FEATURES_MAX 4096u
+
+/* Space below the live stack pointer kept free of snapshot mappings so the
+ * program's stack can grow (8 MiB default RLIMIT_STACK + the kernel's 1 MiB
+ * stack guard gap, rounded up). */
+#define RS_STACK_RESERVE (16ull << 20)
+
+static int refuse(struct rs_why *why, const char *reason, const char *detail)
+{
+	why->reason = reason;
+	why->detail = detail;
+	why->detail_len = 0;
+	return 0;
+}
+
+/* ---- checksum ---- */
+
+/* rs_checksum over [0, size) of an image's metadata, the checksum word read
+ * as zero (image.h). size is a multiple of 8. */
+static rs_u64 image_checksum(const rs_u8 *p, rs_u64 size)
+{
+	rs_u64 h = RS_FNV_OFFSET;
+	for (rs_u64 i = 0; i < size; i += 8) {
+		rs_u64 w = 0;
+		for (int b = 7; b >= 0; b--)
+			w = (w << 8) | p[i + b];
+		if (i == RS_OFFSETOF(struct rs_header, checksum))
+			w = 0;
+		h = (h ^ w) * RS_FNV_PRIME;
+	}
+	return h;
+}
+
+/* The same hash over live memory (the vdso), 8-aligned, size % 8 == 0. */
+static rs_u64 memory_checksum(const void *p, rs_u64 size)
+{
+	const rs_u64 *w = p;
+	rs_u64 h = RS_FNV_OFFSET;
+	for (rs_u64 i = 0; i < size / 8; i++)
+		h = (h ^ w[i]) * RS_FNV_PRIME;
+	return h;
+}
+
+/* ---- header and tables ---- */
+
+int rs_image_header_ok(const struct rs_header *h, rs_u64 file_size, struct rs_why *why)
+{
+	if (!rs_memeq(h->magic, RS_MAGIC, 8))
+		return refuse(why, "corrupt image: magic", 0);
+	if (h->version != RS_VERSION)
+		return refuse(why, "image version differs", 0);
+	if (h->header_size != sizeof(struct rs_header))
+		return refuse(why, "corrupt image: header size", 0);
+	if (h->file_size != file_size)
+		return refuse(why, "corrupt image: file size", 0);
+	if (h->meta_size < sizeof(struct rs_header) || h->meta_size % 8 || h->meta_size > file_size)
+		return refuse(why, "corrupt image: meta size", 0);
+	if (h->data_offset % RS_PAGE || h->data_offset < h->meta_size || h->data_offset > file_size)
+		return refuse(why, "corrupt image: data offset", 0);
+	return 1;
+}
+
+/* Locate table t of entries of size want inside [0, meta); 0 if it is not. */
+static const void *table_at(const rs_u8 *meta, rs_u64 meta_size, const struct rs_table *t, rs_u32 want)
+{
+	if (t->entry_size != want || t->offset % 8 || t->offset > meta_size)
+		return 0;
+	if ((rs_u64)t->count * want > meta_size - t->offset)
+		return 0;
+	return meta + t->offset;
+}
+
+const char *rs_image_string(const struct rs_image *img, rs_u64 off)
+{
+	return off < img->strings_size ? img->strings + off : 0;
+}
+
+static int locate_tables(struct rs_image *img, struct rs_why *why)
+{
+	const struct rs_header *h = img->h;
+	img->files = table_at(img->meta, img->meta_size, &h->files, sizeof(struct rs_file));
+	img->regions = table_at(img->meta, img->meta_size, &h->regions, sizeof(struct rs_region));
+	img->patches = table_at(img->meta, img->meta_size, &h->patches, sizeof(struct rs_patch));
+	img->env = table_at(img->meta, img->meta_size, &h->env, sizeof(rs_u32));
+	if (!img->files || !img->regions || !img->patches || !img->env)
+		return refuse(why, "corrupt image: table", 0);
+	img->file_count = h->files.count;
+	img->region_count = h->regions.count;
+	img->patch_count = h->patches.count;
+	img->env_count = h->env.count;
+	if (h->strings_offset > img->meta_size || h->strings_size > img->meta_size - h->strings_offset)
+		return refuse(why, "corrupt image: strings", 0);
+	img->strings = (const char *)img->meta + h->strings_offset;
+	img->strings_size = h->strings_size;
+	/* A NUL last byte makes every in-range offset a terminated string. */
+	if (!img->strings_size || img->strings[img->strings_size - 1])
+		return refuse(why, "corrupt image: strings", 0);
+	if (img->file_count == 0)
+		return refuse(why, "corrupt image: no files", 0);
+	return 1;
+}
+
+static int check_files_table(const struct rs_image *img, struct rs_why *why)
+{
+	for (rs_u32 i = 0; i < img->file_count; i++) {
+		const struct rs_file *f = &img->files[i];
+		const char *path = rs_image_string(img, f->path);
+		if (!path || path[0] != '/')
+			return refuse(why, "corrupt image: file path", 0);
+		if (f->flags != RS_FILE_MAPPED && f->flags != RS_FILE_STAMP && f->flags != RS_FILE_ABSENT)
+			return refuse(why, "corrupt image: file flags", path);
+	}
+	if (img->files[0].flags != RS_FILE_MAPPED)
+		return refuse(why, "corrupt image: executable not mapped", 0);
+	return 1;
+}
+
+static int check_region(const struct rs_image *img, const struct rs_region *r, struct rs_why *why)
+{
+	rs_u64 len = r->end - r->start;
+	if (r->start % RS_PAGE || r->end % RS_PAGE || r->start >= r->end || r->end > RS_TASK_SIZE)
+		return refuse(why, "corrupt image: region bounds", 0);
+	if (r->prot & ~7u || r->flags & ~RS_RF_PATCHED || !rs_image_string(img, r->name))
+		return refuse(why, "corrupt image: region fields", 0);
+	if (r->kind == RS_REGION_FILE) {
+		if (r->file >= img->file_count || img->files[r->file].flags != RS_FILE_MAPPED)
+			return refuse(why, "corrupt image: region file", 0);
+		/* Pages wholly past the end of the file would raise SIGBUS. */
+		if (r->offset % RS_PAGE || r->offset > rs_page_up(img->files[r->file].size) ||
+		    len > rs_page_up(img->files[r->file].size) - r->offset)
+			return refuse(why, "corrupt image: region offset", 0);
+	} else if (r->kind == RS_REGION_IMAGE) {
+		if (r->offset % RS_PAGE || r->offset < img->h->data_offset || r->offset > img->file_size ||
+		    len > img->file_size - r->offset)
+			return refuse(why, "corrupt image: region offset", 0);
+	} else if (r->kind != RS_REGION_ZERO) {
+		return refuse(why, "corrupt image: region kind", 0);
+	}
+	/* Code always comes from the real files (perf, gdb; no text in images). */
+	if (r->prot & RS_PROT_EXEC && r->kind != RS_REGION_FILE)
+		return refuse(why, "corrupt image: executable region not from a file", 0);
+	return 1;
+}
+
+static int check_regions_table(const struct rs_image *img, struct rs_why *why)
+{
+	for (rs_u32 i = 0; i < img->region_count; i++) {
+		if (!check_region(img, &img->regions[i], why))
+			return 0;
+		if (i && img->regions[i].start < img->regions[i - 1].end)
+			return refuse(why, "corrupt image: regions overlap", 0);
+	}
+	return 1;
+}
+
+/* The region holding [addr, addr + len), or 0. Regions are sorted. */
+static const struct rs_region *region_of(const struct rs_image *img, rs_u64 addr, rs_u64 len)
+{
+	rs_u32 lo = 0, hi = img->region_count;
+	while (lo < hi) {
+		rs_u32 mid = lo + (hi - lo) / 2;
+		const struct rs_region *r = &img->regions[mid];
+		if (addr >= r->end)
+			lo = mid + 1;
+		else if (addr < r->start)
+			hi = mid;
+		else
+			return len <= r->end - addr ? r : 0;
+	}
+	return 0;
+}
+
+/* Writable while the routine pokes it (mapped W first if PATCHED). */
+static int pokeable(const struct rs_image *img, rs_u64 addr, rs_u64 len)
+{
+	const struct rs_region *r = region_of(img, addr, len);
+	return r && (r->prot & RS_PROT_WRITE || r->flags & RS_RF_PATCHED);
+}
+
+static int writable(const struct rs_image *img, rs_u64 addr, rs_u64 len)
+{
+	const struct rs_region *r = region_of(img, addr, len);
+	return r && r->prot & RS_PROT_WRITE;
+}
+
+static int executable(const struct rs_image *img, rs_u64 addr)
+{
+	const struct rs_region *r = region_of(img, addr, 1);
+	return r && r->prot & RS_PROT_EXEC;
+}
+
+static int check_patches_table(const struct rs_image *img, struct rs_why *why)
+{
+	for (rs_u32 i = 0; i < img->patch_count; i++) {
+		const struct rs_patch *p = &img->patches[i];
+		if (p->kind < RS_PATCH_ARGC || p->kind > RS_PATCH_AUXV_VALUE)
+			return refuse(why, "corrupt image: patch kind", 0);
+		if (p->kind == RS_PATCH_ENV_STRING && !rs_image_string(img, p->index))
+			return refuse(why, "corrupt image: patch name", 0);
+		if (!pokeable(img, p->addr, 8))
+			return refuse(why, "corrupt image: patch outside writable region", 0);
+	}
+	for (rs_u32 i = 0; i < img->env_count; i++)
+		if (!rs_image_string(img, img->env[i]))
+			return refuse(why, "corrupt image: env", 0);
+	return 1;
+}
+
+/* The vvar..vdso block: sorted, page-aligned, exactly one [vdso], clear of
+ * every region (it is moved back to these addresses). */
+static int check_vdso_vmas(const struct rs_image *img, struct rs_why *why)
+{
+	int vdso = 0;
+	rs_u64 prev_end = 0;
+	for (int i = 0; i < RS_MAX_VDSO_VMAS; i++) {
+		const struct rs_vdso_vma *v = &img->h->vdso_vmas[i];
+		if (v->kind == 0)
+			continue;
+		if (v->kind > RS_VDSO_VDSO || v->start % RS_PAGE || v->end % RS_PAGE || v->start >= v->end ||
+		    v->end > RS_TASK_SIZE || v->start < prev_end)
+			return refuse(why, "corrupt image: vdso table", 0);
+		for (rs_u32 r = 0; r < img->region_count; r++)
+			if (v->start < img->regions[r].end && img->regions[r].start < v->end)
+				return refuse(why, "corrupt image: vdso overlaps a region", 0);
+		vdso += v->kind == RS_VDSO_VDSO;
+		prev_end = v->end;
+	}
+	if (vdso != 1)
+		return refuse(why, "corrupt image: vdso table", 0);
+	return 1;
+}
+
+/* Thread and resume state must land in the snapshot's own mappings. */
+static int check_state(const struct rs_image *img, struct rs_why *why)
+{
+	const struct rs_header *h = img->h;
+	rs_u64 cpu = h->cpu_features_len;
+	if (cpu > RS_CPU_FEATURES_MAX || h->cpu_features_blob > img->meta_size - cpu ||
+	    h->cpu_features_mask > img->meta_size - cpu)
+		return refuse(why, "corrupt image: cpu features", 0);
+	if (!pokeable(img, h->fs_base + RS_TCB_CANARY, 16) || !writable(img, h->tid_address, 4))
+		return refuse(why, "corrupt image: thread state", 0);
+	if (h->robust_head && (h->robust_len != RS_ROBUST_HEAD_LEN || !writable(img, h->robust_head, 24)))
+		return refuse(why, "corrupt image: robust list", 0);
+	if (h->rseq_addr && (h->rseq_len < RS_RSEQ_MIN_LEN || h->rseq_addr % 32 ||
+			     !writable(img, h->rseq_addr, h->rseq_len)))
+		return refuse(why, "corrupt image: rseq", 0);
+	if (!executable(img, h->resume_cont) || !executable(img, h->user_entry) ||
+	    h->syscall_ret_off > RS_TASK_SIZE || !executable(img, h->ldso_base + h->syscall_ret_off))
+		return refuse(why, "corrupt image: resume state", 0);
+	return 1;
+}
+
+int rs_image_parse(struct rs_image *img, const void *buf, rs_u64 size, rs_u64 file_size, struct rs_why *why)
+{
+	img->meta = buf;
+	img->h = buf;
+	img->meta_size = size;
+	img->file_size = file_size;
+	if (size < sizeof(struct rs_header))
+		return refuse(why, "corrupt image: short", 0);
+	if (!rs_image_header_ok(img->h, file_size, why))
+		return 0;
+	if (img->h->meta_size != size)
+		return refuse(why, "corrupt image: meta size", 0);
+	if (image_checksum(img->meta, size) != img->h->checksum)
+		return refuse(why, "corrupt image: checksum", 0);
+	return locate_tables(img, why) && check_files_table(img, why) && check_regions_table(img, why) &&
+	       check_patches_table(img, why) && check_vdso_vmas(img, why) && check_state(img, why);
+}
+
+/* ---- this exec against the image ---- */
+
+static rs_u64 auxv_value(const rs_u64 *auxv, rs_u64 type, int *found)
+{
+	for (; auxv[0] != AT_NULL; auxv += 2)
+		if (auxv[0] == type) {
+			*found = 1;
+			return auxv[1];
+		}
+	*found = 0;
+	return 0;
+}
+
+/* Compare a NUL-padded fixed field of the header with a live string. */
+static int field_equals(const char *field, rs_u64 size, const char *live)
+{
+	rs_u64 n = rs_strnlen(field, size);
+	return n < size && rs_strnlen(live, size) == n && rs_memeq(field, live, n);
+}
+
+static int check_machine(const struct rs_image *img, const struct rs_live *live, struct rs_why *why)
+{
+	const struct rs_header *h = img->h;
+	int f1, f2, f3;
+	rs_u64 hwcap = auxv_value(live->auxv, AT_HWCAP, &f1);
+	rs_u64 hwcap2 = auxv_value(live->auxv, AT_HWCAP2, &f2);
+	const char *platform = (const char *)auxv_value(live->auxv, AT_PLATFORM, &f3);
+	if (hwcap != h->hwcap || hwcap2 != h->hwcap2)
+		return refuse(why, "cpu differs", "hwcap");
+	if (!platform || !field_equals(h->platform, sizeof h->platform, platform))
+		return refuse(why, "cpu differs", "platform");
+	if (!field_equals(h->kernel_release, sizeof h->kernel_release, live->kernel_release) ||
+	    !field_equals(h->kernel_version, sizeof h->kernel_version, live->kernel_version))
+		return refuse(why, "kernel changed", 0);
+	return 1;
+}
+
+static const struct rs_vdso_vma *vdso_vma(const struct rs_header *h)
+{
+	for (int i = 0; i < RS_MAX_VDSO_VMAS; i++)
+		if (h->vdso_vmas[i].kind == RS_VDSO_VDSO)
+			return &h->vdso_vmas[i];
+	return 0;
+}
+
+/* The kernel is the same (checked first), so the live [vdso] has the size
+ * recorded at capture and can be read whole. */
+static int check_vdso(const struct rs_image *img, const struct rs_live *live, struct rs_why *why)
+{
+	const struct rs_vdso_vma *v = vdso_vma(img->h);
+	if (!live->sysinfo_ehdr || live->sysinfo_ehdr % RS_PAGE)
+		return refuse(why, "vdso differs", 0);
+	if (memory_checksum((const void *)live->sysinfo_ehdr, v->end - v->start) != img->h->vdso_hash)
+		return refuse(why, "vdso differs", 0);
+	return 1;
+}
+
+/* ifunc choices are baked into the snapshot; ld.so has already probed this
+ * CPU, so compare its result instead of running CPUID again. */
+static int check_cpu(const struct rs_image *img, const struct rs_live *live, struct rs_why *why)
+{
+	const struct rs_header *h = img->h;
+	rs_u64 len = h->cpu_features_len;
+	if (h->cpu_features_off > live->ldso_size || len > live->ldso_size - h->cpu_features_off)
+		return refuse(why, "cpu differs", "features out of ld.so");
+	const rs_u8 *now = (const rs_u8 *)(live->at_base + h->cpu_features_off);
+	const rs_u8 *then = img->meta + h->cpu_features_blob;
+	const rs_u8 *mask = img->meta + h->cpu_features_mask;
+	for (rs_u64 i = 0; i < len; i++)
+		if ((now[i] & mask[i]) != (then[i] & mask[i]))
+			return refuse(why, "cpu differs", 0);
+	return 1;
+}
+
+/* Length of the NAME in "NAME=VALUE". */
+static rs_u64 env_name_len(const char *s)
+{
+	rs_u64 n = 0;
+	while (s[n] && s[n] != '=')
+		n++;
+	return n;
+}
+
+static int name_is(const char *s, rs_u64 n, const char *name)
+{
+	return rs_strlen(name) == n && rs_memeq(s, name, n);
+}
+
+static int has_prefix(const char *s, rs_u64 n, const char *prefix)
+{
+	rs_u64 p = rs_strlen(prefix);
+	return n >= p && rs_memeq(s, prefix, p);
+}
+
+/* The variables that change what ld.so or malloc did before the stop point
+ * (image.h: env table). LD_AUDIT is this hook; LD_BIND_NOW is set by capture. */
+static int env_tracked(const char *s)
+{
+	rs_u64 n = env_name_len(s);
+	if (name_is(s, n, "LD_AUDIT") || name_is(s, n, "LD_BIND_NOW"))
+		return 0;
+	return has_prefix(s, n, "LD_") || has_prefix(s, n, "MALLOC_") || name_is(s, n, "GLIBC_TUNABLES");
+}
+
+static int env_in_image(const struct rs_image *img, const char *s)
+{
+	for (rs_u32 i = 0; i < img->env_count; i++)
+		if (rs_streq(img->strings + img->env[i], s))
+			return 1;
+	return 0;
+}
+
+static int env_in_live(const struct rs_live *live, const char *s)
+{
+	for (rs_u64 i = 0; i < live->env_count; i++)
+		if (rs_streq(live->envp[i], s))
+			return 1;
+	return 0;
+}
+
+static int env_refuse(struct rs_why *why, const char *s)
+{
+	refuse(why, "env differs", s);
+	why->detail_len = env_name_len(s);
+	return 0;
+}
+
+static int check_env(const struct rs_image *img, const struct rs_live *live, struct rs_why *why)
+{
+	for (rs_u64 i = 0; i < live->env_count; i++)
+		if (env_tracked(live->envp[i]) && !env_in_image(img, live->envp[i]))
+			return env_refuse(why, live->envp[i]);
+	for (rs_u32 i = 0; i < img->env_count; i++)
+		if (!env_in_live(live, img->strings + img->env[i]))
+			return env_refuse(why, img->strings + img->env[i]);
+	return 1;
+}
+
+/* The envp string whose name is name, or 0. */
+static const char *live_env(const struct rs_live *live, const char *name)
+{
+	rs_u64 n = rs_strlen(name);
+	for (rs_u64 i = 0; i < live->env_count; i++)
+		if (env_name_len(live->envp[i]) == n && rs_memeq(live->envp[i], name, n))
+			return live->envp[i];
+	return 0;
+}
+
+/* rs_patch_base(img, live, p, base): this exec's BASE for patch p (image.h);
+ * 0 when it does not exist in this exec. */
+int rs_patch_base(const struct rs_image *img, const struct rs_live *live, const struct rs_patch *p, rs_u64 *base)
+{
+	int found = 1;
+	switch (p->kind) {
+	case RS_PATCH_ARGC: *base = (rs_uptr)live->argv - 8; break;
+	case RS_PATCH_ARGV: *base = (rs_uptr)live->argv; break;
+	case RS_PATCH_ENVP: *base = (rs_uptr)live->envp; break;
+	case RS_PATCH_AUXV: *base = (rs_uptr)live->auxv; break;
+	case RS_PATCH_ARG_STRING:
+		found = p->index < live->argc;
+		*base = found ? (rs_uptr)live->argv[p->index] : 0;
+		break;
+	case RS_PATCH_ENV_STRING:
+		*base = (rs_uptr)live_env(live, img->strings + p->index);
+		found = *base != 0;
+		break;
+	default: *base = auxv_value(live->auxv, p->index, &found); break;
+	}
+	return found;
+}
+
+static int check_patches(const struct rs_image *img, const struct rs_live *live, struct rs_why *why)
+{
+	rs_u64 base;
+	for (rs_u32 i = 0; i < img->patch_count; i++) {
+		const struct rs_patch *p = &img->patches[i];
+		if (rs_patch_base(img, live, p, &base))
+			continue;
+		if (p->kind == RS_PATCH_ENV_STRING)
+			return refuse(why, "env differs", img->strings + p->index);
+		return refuse(why, p->kind == RS_PATCH_ARG_STRING ? "too few arguments" : "auxv entry missing", 0);
+	}
+	return 1;
+}
+
+/* rs_stack_zone(live, lo, hi): addresses the live stack owns or may grow into. */
+void rs_stack_zone(const struct rs_live *live, rs_u64 *lo, rs_u64 *hi)
+{
+	rs_u64 sp = rs_page_down(live->sp);
+	*lo = sp > RS_STACK_RESERVE ? sp - RS_STACK_RESERVE : 0;
+	*hi = live->stack_end;
+}
+
+static int check_stack(const struct rs_image *img, const struct rs_live *live, struct rs_why *why)
+{
+	rs_u64 lo, hi;
+	rs_stack_zone(live, &lo, &hi);
+	for (rs_u32 i = 0; i < img->region_count; i++)
+		if (img->regions[i].start < hi && lo < img->regions[i].end)
+			return refuse(why, "address conflict", "stack");
+	for (int i = 0; i < RS_MAX_VDSO_VMAS; i++) {
+		const struct rs_vdso_vma *v = &img->h->vdso_vmas[i];
+		if (v->kind && v->start < hi && lo < v->end)
+			return refuse(why, "address conflict", "stack");
+	}
+	return 1;
+}
+
+/* The resume gadget must be where the image says: ld.so is the same file, so
+ * the live copy has the same bytes at the same offset. */
+static int check_ldso(const struct rs_image *img, const struct rs_live *live, struct rs_why *why)
+{
+	rs_u64 off = img->h->syscall_ret_off;
+	int found;
+	if (off > live->ldso_size || live->ldso_size - off < 3)
+		return refuse(why, "corrupt image: resume gadget", 0);
+	const rs_u8 *g = (const rs_u8 *)(live->at_base + off);
+	if (g[0] != 0x0f || g[1] != 0x05 || g[2] != 0xc3)
+		return refuse(why, "corrupt image: resume gadget", 0);
+	if (!auxv_value(live->auxv, AT_RANDOM, &found) || !found)
+		return refuse(why, "auxv entry missing", "AT_RANDOM");
+	if (img->files[0].dev != live->exe_dev || img->files[0].ino != live->exe_ino)
+		return refuse(why, "executable changed", 0);
+	return 1;
+}
+
+int rs_check_live(const struct rs_image *img, const struct rs_live *live, struct rs_why *why)
+{
+	return check_machine(img, live, why) && check_vdso(img, live, why) && check_cpu(img, live, why) &&
+	       check_env(img, live, why) && check_patches(img, live, why) && check_stack(img, live, why) &&
+	       check_ldso(img, live, why);
+}

@@ -1,0 +1,115 @@
+/*
+ * restore.h - the restore core's interface, shared by its entry points
+ * (hook.c for LD_AUDIT; later a static stub for exported executables).
+ *
+ * The core works in three stages, each in restore.c:
+ *   1. rs_image_parse, rs_check_live: pure validation of an image buffer
+ *      against facts about this exec (no system calls; fuzzable on the host);
+ *   2. rs_open_files, rs_prepare: system calls that change nothing the
+ *      program could notice (opens, one fresh mapping);
+ *   3. rs_takeover: the destructive, position-independent routine.
+ * Until rs_takeover is called the caller can still fall back by closing the
+ * fds and unmapping the prepared mapping (rs_abandon).
+ */
+#ifndef RESIDENT_RESTORE_H
+#define RESIDENT_RESTORE_H
+
+#include "image.h"
+#include "sys.h"
+
+/* Why an image was refused: reason is a short constant text, detail an
+ * optional name (a path, an env variable) printed after it. */
+struct rs_why {
+	const char *reason;
+	const char *detail; /* 0 for none */
+	rs_u64 detail_len;  /* bytes of detail to print; 0: up to its NUL */
+};
+
+/* Facts about this exec, gathered by the entry point before validation. */
+struct rs_live {
+	rs_u64 argc;
+	char **argv;       /* the live initial stack: argv[argc] == 0 */
+	char **envp;       /* envp[env_count] == 0 */
+	rs_u64 env_count;
+	rs_u64 *auxv;      /* (a_type, a_val) pairs on the live stack, AT_NULL-terminated */
+	rs_u64 at_base;    /* ld.so's load address */
+	rs_u64 ldso_size;  /* bytes from at_base that ld.so's PT_LOAD segments cover */
+	rs_u64 sysinfo_ehdr; /* the live [vdso], 0 when there is none */
+	rs_u64 fs_base;    /* the live thread pointer (%fs:0) */
+	rs_u64 sp;         /* a stack address of the entry point's frame */
+	rs_u64 stack_end;  /* end of the live [stack] VMA */
+	rs_u64 exe_dev, exe_ino;
+	rs_u32 euid;
+	const char *kernel_release; /* uname(), NUL-terminated */
+	const char *kernel_version;
+};
+
+/* A parsed image: pointers into the checksummed metadata buffer. */
+struct rs_image {
+	const rs_u8 *meta;
+	rs_u64 meta_size;
+	rs_u64 file_size;
+	const struct rs_header *h;
+	const struct rs_file *files;
+	const struct rs_region *regions;
+	const struct rs_patch *patches;
+	const rs_u32 *env;
+	rs_u32 file_count, region_count, patch_count, env_count;
+	const char *strings;
+	rs_u64 strings_size;
+};
+
+/* rs_image_parse(img, buf, size, file_size, why): check the header, checksum
+ * and every table of the metadata [0, size) of an image file of file_size
+ * bytes; on success fill img (pointing into buf) and return 1. Treats the
+ * buffer as hostile: every offset and count is bounds-checked. */
+int rs_image_parse(struct rs_image *img, const void *buf, rs_u64 size, rs_u64 file_size, struct rs_why *why);
+
+/* rs_image_header_ok(h, file_size, why): the checks that need only the
+ * header, so the caller can size its buffer for meta_size. */
+int rs_image_header_ok(const struct rs_header *h, rs_u64 file_size, struct rs_why *why);
+
+/* rs_image_string(img, off): the NUL-terminated string at off, or 0. */
+const char *rs_image_string(const struct rs_image *img, rs_u64 off);
+
+/* rs_check_live(img, live, why): is the image valid for this exec? Reads the
+ * live vdso, ld.so's cpu_features and the stack; makes no system call. */
+int rs_check_live(const struct rs_image *img, const struct rs_live *live, struct rs_why *why);
+
+/* rs_patch_base(img, live, p, base): this exec's BASE for patch p (image.h:
+ * the word becomes BASE + delta); returns 0 if it does not exist here. */
+int rs_patch_base(const struct rs_image *img, const struct rs_live *live, const struct rs_patch *p, rs_u64 *base);
+
+/* rs_stack_zone(live, lo, hi): [lo, hi) is what the live stack owns or may
+ * grow into; no snapshot mapping may lie there. */
+void rs_stack_zone(const struct rs_live *live, rs_u64 *lo, rs_u64 *hi);
+
+/* rs_open_files(img, fds, why): check every files[] entry against the file
+ * system; MAPPED files stay open in fds[i] (else -1). On failure closes them
+ * all and returns 0. fds has img->file_count slots. */
+int rs_open_files(const struct rs_image *img, int *fds, struct rs_why *why);
+void rs_close_files(const int *fds, rs_u32 count);
+
+/* Text the takeover routine prints; it cannot reach string constants. */
+struct rs_texts {
+	const char *path; /* the program, for "resident: restored PATH" */
+	int debug;        /* RESIDENT_DEBUG level */
+	struct rs_timespec t0; /* entry time, for debug level 2 */
+};
+
+struct rs_args;
+
+/* rs_prepare(img, live, fds, image_fd, texts, why): place the takeover
+ * routine and its arguments in one fresh mapping where the snapshot has
+ * nothing; returns it or 0 (then nothing was changed). */
+struct rs_args *rs_prepare(const struct rs_image *img, const struct rs_live *live, const int *fds,
+			   int image_fd, const struct rs_texts *texts, struct rs_why *why);
+
+/* rs_abandon(args): undo rs_prepare (fall back after all). */
+void rs_abandon(struct rs_args *args);
+
+/* rs_start(args, why): unregister the live rseq area, the last step that can
+ * still fail harmlessly, then run the routine. Returns only on failure. */
+int rs_start(struct rs_args *args, struct rs_why *why);
+
+#endif

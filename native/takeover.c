@@ -1,0 +1,647 @@
+/*
+ * takeover.c - the system-call half of the restore core: check the files an
+ * image depends on, build the takeover mapping, and the position-independent
+ * routine that replaces this process's address space with the snapshot.
+ *
+ * Until rs_start runs the routine nothing the program could notice has
+ * changed (some fds are open, one mapping exists; rs_abandon undoes both).
+ * After that there is no way back: a failing step prints
+ * "resident: fatal PATH: STEP failed, errno N" and exits with 127. Every
+ * condition a step depends on is checked beforehand (restore.c), so that
+ * path exists for kernel surprises only.
+ */
+#include "restore.h"
+
+static int refuse(struct rs_why *why, const char *reason, const char *detail)
+{
+	why->reason = reason;
+	why->detail = detail;
+	why->detail_len = 0;
+	return 0;
+}
+
+/* ---- files ---- */
+
+static int same_file(const struct rs_file *f, const struct rs_stat *st)
+{
+	return st->st_dev == f->dev && st->st_ino == f->ino && (rs_u64)st->st_size == f->size &&
+	       (rs_i64)st->st_mtime_sec == f->mtime_sec && (rs_i64)st->st_mtime_nsec == f->mtime_nsec;
+}
+
+static const char *changed_reason(const struct rs_image *img, rs_u32 i)
+{
+	if (i == 0)
+		return "executable changed";
+	return img->files[i].flags == RS_FILE_MAPPED ? "library changed" : "file changed";
+}
+
+/* MAPPED files are opened (the routine maps them from these fds, which also
+ * pins the very inode that was checked); STAMP files are only stat'ed. */
+static int check_file(const struct rs_image *img, rs_u32 i, int *fd, struct rs_why *why)
+{
+	const struct rs_file *f = &img->files[i];
+	const char *path = img->strings + f->path;
+	struct rs_stat st;
+	long r;
+	*fd = -1;
+	if (f->flags == RS_FILE_ABSENT) {
+		r = rs_stat(path, &st);
+		return r == -RS_ENOENT || r == -RS_ENOTDIR ? 1 : refuse(why, "file appeared", path);
+	}
+	if (f->flags == RS_FILE_STAMP) {
+		r = rs_stat(path, &st);
+	} else {
+		r = rs_openat(RS_AT_FDCWD, path, RS_O_RDONLY | RS_O_CLOEXEC);
+		if (r >= 0) {
+			*fd = (int)r;
+			r = rs_fstat(*fd, &st);
+		}
+	}
+	if (r < 0 || !same_file(f, &st))
+		return refuse(why, changed_reason(img, i), path);
+	return 1;
+}
+
+void rs_close_files(const int *fds, rs_u32 count)
+{
+	for (rs_u32 i = 0; i < count; i++)
+		if (fds[i] >= 0)
+			rs_close(fds[i]);
+}
+
+int rs_open_files(const struct rs_image *img, int *fds, struct rs_why *why)
+{
+	for (rs_u32 i = 0; i < img->file_count; i++)
+		fds[i] = -1;
+	for (rs_u32 i = 0; i < img->file_count; i++)
+		if (!check_file(img, i, &fds[i], why)) {
+			rs_close_files(fds, i + 1);
+			return 0;
+		}
+	return 1;
+}
+
+/* ---- the takeover mapping ---- */
+
+/*
+ * One anonymous mapping holds everything the routine uses, because the
+ * routine unmaps every other page of the process, the hook's included
+ * (the idea of CRIU's task_restore_args):
+ *
+ *   self ─────────► +----------------------------------+
+ *                   | code: copy of section rs_restore |  R+X
+ *   + args_off ───► +----------------------------------+  (page boundary)
+ *                   | struct rs_args                   |  R+W
+ *                   | struct rs_map   maps[]           |  one per region
+ *                   | struct rs_poke  pokes[]          |  patches, auxv, canary, guard
+ *                   | int             fds[]            |  closed at the end
+ *   + bounce_off ─► +----------------------------------+  (page boundary)
+ *                   | bounce: vdso block size          |  spare; see plan_moves
+ *   + self_len ───► +----------------------------------+
+ *
+ * It is placed where the snapshot, both vdso blocks and the live stack zone
+ * are not. The routine's last system call unmaps it: no page is left behind.
+ */
+struct rs_range {
+	rs_u64 start, end;
+};
+
+struct rs_move {
+	rs_u64 from, len, to; /* mremap(from, len, len, MAYMOVE|FIXED, to) */
+};
+
+struct rs_map {
+	rs_u64 start, len, offset;
+	rs_u32 prot;       /* mapped with: final_prot, plus WRITE when patched */
+	rs_u32 final_prot; /* mprotect to this after the pokes if it differs */
+	rs_u32 flags;      /* MAP_PRIVATE|MAP_FIXED_NOREPLACE[|MAP_ANONYMOUS] */
+	int fd;            /* -1 for anonymous */
+};
+
+struct rs_poke {
+	rs_u64 addr, value; /* *(u64 *)addr = value */
+};
+
+enum { RS_STEP_MUNMAP, RS_STEP_MREMAP, RS_STEP_MMAP, RS_STEP_MPROTECT, RS_STEP_SET_FS, RS_STEP_ROBUST, RS_STEP_RSEQ, RS_STEP_COUNT };
+
+#define RS_LINE_MAX 4224 /* a path (4096) and the words around it */
+#define RS_PATH_MAX 4096
+#define RS_EXTRA_POKES 8 /* six auxv entries, canary, pointer guard */
+
+struct rs_args {
+	rs_u64 self, self_len;  /* the takeover mapping */
+	rs_u64 entry_off;       /* rs_takeover's offset in it */
+	struct rs_range unmaps[4]; /* the complement of what is kept */
+	rs_u32 unmap_count;
+	rs_u32 move_count;
+	struct rs_move moves[2 * RS_MAX_VDSO_VMAS]; /* vvar..vdso to their capture addresses */
+	struct rs_map *maps;
+	struct rs_poke *pokes;
+	int *fds;
+	rs_u32 map_count, poke_count, fd_count;
+
+	/* thread state (image header) */
+	rs_u64 fs_base, tid_address, robust_head, robust_len;
+	rs_u64 rseq_addr, live_rseq; /* live_rseq: this exec's area, unregistered by rs_start */
+	rs_u32 rseq_len, rseq_sig;
+
+	/* resume */
+	rs_u64 argc_addr;   /* &argc of this exec: the final rsp */
+	rs_u64 resume_cont; /* pushed below argc, "returned" to */
+	rs_u64 user_entry;  /* r12 */
+	rs_u64 gadget;      /* "syscall; ret" in the restored ld.so */
+
+	/* log: line = "resident: restored PATH\n", or with debug 2 the same up to
+	 * " (takeover " and the routine appends the microseconds and tail */
+	int debug;
+	struct rs_timespec t0;
+	rs_u32 line_len, fatal_len;
+	char line[RS_LINE_MAX];
+	char fatal[RS_LINE_MAX]; /* "resident: fatal PATH: " */
+	char tail[8];
+	char step[RS_STEP_COUNT][32]; /* "mmap failed, errno " ... */
+};
+
+/* The routine's section; the linker defines its bounds. */
+#define RS_ROUTINE __attribute__((section("rs_restore")))
+extern const char __start_rs_restore[] __attribute__((visibility("hidden")));
+extern const char __stop_rs_restore[] __attribute__((visibility("hidden")));
+RS_ROUTINE __attribute__((noreturn)) void rs_takeover(struct rs_args *a);
+
+struct rs_layout {
+	rs_u64 args_off, maps_off, pokes_off, fds_off, bounce_off, total;
+};
+
+/* The vvar..vdso block at capture [start, end) and the live one's start. */
+struct rs_block {
+	rs_u64 start, end, live;
+};
+
+static void find_block(const struct rs_image *img, const struct rs_live *live, struct rs_block *b)
+{
+	b->start = ~0ull;
+	b->end = 0;
+	rs_u64 vdso = 0;
+	for (int i = 0; i < RS_MAX_VDSO_VMAS; i++) {
+		const struct rs_vdso_vma *v = &img->h->vdso_vmas[i];
+		if (!v->kind)
+			continue;
+		b->start = v->start < b->start ? v->start : b->start;
+		b->end = v->end > b->end ? v->end : b->end;
+		vdso = v->kind == RS_VDSO_VDSO ? v->start : vdso;
+	}
+	/* Offsets inside the block are the kernel's, and the kernel is unchanged. */
+	b->live = live->sysinfo_ehdr - (vdso - b->start);
+}
+
+static void plan_layout(const struct rs_image *img, rs_u64 block_len, struct rs_layout *l)
+{
+	rs_u64 off;
+	l->args_off = rs_page_up((rs_u64)(__stop_rs_restore - __start_rs_restore));
+	off = l->args_off + ((sizeof(struct rs_args) + 7) & ~7ul);
+	l->maps_off = off;
+	off += (rs_u64)img->region_count * sizeof(struct rs_map);
+	l->pokes_off = off;
+	off += ((rs_u64)img->patch_count + RS_EXTRA_POKES) * sizeof(struct rs_poke);
+	l->fds_off = off;
+	off += ((rs_u64)img->file_count + 1) * sizeof(int);
+	l->bounce_off = rs_page_up(off);
+	l->total = l->bounce_off + block_len;
+}
+
+static int overlaps(rs_u64 a, rs_u64 len, const struct rs_range *r)
+{
+	return a < r->end && r->start < a + len;
+}
+
+/* Would [a, a + len) collide with the snapshot or a kept range? */
+static int spot_taken(const struct rs_image *img, rs_u64 a, rs_u64 len, const struct rs_range *avoid, int n)
+{
+	if (a < 0x10000 || a > RS_TASK_SIZE - len)
+		return 1;
+	for (int i = 0; i < n; i++)
+		if (overlaps(a, len, &avoid[i]))
+			return 1;
+	for (rs_u32 i = 0; i < img->region_count; i++) {
+		struct rs_range r = { img->regions[i].start, img->regions[i].end };
+		if (overlaps(a, len, &r))
+			return 1;
+	}
+	return 0;
+}
+
+/* Try the gaps just below each snapshot region, then above the last one;
+ * MAP_FIXED_NOREPLACE makes the kernel refuse spots live mappings use. */
+static rs_u64 place_mapping(const struct rs_image *img, rs_u64 len, const struct rs_range *avoid, int n)
+{
+	const rs_u64 gap = 0x10000;
+	int tries = 0;
+	for (rs_u32 i = 0; i <= img->region_count && tries < 16; i++) {
+		rs_u64 a = i < img->region_count ? img->regions[i].start - len - gap : img->regions[i - 1].end + gap;
+		if (i < img->region_count && img->regions[i].start < len + gap)
+			continue;
+		if (spot_taken(img, a, len, avoid, n))
+			continue;
+		tries++;
+		long r = rs_mmap(a, len, RS_PROT_READ | RS_PROT_WRITE,
+				 RS_MAP_PRIVATE | RS_MAP_ANONYMOUS | RS_MAP_FIXED_NOREPLACE, -1, 0);
+		if ((rs_u64)r == a)
+			return a;
+		if (!rs_failed(r)) /* a kernel without NOREPLACE took it as a hint */
+			rs_munmap((rs_u64)r, len);
+	}
+	return 0;
+}
+
+/* ---- filling the arguments ---- */
+
+static void fill_maps(struct rs_args *a, const struct rs_image *img, const int *fds, int image_fd)
+{
+	for (rs_u32 i = 0; i < img->region_count; i++) {
+		const struct rs_region *r = &img->regions[i];
+		struct rs_map *m = &a->maps[i];
+		m->start = r->start;
+		m->len = r->end - r->start;
+		m->offset = r->kind == RS_REGION_ZERO ? 0 : r->offset;
+		m->final_prot = r->prot;
+		m->prot = r->prot | (r->flags & RS_RF_PATCHED ? RS_PROT_WRITE : 0);
+		m->fd = r->kind == RS_REGION_FILE ? fds[r->file] : r->kind == RS_REGION_IMAGE ? image_fd : -1;
+		m->flags = RS_MAP_PRIVATE | RS_MAP_FIXED_NOREPLACE | (m->fd < 0 ? RS_MAP_ANONYMOUS : 0);
+	}
+	a->map_count = img->region_count;
+}
+
+static void add_poke(struct rs_args *a, rs_u64 addr, rs_u64 value)
+{
+	a->pokes[a->poke_count].addr = addr;
+	a->pokes[a->poke_count].value = value;
+	a->poke_count++;
+}
+
+/* The auxv entries that describe the loaded program: the snapshot's values,
+ * so getauxval() agrees with the restored address space. */
+static void poke_auxv(struct rs_args *a, const struct rs_image *img, const struct rs_live *live)
+{
+	const struct rs_header *h = img->h;
+	int done = 0;
+	for (rs_u64 *v = live->auxv; v[0] != AT_NULL && done < 6; v += 2) {
+		rs_u64 want;
+		switch (v[0]) {
+		case AT_PHDR: want = h->at_phdr; break;
+		case AT_PHENT: want = h->at_phent; break;
+		case AT_PHNUM: want = h->at_phnum; break;
+		case AT_ENTRY: want = h->at_entry; break;
+		case AT_BASE: want = h->at_base; break;
+		case AT_SYSINFO_EHDR: want = h->at_sysinfo_ehdr; break;
+		default: continue;
+		}
+		done++;
+		if (v[1] != want)
+			add_poke(a, (rs_uptr)&v[1], want);
+	}
+}
+
+/* Canary and pointer guard as glibc derives them from AT_RANDOM (the canary's
+ * low byte zeroed), so they are fresh per exec instead of frozen in the image. */
+static void poke_guards(struct rs_args *a, const struct rs_image *img, const struct rs_live *live)
+{
+	const rs_u8 *rnd = 0;
+	for (rs_u64 *v = live->auxv; v[0] != AT_NULL; v += 2)
+		if (v[0] == AT_RANDOM)
+			rnd = (const rs_u8 *)v[1];
+	rs_u64 canary = 0, guard = 0;
+	for (int i = 7; i >= 0; i--) {
+		canary = canary << 8 | rnd[i];
+		guard = guard << 8 | rnd[8 + i];
+	}
+	add_poke(a, img->h->fs_base + 0x28, canary & ~0xfful);
+	add_poke(a, img->h->fs_base + 0x30, guard);
+}
+
+static void fill_pokes(struct rs_args *a, const struct rs_image *img, const struct rs_live *live)
+{
+	rs_u64 base;
+	a->poke_count = 0;
+	for (rs_u32 i = 0; i < img->patch_count; i++) {
+		const struct rs_patch *p = &img->patches[i];
+		rs_patch_base(img, live, p, &base); /* resolvable: rs_check_live */
+		add_poke(a, p->addr, base + (rs_u64)p->delta);
+	}
+	poke_auxv(a, img, live);
+	poke_guards(a, img, live);
+}
+
+/* Unmap everything but the kept ranges (sorted here; they may touch). */
+static void fill_unmaps(struct rs_args *a, struct rs_range keep[3])
+{
+	for (int i = 0; i < 3; i++)
+		for (int j = i + 1; j < 3; j++)
+			if (keep[j].start < keep[i].start) {
+				struct rs_range t = keep[i];
+				keep[i] = keep[j];
+				keep[j] = t;
+			}
+	rs_u64 cursor = 0;
+	a->unmap_count = 0;
+	for (int i = 0; i <= 3; i++) {
+		rs_u64 stop = i < 3 ? keep[i].start : RS_TASK_SIZE;
+		if (stop > cursor)
+			a->unmaps[a->unmap_count++] = (struct rs_range){ cursor, stop };
+		if (i < 3 && keep[i].end > cursor)
+			cursor = keep[i].end;
+	}
+}
+
+/* Each vvar/vdso VMA goes back to its capture address. If the live and the
+ * capture block overlap, a direct move would unmap a VMA not yet moved, so
+ * all go to the spare bounce area first. */
+static void plan_moves(struct rs_args *a, const struct rs_image *img, const struct rs_block *b, rs_u64 bounce)
+{
+	rs_u64 len = b->end - b->start;
+	int via = b->live < b->end && b->start < b->live + len;
+	a->move_count = 0;
+	if (b->live == b->start)
+		return;
+	for (int pass = via ? 0 : 1; pass < 2; pass++)
+		for (int i = 0; i < RS_MAX_VDSO_VMAS; i++) {
+			const struct rs_vdso_vma *v = &img->h->vdso_vmas[i];
+			if (!v->kind)
+				continue;
+			rs_u64 off = v->start - b->start;
+			struct rs_move *m = &a->moves[a->move_count++];
+			m->from = (pass == 1 && via ? bounce : b->live) + off;
+			m->len = v->end - v->start;
+			m->to = pass == 0 ? bounce + off : v->start;
+		}
+}
+
+static const char *const step_text[RS_STEP_COUNT] = {
+	"munmap failed, errno ", "mremap failed, errno ", "mmap failed, errno ",
+	"mprotect failed, errno ", "arch_prctl failed, errno ", "set_robust_list failed, errno ",
+	"rseq failed, errno ",
+};
+
+static rs_u32 put_text(char *to, rs_u32 at, rs_u32 cap, const char *s)
+{
+	while (*s && at < cap)
+		to[at++] = *s++;
+	return at;
+}
+
+static void fill_texts(struct rs_args *a, const struct rs_texts *t)
+{
+	char path[RS_PATH_MAX + 1];
+	rs_u32 n = put_text(path, 0, RS_PATH_MAX, t->path);
+	path[n] = 0;
+	a->debug = t->debug;
+	a->t0 = t->t0;
+	n = put_text(a->line, 0, RS_LINE_MAX, "resident: restored ");
+	n = put_text(a->line, n, RS_LINE_MAX, path);
+	a->line_len = put_text(a->line, n, RS_LINE_MAX - 32, t->debug >= 2 ? " (takeover " : "\n");
+	put_text(a->tail, 0, sizeof a->tail - 1, " us)\n");
+	n = put_text(a->fatal, 0, RS_LINE_MAX, "resident: fatal ");
+	n = put_text(a->fatal, n, RS_LINE_MAX, path);
+	a->fatal_len = put_text(a->fatal, n, RS_LINE_MAX - 64, ": ");
+	for (int i = 0; i < RS_STEP_COUNT; i++)
+		put_text(a->step[i], 0, sizeof a->step[i] - 1, step_text[i]);
+}
+
+static void fill_state(struct rs_args *a, const struct rs_image *img, const struct rs_live *live)
+{
+	const struct rs_header *h = img->h;
+	a->fs_base = h->fs_base;
+	a->tid_address = h->tid_address;
+	a->robust_head = h->robust_head;
+	a->robust_len = h->robust_len;
+	a->rseq_addr = h->rseq_addr;
+	a->rseq_len = h->rseq_len;
+	a->rseq_sig = h->rseq_sig;
+	/* Same ld.so, so the area sits at the same offset from the thread pointer. */
+	a->live_rseq = live->fs_base + (h->rseq_addr - h->fs_base);
+	a->argc_addr = (rs_uptr)live->argv - 8;
+	a->resume_cont = h->resume_cont;
+	a->user_entry = h->user_entry;
+	a->gadget = h->ldso_base + h->syscall_ret_off;
+}
+
+static void fill_fds(struct rs_args *a, const struct rs_image *img, const int *fds, int image_fd)
+{
+	a->fd_count = 0;
+	for (rs_u32 i = 0; i < img->file_count; i++)
+		if (fds[i] >= 0)
+			a->fds[a->fd_count++] = fds[i];
+	a->fds[a->fd_count++] = image_fd;
+}
+
+/* The anonymous mapping is zero-filled, so only set fields need writing. */
+static void fill_args(struct rs_args *a, const struct rs_layout *l, const struct rs_image *img,
+		      const struct rs_live *live, const int *fds, int image_fd, const struct rs_texts *t)
+{
+	rs_u8 *self = (rs_u8 *)a - l->args_off;
+	a->self = (rs_uptr)self;
+	a->self_len = l->total;
+	a->entry_off = (rs_u64)((const char *)rs_takeover - __start_rs_restore);
+	a->maps = (struct rs_map *)(self + l->maps_off);
+	a->pokes = (struct rs_poke *)(self + l->pokes_off);
+	a->fds = (int *)(self + l->fds_off);
+	fill_maps(a, img, fds, image_fd);
+	fill_pokes(a, img, live);
+	fill_fds(a, img, fds, image_fd);
+	fill_state(a, img, live);
+	fill_texts(a, t);
+}
+
+struct rs_args *rs_prepare(const struct rs_image *img, const struct rs_live *live, const int *fds,
+			   int image_fd, const struct rs_texts *texts, struct rs_why *why)
+{
+	struct rs_block b;
+	struct rs_layout l;
+	rs_u64 lo, hi;
+	find_block(img, live, &b);
+	plan_layout(img, b.end - b.start, &l);
+	rs_stack_zone(live, &lo, &hi);
+	struct rs_range avoid[3] = { { b.start, b.end }, { b.live, b.live + (b.end - b.start) }, { lo, hi } };
+	rs_u64 self = place_mapping(img, l.total, avoid, 3);
+	if (!self) {
+		refuse(why, "address conflict", "no room for the takeover routine");
+		return 0;
+	}
+	struct rs_args *a = (struct rs_args *)(self + l.args_off);
+	rs_copy((void *)self, __start_rs_restore, (rs_u64)(__stop_rs_restore - __start_rs_restore));
+	fill_args(a, &l, img, live, fds, image_fd, texts);
+	plan_moves(a, img, &b, self + l.bounce_off);
+	/* Keep the stack from a margin below the current frames to its end. */
+	struct rs_range keep[3] = { { self, self + l.total },
+				    { rs_page_down(live->sp) - 0x10000, live->stack_end },
+				    { b.live, b.live + (b.end - b.start) } };
+	fill_unmaps(a, keep);
+	if (rs_failed(rs_mprotect(self, l.args_off, RS_PROT_READ | RS_PROT_EXEC))) {
+		rs_munmap(self, l.total);
+		refuse(why, "mprotect failed", 0);
+		return 0;
+	}
+	return a;
+}
+
+void rs_abandon(struct rs_args *a)
+{
+	rs_munmap(a->self, a->self_len);
+}
+
+int rs_start(struct rs_args *a, struct rs_why *why)
+{
+	/* The kernel writes to a registered rseq area on every preemption; this
+	 * exec's area is about to be unmapped, so it must go first. */
+	if (a->rseq_addr && rs_failed(rs_rseq(a->live_rseq, a->rseq_len, RS_RSEQ_FLAG_UNREGISTER, a->rseq_sig)))
+		return refuse(why, "rseq differs", 0);
+	void (*routine)(struct rs_args *) = (void (*)(struct rs_args *))(a->self + a->entry_off);
+	routine(a);
+	return 0;
+}
+
+/*
+ * ---- the routine ----
+ *
+ * Runs from its copy in the takeover mapping, on the live stack. May use:
+ * its own section (relative calls), *a, the stack, the always-inline
+ * wrappers of sys.h. May not use: anything else (globals, string constants,
+ * jump tables: all outside the copy and soon unmapped), the stack protector
+ * (the canary moves under it), or %fs after ARCH_SET_FS.
+ * `make check` verifies the section has no rip-relative reference and no
+ * call or jump out of it.
+ */
+
+RS_ROUTINE static rs_u32 put_decimal(char *to, rs_u64 v)
+{
+	char digits[20];
+	rs_u32 n = 0, i = 0;
+	do {
+		digits[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	while (n)
+		to[i++] = digits[--n];
+	return i;
+}
+
+RS_ROUTINE __attribute__((noreturn)) static void fail(struct rs_args *a, int step, long r)
+{
+	rs_u32 n = a->fatal_len;
+	for (const char *s = a->step[step]; *s; s++)
+		a->fatal[n++] = *s;
+	n += put_decimal(a->fatal + n, rs_failed(r) ? (rs_u64)-r : 0);
+	a->fatal[n++] = '\n';
+	rs_write(2, a->fatal, n);
+	rs_exit_group(127);
+}
+
+RS_ROUTINE static void unmap_rest(struct rs_args *a)
+{
+	for (rs_u32 i = 0; i < a->unmap_count; i++) {
+		long r = rs_munmap(a->unmaps[i].start, a->unmaps[i].end - a->unmaps[i].start);
+		if (r)
+			fail(a, RS_STEP_MUNMAP, r);
+	}
+}
+
+RS_ROUTINE static void move_vdso(struct rs_args *a)
+{
+	for (rs_u32 i = 0; i < a->move_count; i++) {
+		const struct rs_move *m = &a->moves[i];
+		long r = rs_mremap(m->from, m->len, m->to);
+		if ((rs_u64)r != m->to)
+			fail(a, RS_STEP_MREMAP, r);
+	}
+}
+
+RS_ROUTINE static void map_regions(struct rs_args *a)
+{
+	for (rs_u32 i = 0; i < a->map_count; i++) {
+		const struct rs_map *m = &a->maps[i];
+		long r = rs_mmap(m->start, m->len, (int)m->prot, (int)m->flags, m->fd, m->offset);
+		if ((rs_u64)r != m->start)
+			fail(a, RS_STEP_MMAP, r);
+	}
+}
+
+RS_ROUTINE static void apply_pokes(struct rs_args *a)
+{
+	for (rs_u32 i = 0; i < a->poke_count; i++)
+		*(volatile rs_u64 *)a->pokes[i].addr = a->pokes[i].value;
+}
+
+RS_ROUTINE static void protect_patched(struct rs_args *a)
+{
+	for (rs_u32 i = 0; i < a->map_count; i++) {
+		const struct rs_map *m = &a->maps[i];
+		if (m->prot == m->final_prot)
+			continue;
+		long r = rs_mprotect(m->start, m->len, (int)m->final_prot);
+		if (r)
+			fail(a, RS_STEP_MPROTECT, r);
+	}
+}
+
+/* The kernel-side thread state ld.so set up at capture (DESIGN.md): without
+ * the tid store, raise() and recursive mutexes would use a stale tid. */
+RS_ROUTINE static void set_thread(struct rs_args *a)
+{
+	long r = rs_arch_prctl(RS_ARCH_SET_FS, a->fs_base);
+	if (r)
+		fail(a, RS_STEP_SET_FS, r);
+	*(volatile int *)a->tid_address = (int)rs_set_tid_address(a->tid_address);
+	if (a->robust_head && (r = rs_set_robust_list(a->robust_head, a->robust_len)))
+		fail(a, RS_STEP_ROBUST, r);
+	if (a->rseq_addr && (r = rs_rseq(a->rseq_addr, a->rseq_len, 0, a->rseq_sig)))
+		fail(a, RS_STEP_RSEQ, r);
+}
+
+RS_ROUTINE static void finish(struct rs_args *a)
+{
+	for (rs_u32 i = 0; i < a->fd_count; i++)
+		rs_close(a->fds[i]);
+	if (!a->debug)
+		return;
+	rs_u32 n = a->line_len;
+	if (a->debug >= 2) {
+		struct rs_timespec now;
+		rs_clock_gettime(RS_CLOCK_MONOTONIC, &now);
+		long us = (now.tv_sec - a->t0.tv_sec) * 1000000 + (now.tv_nsec - a->t0.tv_nsec) / 1000;
+		n += put_decimal(a->line + n, us > 0 ? (rs_u64)us : 0);
+		for (const char *s = a->tail; *s; s++)
+			a->line[n++] = *s;
+	}
+	rs_write(2, a->line, n);
+}
+
+/* Return into the restored ld.so as if _dl_start had just returned there:
+ * rsp = &argc - 8 holding the continuation after "mov %rax,%r12", r12 = the
+ * user entry, rbp = 0. The jump goes through "syscall; ret" in ld.so's text
+ * with munmap(self) loaded, so this mapping is gone before the ret. */
+RS_ROUTINE __attribute__((noreturn)) static void resume(struct rs_args *a)
+{
+	rs_u64 *sp = (rs_u64 *)(a->argc_addr - 8);
+	*sp = a->resume_cont;
+	register rs_u64 r12 __asm__("r12") = a->user_entry;
+	register rs_u64 rbp __asm__("rbp") = 0;
+	register rs_u64 rax __asm__("rax") = __NR_munmap;
+	register rs_u64 rdi __asm__("rdi") = a->self;
+	register rs_u64 rsi __asm__("rsi") = a->self_len;
+	__asm__ volatile("mov %[sp], %%rsp\n\tjmp *%[gadget]"
+			 :
+			 : [sp] "r"(sp), [gadget] "r"(a->gadget), "r"(r12), "r"(rbp), "r"(rax), "r"(rdi), "r"(rsi)
+			 : "memory");
+	__builtin_unreachable();
+}
+
+RS_ROUTINE __attribute__((noreturn, used)) void rs_takeover(struct rs_args *a)
+{
+	unmap_rest(a);
+	move_vdso(a);
+	map_regions(a);
+	apply_pokes(a);
+	protect_patched(a);
+	set_thread(a);
+	finish(a);
+	resume(a);
+}
