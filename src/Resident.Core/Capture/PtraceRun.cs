@@ -179,7 +179,9 @@ internal sealed class PtraceRun(string programPath)
             return path.Length == 0 ? null : path;
         int dirfd = info.DirFdArg < 0 ? AT_FDCWD : (int)args[info.DirFdArg];
         string? dir = dirfd == AT_FDCWD ? ProcFs.Cwd(pid) : ProcFs.FdTarget(pid, dirfd);
-        return dir is null ? path : Path.GetFullPath(Path.Combine(dir, path));
+        // Joined, not normalised: ".." after a symlink means what the kernel says, and the
+        // hook must later ask the kernel about exactly the path ld.so used.
+        return dir is null ? path : Path.Join(dir, path);
     }
 
     static string ReadOutput(int pid, ulong addr, ulong count)

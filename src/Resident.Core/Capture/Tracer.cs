@@ -9,7 +9,7 @@ namespace Resident.Capture;
 public static class Tracer
 {
     /// <summary>Longest a start may take from the spawn to the stop.</summary>
-    public static TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(30);
+    public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(30);
 
     /// <summary>
     /// Checks the file (no process is started for a refusal), starts it with no arguments,
@@ -17,14 +17,18 @@ public static class Tracer
     /// if the program cannot start so: LazyBind), and stops it where ld.so would call the
     /// constructors. Throws CaptureException with a one-line reason; no process is left then.
     /// </summary>
-    public static IStoppedProcess RunToResumePoint(string programPath, IReadOnlyDictionary<string, string> environment)
+    public static IStoppedProcess RunToResumePoint(string programPath, IReadOnlyDictionary<string, string> environment) =>
+        RunToResumePoint(programPath, environment, DefaultTimeout);
+
+    /// <param name="timeout">for each start (with LD_BIND_NOW, then without).</param>
+    internal static IStoppedProcess RunToResumePoint(string programPath, IReadOnlyDictionary<string, string> environment, TimeSpan timeout)
     {
         var file = ProgramFileCheck.Check(programPath);
         var thread = new TracerThread();
         try
         {
-            return TryRun(thread, file.ProgramPath, environment, bindNow: true)
-                ?? TryRun(thread, file.ProgramPath, environment, bindNow: false)!;
+            return TryRun(thread, file.ProgramPath, environment, timeout, bindNow: true)
+                ?? TryRun(thread, file.ProgramPath, environment, timeout, bindNow: false)!;
         }
         catch
         {
@@ -34,10 +38,12 @@ public static class Tracer
     }
 
     /// <summary>The stopped process; null when it ended first with LD_BIND_NOW (the caller retries lazily).</summary>
-    static StoppedTracee? TryRun(TracerThread thread, string path, IReadOnlyDictionary<string, string> environment, bool bindNow)
+    static StoppedTracee? TryRun(TracerThread thread, string path, IReadOnlyDictionary<string, string> environment,
+        TimeSpan timeout, bool bindNow)
     {
         var run = new PtraceRun(path);
-        var stop = AwaitStop(run, thread.Post(() => run.RunToStop(CaptureEnvironment(environment, bindNow))), path, bindNow);
+        var work = thread.Post(() => run.RunToStop(CaptureEnvironment(environment, bindNow)));
+        var stop = AwaitStop(run, work, path, timeout, bindNow);
         if (stop is null)
             return null;
         var stopped = new StoppedTracee(thread, path, stop, run.Log, lazyBind: !bindNow);
@@ -54,16 +60,16 @@ public static class Tracer
     }
 
     /// <summary>Waits for the run with the timeout; turns the ways it can fail into CaptureException.</summary>
-    static StopState? AwaitStop(PtraceRun run, Task<StopState> work, string path, bool bindNow)
+    static StopState? AwaitStop(PtraceRun run, Task<StopState> work, string path, TimeSpan timeout, bool bindNow)
     {
         bool finished;
-        try { finished = work.Wait(Timeout); }
+        try { finished = work.Wait(timeout); }
         catch (AggregateException) { finished = true; }
         if (!finished)
         {
             run.KillFromWatchdog();
             try { work.Wait(); } catch (AggregateException) { }
-            throw new CaptureException($"{path}: ld.so did not finish within {Timeout.TotalSeconds:0} s");
+            throw new CaptureException($"{path}: ld.so did not finish within {timeout.TotalSeconds:0.#} s");
         }
         try { return work.GetAwaiter().GetResult(); }
         catch (ProgramEndedException) when (bindNow) { return null; }

@@ -23,6 +23,19 @@ public sealed class TracerTests : IDisposable
     [Fact]
     public void StopsPerlAtDlStartUser() => AssertStopped("/usr/bin/perl");
 
+    [Theory]
+    [InlineData("/usr/bin/python3.11")]
+    [InlineData("/usr/bin/clang-format")]
+    [InlineData("/usr/bin/git")]
+    [InlineData("/usr/bin/gdb")]
+    public void StopsCommonPrograms(string program)
+    {
+        if (!File.Exists(program))
+            return;
+        var real = new FileInfo(program).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? program;
+        AssertStopped(real);
+    }
+
     [Fact]
     public void StopsGccProgramAtDlStartUser()
     {
@@ -120,6 +133,60 @@ public sealed class TracerTests : IDisposable
         var e = Assert.Throws<CaptureException>(() => Tracer.RunToResumePoint(prog, Env()));
         Assert.Contains("ended before ld.so finished", e.Message);
         Assert.Contains("libmiss.so", e.Message);
+    }
+
+    [Fact]
+    public void GivesUpAfterTheTimeoutAndKillsTheProgram()
+    {
+        // ld.so opens an LD_PRELOAD library; a FIFO makes that open block forever.
+        string fifo = Path.Combine(_build.Dir, "fifo.so");
+        NativeBuild.Run("mkfifo", fifo);
+        string prog = _build.Compile("waiter", "int main(void) { return 0; }\n");
+        var e = Assert.Throws<CaptureException>(() =>
+            Tracer.RunToResumePoint(prog, Env(("LD_PRELOAD", fifo)), TimeSpan.FromMilliseconds(500)));
+        Assert.Contains("did not finish within 0.5 s", e.Message);
+        Assert.Empty(ChildrenNamed("waiter"));
+    }
+
+    [Fact]
+    public void LeavesNoProcessAfterARefusal()
+    {
+        string dir = Path.Combine(_build.Dir, "gone");
+        Directory.CreateDirectory(dir);
+        _build.Compile("gone/libg.so", "int g(void) { return 1; }\n", "-shared -fPIC");
+        string prog = _build.Compile("goneprog", "int g(void);\nint main(void) { return g(); }\n", $"-L{dir} -l:libg.so -Wl,-rpath,{dir}");
+        File.Delete(Path.Combine(dir, "libg.so"));
+        Assert.Throws<CaptureException>(() => Tracer.RunToResumePoint(prog, Env()));
+        Assert.Empty(ChildrenNamed("goneprog"));
+        Assert.Empty(ChildrenNamed("sh"));
+    }
+
+    [Fact]
+    public void StopChecksRefuseAMultiThreadedProcess()
+    {
+        // This test process has several threads (and fds, and handlers): the first reason wins.
+        var e = Assert.Throws<CaptureException>(() => StopChecks.Verify(Environment.ProcessId, "self", new SyscallLog()));
+        Assert.Contains("threads exist when ld.so finishes", e.Message);
+    }
+
+    /// <summary>Children of this process (zombies included) whose command name is <paramref name="comm"/>.</summary>
+    static List<int> ChildrenNamed(string comm)
+    {
+        var found = new List<int>();
+        foreach (var dir in Directory.GetDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out int pid))
+                continue;
+            string stat;
+            try { stat = File.ReadAllText(Path.Combine(dir, "stat")); }
+            catch (IOException) { continue; }
+            int close = stat.LastIndexOf(')');
+            string name = stat[(stat.IndexOf('(') + 1)..close];
+            var fields = stat[(close + 2)..].Split(' ');
+            if (name == comm && int.Parse(fields[1]) == Environment.ProcessId)
+                found.Add(pid);
+        }
+        return found;
     }
 
     [Fact]
