@@ -15,9 +15,13 @@ public static class Product
     public static string FixtureSources => Path.Combine(RepoRoot, "tests", "fixtures");
 
     /// <summary>Fails the calling test with a message that says how to build what is missing.</summary>
-    public static void RequireBuilt()
+    public static void RequireBuilt() => Require(Cli, Hook);
+
+    public static void RequireHook() => Require(Hook);
+
+    static void Require(params string[] files)
     {
-        foreach (var f in new[] { Cli, Hook })
+        foreach (var f in files)
             if (!File.Exists(f))
                 throw new InvalidOperationException(
                     $"{f} does not exist: build the product first (./setup.sh --no-demo, or make -C native and " +

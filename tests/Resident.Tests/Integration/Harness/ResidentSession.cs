@@ -75,7 +75,7 @@ public sealed class ResidentSession : IDisposable
     /// <summary>SPEC with the hook enabled the way shell-init enables it; DEBUG sets RESIDENT_DEBUG=1.</summary>
     public RunResult RunResident(RunSpec spec, bool debug = true)
     {
-        Product.RequireBuilt();
+        Product.RequireHook();
         var env = new Dictionary<string, string>(spec.Env) { ["LD_AUDIT"] = Product.Hook };
         if (debug)
             env["RESIDENT_DEBUG"] = "1";
