@@ -118,7 +118,9 @@ static rs_u32 gnu_hash(const char *s)
 	return h;
 }
 
-static const struct elf_dyn *ldso_dynamic(rs_u64 base, rs_u64 *size)
+/* A loaded ELF object (ld.so, the vdso): its PT_DYNAMIC and, in size, how
+ * many bytes from base its PT_LOAD segments cover (base is their vaddr 0). */
+static const struct elf_dyn *elf_loaded(rs_u64 base, rs_u64 *size)
 {
 	const struct elf_ehdr *e = (const struct elf_ehdr *)base;
 	const struct elf_phdr *ph = (const struct elf_phdr *)(base + e->phoff);
@@ -169,7 +171,7 @@ static rs_u64 ldso_symbol(rs_u64 base, const struct elf_dyn *dyn, const char *na
 static int find_stack(struct hook *h)
 {
 	struct rs_live *l = &h->live;
-	const struct elf_dyn *dyn = ldso_dynamic(l->at_base, &l->ldso_size);
+	const struct elf_dyn *dyn = elf_loaded(l->at_base, &l->ldso_size);
 	rs_u64 sym = dyn ? ldso_symbol(l->at_base, dyn, "__libc_stack_end") : 0;
 	rs_u64 *argcp = sym ? *(rs_u64 **)sym : 0;
 	if (!argcp || *argcp > (1u << 24))
@@ -232,6 +234,9 @@ static int find_exec(struct hook *h)
 	l->exe_ino = h->exe.st_ino;
 	l->euid = (rs_u32)aux_get(l->auxv, AT_EUID);
 	l->sysinfo_ehdr = aux_get(l->auxv, AT_SYSINFO_EHDR);
+	l->vdso_size = 0;
+	if (l->sysinfo_ehdr)
+		elf_loaded(l->sysinfo_ehdr, &l->vdso_size);
 	l->stack_end = stack_top(l);
 	__asm__("mov %%fs:0, %0" : "=r"(l->fs_base)); /* tcbhead_t.tcb: the thread pointer */
 	return 1;

@@ -344,12 +344,12 @@ static const struct rs_vdso_vma *vdso_vma(const struct rs_header *h)
 	return 0;
 }
 
-/* The kernel is the same (checked first), so the live [vdso] has the size
- * recorded at capture and can be read whole. */
+/* Hash only what is known to be mapped: the image's size for the [vdso]
+ * could be anything, the live ELF's extent is not. */
 static int check_vdso(const struct rs_image *img, const struct rs_live *live, struct rs_why *why)
 {
 	const struct rs_vdso_vma *v = vdso_vma(img->h);
-	if (!live->sysinfo_ehdr || live->sysinfo_ehdr % RS_PAGE)
+	if (!live->sysinfo_ehdr || live->sysinfo_ehdr % RS_PAGE || v->end - v->start > live->vdso_size)
 		return refuse(why, "vdso differs", 0);
 	if (memory_checksum((const void *)live->sysinfo_ehdr, v->end - v->start) != img->h->vdso_hash)
 		return refuse(why, "vdso differs", 0);

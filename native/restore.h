@@ -35,6 +35,7 @@ struct rs_live {
 	rs_u64 at_base;    /* ld.so's load address */
 	rs_u64 ldso_size;  /* bytes from at_base that ld.so's PT_LOAD segments cover */
 	rs_u64 sysinfo_ehdr; /* the live [vdso], 0 when there is none */
+	rs_u64 vdso_size;  /* bytes from sysinfo_ehdr known to be mapped (its PT_LOADs) */
 	rs_u64 fs_base;    /* the live thread pointer (%fs:0) */
 	rs_u64 sp;         /* a stack address of the entry point's frame */
 	rs_u64 stack_end;  /* end of the live [stack] VMA */

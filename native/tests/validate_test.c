@@ -1,0 +1,273 @@
+/*
+ * validate_test.c - host test of the pure validator (restore.c), built with
+ * libc and sanitizers: `make -C native test`.
+ *
+ * Builds a small synthetic image in memory, checks that it is accepted, that
+ * each kind of live difference is refused with the right reason, and that
+ * random corruption (checksum recomputed, so the parser must rely on its
+ * bounds checks alone) is refused or accepted without any out-of-bounds read.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../restore.c"
+
+#define DATA_OFF 8192u
+#define EXE_LO 0x100000ull
+#define LDSO_BASE 0x200000ull
+#define DATA_LO 0x300000ull
+#define TCB 0x302000ull
+
+static unsigned char image[DATA_OFF];
+static rs_u64 meta_size;
+static int failures;
+
+#define EXPECT(cond, ...)                                  \
+	do {                                               \
+		if (!(cond)) {                             \
+			failures++;                        \
+			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
+			fprintf(stderr, __VA_ARGS__);      \
+			fputc('\n', stderr);               \
+		}                                          \
+	} while (0)
+
+static rs_u32 add_string(rs_u64 *at, const char *s)
+{
+	struct rs_header *h = (struct rs_header *)image;
+	rs_u32 off = (rs_u32)(*at - h->strings_offset);
+	strcpy((char *)image + *at, s);
+	*at += strlen(s) + 1;
+	return off;
+}
+
+static void seal(void)
+{
+	struct rs_header *h = (struct rs_header *)image;
+	h->checksum = image_checksum(image, h->meta_size);
+}
+
+static unsigned char vdso[8192] __attribute__((aligned(4096)));
+static unsigned char ldso[16384] __attribute__((aligned(4096)));
+
+/* Layout: header | files[3] | regions[4] | patches[3] | env[1] | cpu blob | mask | strings */
+static void build_image(void)
+{
+	struct rs_header *h = (struct rs_header *)image;
+	memset(image, 0, sizeof image);
+	memcpy(h->magic, RS_MAGIC, 8);
+	h->version = RS_VERSION;
+	h->header_size = sizeof *h;
+	h->data_offset = DATA_OFF;
+	h->file_size = DATA_OFF + 4096;
+	rs_u64 at = sizeof *h;
+	h->files = (struct rs_table){ at, 3, sizeof(struct rs_file) };
+	at += 3 * sizeof(struct rs_file);
+	h->regions = (struct rs_table){ at, 4, sizeof(struct rs_region) };
+	at += 4 * sizeof(struct rs_region);
+	h->patches = (struct rs_table){ at, 3, sizeof(struct rs_patch) };
+	at += 3 * sizeof(struct rs_patch);
+	h->env = (struct rs_table){ at, 1, 4 };
+	at += 8;
+	h->cpu_features_len = 64;
+	h->cpu_features_off = 0x1000;
+	h->cpu_features_blob = at;
+	at += 64;
+	h->cpu_features_mask = at;
+	memset(image + at, 0xff, 64);
+	image[at + 27] = 0; /* the APIC id byte */
+	at += 64;
+	h->strings_offset = at;
+	image[at++] = 0; /* "" at offset 0 */
+	struct rs_file *f = (struct rs_file *)(image + h->files.offset);
+	f[0] = (struct rs_file){ add_string(&at, "/usr/bin/prog"), RS_FILE_MAPPED, 1, 2, 8192, 3, 4 };
+	f[1] = (struct rs_file){ add_string(&at, "/lib64/ld.so"), RS_FILE_MAPPED, 1, 3, 16384, 3, 4 };
+	f[2] = (struct rs_file){ add_string(&at, "/opt/lib/libx.so"), RS_FILE_ABSENT, 0, 0, 0, 0, 0 };
+	struct rs_region *r = (struct rs_region *)(image + h->regions.offset);
+	r[0] = (struct rs_region){ EXE_LO, EXE_LO + 8192, 0, 5, RS_REGION_FILE, 0, 0, 0, 0 };
+	r[1] = (struct rs_region){ LDSO_BASE, LDSO_BASE + 16384, 0, 5, RS_REGION_FILE, 1, 0, 0, 0 };
+	r[2] = (struct rs_region){ DATA_LO, DATA_LO + 4096, DATA_OFF, 1, RS_REGION_IMAGE, 0, RS_RF_PATCHED, 0, 0 };
+	r[3] = (struct rs_region){ DATA_LO + 4096, DATA_LO + 16384, 0, 3, RS_REGION_ZERO, 0, 0, 0, 0 };
+	struct rs_patch *p = (struct rs_patch *)(image + h->patches.offset);
+	p[0] = (struct rs_patch){ DATA_LO, RS_PATCH_ARGC, 0, 0 };
+	p[1] = (struct rs_patch){ DATA_LO + 8, RS_PATCH_ENV_STRING, add_string(&at, "LD_LIBRARY_PATH"), 16 };
+	p[2] = (struct rs_patch){ DATA_LO + 16, RS_PATCH_AUXV_VALUE, AT_PLATFORM, 0 };
+	((rs_u32 *)(image + h->env.offset))[0] = add_string(&at, "LD_LIBRARY_PATH=/opt/lib");
+	h->strings_size = at - h->strings_offset;
+	h->meta_size = (at + 7) & ~7ull;
+	meta_size = h->meta_size;
+	strcpy(h->platform, "x86_64");
+	strcpy(h->kernel_release, "6.18.0");
+	strcpy(h->kernel_version, "#1 SMP");
+	h->hwcap = 0x178bfbff;
+	h->vdso_vmas[0] = (struct rs_vdso_vma){ 0x7f0000000000ull, 0x7f0000004000ull, RS_VDSO_VVAR, 0 };
+	h->vdso_vmas[1] = (struct rs_vdso_vma){ 0x7f0000004000ull, 0x7f0000006000ull, RS_VDSO_VDSO, 0 };
+	for (unsigned i = 0; i < sizeof vdso; i++)
+		vdso[i] = (unsigned char)(i * 7);
+	h->vdso_hash = memory_checksum(vdso, sizeof vdso);
+	h->ldso_base = LDSO_BASE;
+	h->syscall_ret_off = 0x2000;
+	ldso[0x2000] = 0x0f, ldso[0x2001] = 0x05, ldso[0x2002] = 0xc3;
+	for (int i = 0; i < 64; i++)
+		ldso[0x1000 + i] = image[h->cpu_features_blob + i] = (unsigned char)(i + 1);
+	h->resume_pc = h->resume_cont = LDSO_BASE + 0x100;
+	h->user_entry = EXE_LO + 0x40;
+	h->fs_base = TCB;
+	h->tid_address = TCB + 0x2d0;
+	h->rseq_addr = TCB + 0x400;
+	h->rseq_len = 32;
+	h->rseq_sig = 0x53053053;
+	seal();
+}
+
+static char *envp[] = { "HOME=/root", "LD_LIBRARY_PATH=/opt/lib", "LD_AUDIT=/x/libresident.so", 0 };
+static char *argv[] = { "prog", 0 };
+static rs_u64 auxv[20];
+static unsigned char rnd[16];
+
+static void build_live(struct rs_live *l)
+{
+	int n = 0;
+	auxv[n++] = AT_HWCAP, auxv[n++] = 0x178bfbff;
+	auxv[n++] = AT_PLATFORM, auxv[n++] = (rs_uptr) "x86_64";
+	auxv[n++] = AT_RANDOM, auxv[n++] = (rs_uptr)rnd;
+	auxv[n++] = AT_NULL, auxv[n++] = 0;
+	memset(l, 0, sizeof *l);
+	l->argc = 1;
+	l->argv = argv;
+	l->envp = envp;
+	l->env_count = 3;
+	l->auxv = auxv;
+	l->at_base = (rs_uptr)ldso;
+	l->ldso_size = sizeof ldso;
+	l->sysinfo_ehdr = (rs_uptr)vdso;
+	l->vdso_size = sizeof vdso;
+	l->sp = 0x7ffd00000000ull;
+	l->stack_end = 0x7ffd00100000ull;
+	l->exe_dev = 1;
+	l->exe_ino = 2;
+	l->kernel_release = "6.18.0";
+	l->kernel_version = "#1 SMP";
+}
+
+static int parse(struct rs_image *img, struct rs_why *why)
+{
+	/* A heap copy of exactly meta_size bytes, so ASan sees any overread. */
+	unsigned char *copy = malloc(meta_size);
+	memcpy(copy, image, meta_size);
+	int ok = rs_image_parse(img, copy, meta_size, DATA_OFF + 4096, why);
+	if (!ok)
+		free(copy);
+	return ok;
+}
+
+static void test_accepts(void)
+{
+	struct rs_image img;
+	struct rs_why why = { 0 };
+	struct rs_live live;
+	build_image();
+	build_live(&live);
+	EXPECT(parse(&img, &why), "parse refused: %s", why.reason);
+	EXPECT(rs_check_live(&img, &live, &why), "live refused: %s %s", why.reason, why.detail ? why.detail : "");
+	free((void *)img.meta);
+}
+
+static const char *live_refusal(void (*change)(struct rs_live *))
+{
+	struct rs_image img;
+	struct rs_why why = { 0 };
+	struct rs_live live;
+	build_image();
+	build_live(&live);
+	change(&live);
+	if (!parse(&img, &why))
+		return "parse";
+	int ok = rs_check_live(&img, &live, &why);
+	free((void *)img.meta);
+	return ok ? "accepted" : why.reason;
+}
+
+static char *env_more[] = { "LD_PRELOAD=/x.so", "LD_LIBRARY_PATH=/opt/lib", 0 };
+static char *env_less[] = { "HOME=/", 0 };
+static char *env_other[] = { "LD_LIBRARY_PATH=/opt/lib2", 0 };
+static char *env_ok[] = { "LD_BIND_NOW=1", "MALLOCX=1", "LD_LIBRARY_PATH=/opt/lib", 0 };
+static void env_added(struct rs_live *l) { l->envp = env_more, l->env_count = 2; }
+static void env_removed(struct rs_live *l) { l->envp = env_less, l->env_count = 1; }
+static void env_changed(struct rs_live *l) { l->envp = env_other, l->env_count = 1; }
+static void env_ignored(struct rs_live *l) { l->envp = env_ok, l->env_count = 3; }
+static void kernel(struct rs_live *l) { l->kernel_version = "#2 SMP"; }
+static void cpu(struct rs_live *l) { ldso[0x1005] ^= 1; }
+static void apic(struct rs_live *l) { ldso[0x1000 + 27] ^= 0x40; }
+static void vdso_bytes(struct rs_live *l) { vdso[100] ^= 1; }
+static void hwcap(struct rs_live *l) { auxv[1] ^= 2; }
+static void stack(struct rs_live *l) { l->sp = DATA_LO + 0x100000; l->stack_end = DATA_LO + 0x200000; }
+static void exe(struct rs_live *l) { l->exe_ino = 9; }
+
+static void test_live_refusals(void)
+{
+	EXPECT(!strcmp(live_refusal(env_added), "env differs"), "LD_PRELOAD added");
+	EXPECT(!strcmp(live_refusal(env_removed), "env differs"), "LD_LIBRARY_PATH removed");
+	EXPECT(!strcmp(live_refusal(env_changed), "env differs"), "LD_LIBRARY_PATH changed");
+	EXPECT(!strcmp(live_refusal(env_ignored), "accepted"), "LD_BIND_NOW and MALLOCX are not tracked");
+	EXPECT(!strcmp(live_refusal(kernel), "kernel changed"), "kernel");
+	EXPECT(!strcmp(live_refusal(cpu), "cpu differs"), "cpu");
+	ldso[0x1005] ^= 1;
+	EXPECT(!strcmp(live_refusal(apic), "accepted"), "apic id is masked");
+	ldso[0x1000 + 27] ^= 0x40;
+	EXPECT(!strcmp(live_refusal(vdso_bytes), "vdso differs"), "vdso");
+	vdso[100] ^= 1;
+	EXPECT(!strcmp(live_refusal(hwcap), "cpu differs"), "hwcap");
+	EXPECT(!strcmp(live_refusal(stack), "address conflict"), "stack");
+	EXPECT(!strcmp(live_refusal(exe), "executable changed"), "exe");
+}
+
+static void test_checksum(void)
+{
+	struct rs_image img;
+	struct rs_why why = { 0 };
+	build_image();
+	image[300] ^= 1;
+	EXPECT(!parse(&img, &why) && !strcmp(why.reason, "corrupt image: checksum"), "flipped byte");
+}
+
+/* Random corruption with a valid checksum: only the bounds checks stand
+ * between the parser and an out-of-bounds read (ASan reports those). */
+static void test_fuzz(unsigned rounds)
+{
+	struct rs_live live;
+	unsigned accepted = 0;
+	srand(1);
+	for (unsigned i = 0; i < rounds; i++) {
+		struct rs_image img;
+		struct rs_why why = { 0 };
+		build_image();
+		build_live(&live);
+		int flips = 1 + rand() % 4;
+		for (int k = 0; k < flips; k++) {
+			rs_u64 at = (rs_u64)rand() % meta_size;
+			image[at] = rand() % 3 ? (unsigned char)rand() : (rand() % 2 ? 0xff : 0);
+		}
+		((struct rs_header *)image)->meta_size = meta_size; /* keep the buffer size honest */
+		seal();
+		if (parse(&img, &why)) {
+			accepted++;
+			rs_check_live(&img, &live, &why);
+			free((void *)img.meta);
+		}
+	}
+	printf("fuzz: %u rounds, %u still valid\n", rounds, accepted);
+}
+
+int main(int argc, char **argv_)
+{
+	test_accepts();
+	test_live_refusals();
+	test_checksum();
+	test_fuzz(argc > 1 ? (unsigned)atoi(argv_[1]) : 200000);
+	if (failures)
+		return 1;
+	printf("validate_test: ok\n");
+	return 0;
+}
