@@ -1,0 +1,60 @@
+namespace Resident.Image;
+
+/// <summary>An image's metadata as read back by <see cref="ImageReader"/>: the header and every table, strings resolved.</summary>
+public sealed record ImageInfo(
+    string ImagePath,
+    RsHeader Header,
+    string ExePath,
+    IReadOnlyList<FileEntry> Files,
+    IReadOnlyList<Region> Regions,
+    IReadOnlyList<Patch> Patches,
+    IReadOnlyList<string> Env,
+    byte[] CpuFeatures,
+    byte[] CpuFeaturesMask)
+{
+    public unsafe string Platform { get { var h = Header; return FixedText.Get(h.Platform, 16); } }
+
+    public unsafe string KernelRelease { get { var h = Header; return FixedText.Get(h.KernelRelease, 65); } }
+
+    public unsafe string KernelVersion { get { var h = Header; return FixedText.Get(h.KernelVersion, 65); } }
+
+    public DateTimeOffset CaptureTime => DateTimeOffset.UnixEpoch.AddTicks(Header.CaptureTimeNs / 100);
+
+    public bool LazyBind => (Header.Flags & ImageFormat.HeaderFlagLazyBind) != 0;
+
+    public string LevelName => Header.Level == ImageFormat.LevelLink ? "link" : $"level-{Header.Level}";
+
+    /// <summary>Bytes of saved pages (the image's own share of memory).</summary>
+    public long SavedBytes => Regions.Where(r => r.Kind == ImageFormat.RegionImage).Sum(r => (long)r.Length);
+
+    /// <summary>
+    /// Null when the image would still be used, else the first reason the hook would fall
+    /// back: "executable changed", "library changed: PATH", "changed: PATH" (a stamp such as
+    /// /etc/ld.so.cache), "missing: PATH", "appeared: PATH" (probed and absent at capture),
+    /// "kernel changed". The same file checks as the hook, from this process.
+    /// </summary>
+    public string? Staleness()
+    {
+        for (int i = 0; i < Files.Count; i++)
+            if (FileStaleness(Files[i], i == 0) is string reason)
+                return reason;
+        var (release, version) = Interop.Uname();
+        if (release != KernelRelease || version != KernelVersion)
+            return "kernel changed";
+        return null;
+    }
+
+    static string? FileStaleness(FileEntry recorded, bool isExe)
+    {
+        var now = FileEntry.Stat(recorded.Path, recorded.Flags);
+        if ((recorded.Flags & ImageFormat.FileAbsent) != 0)
+            return now == null ? null : $"appeared: {recorded.Path}";
+        if (now == null)
+            return isExe ? "executable missing" : $"missing: {recorded.Path}";
+        if (recorded.SameStat(now))
+            return null;
+        if (isExe)
+            return "executable changed";
+        return (recorded.Flags & ImageFormat.FileMapped) != 0 ? $"library changed: {recorded.Path}" : $"changed: {recorded.Path}";
+    }
+}

@@ -1,0 +1,204 @@
+using System.Runtime.InteropServices;
+using Resident.Capture;
+
+namespace Resident.Image;
+
+/// <summary>
+/// Writes a <see cref="Snapshot"/> as an image file (docs/image-format.md) atomically: into a
+/// fresh temporary file next to the target, fsynced, renamed over the target, directory
+/// fsynced. A reader (the hook) sees the old image or the new one, never a partial one.
+/// </summary>
+public static class ImageWriter
+{
+    const ulong Page = ImageFormat.PageSize;
+
+    /// <summary>
+    /// Writes <paramref name="s"/> to <paramref name="path"/> with registry id <paramref name="id"/>
+    /// and returns the file size. On any failure the temporary file is removed, an existing
+    /// image at <paramref name="path"/> is untouched, and a CaptureException says why in one line.
+    /// </summary>
+    public static long Write(Snapshot s, string path, ulong id)
+    {
+        var (meta, regions) = Layout(s, id);
+        string dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        string temp = Path.Combine(dir, $".{Path.GetFileName(path)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            long size = WriteFile(temp, meta, s.Regions, regions, MemoryMarshal.Read<RsHeader>(meta).FileSize);
+            File.Move(temp, path, overwrite: true);
+            Interop.FsyncDirectory(dir);
+            return size;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            TryDelete(temp);
+            throw new CaptureException($"cannot write image: {OneLine(e)}");
+        }
+        catch
+        {
+            TryDelete(temp);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// The checksummed metadata block [0, meta_size) and the regions with their final image
+    /// offsets. Exposed for tests; <see cref="Write"/> is the way to produce a file.
+    /// </summary>
+    public static (byte[] Meta, RsRegion[] Regions) Layout(Snapshot s, ulong id)
+    {
+        var strings = new StringTable();
+        var h = s.Header;
+        h.Id = id;
+        h.ExePath = strings.Add(s.ExePath);
+        var files = s.Files.Select(f => ToRaw(f, strings)).ToArray();
+        var patches = s.Patches.Select(p => ToRaw(p, strings)).ToArray();
+        var env = s.Env.Select(strings.Add).ToArray();
+        var regions = s.Regions.Select(r => ToRaw(r, strings)).ToArray();
+        byte[] stringBytes = strings.ToArray();
+        if (s.CpuFeatures.Length != s.CpuFeaturesMask.Length)
+            throw new ArgumentException("cpu features blob and mask differ in length");
+
+        var meta = new MetaBuilder();
+        meta.Reserve(Marshal.SizeOf<RsHeader>());
+        h.Files = meta.Table(files);
+        h.Regions = meta.Table(regions);   // offsets patched below, rewritten at the end
+        long regionsAt = (long)h.Regions.Offset;
+        h.Patches = meta.Table(patches);
+        h.Env = meta.Table(env);
+        h.StringsOffset = meta.Append(stringBytes);
+        h.StringsSize = (ulong)stringBytes.Length;
+        h.CpuFeaturesLen = (ulong)s.CpuFeatures.Length;
+        h.CpuFeaturesBlob = meta.Append(s.CpuFeatures);
+        h.CpuFeaturesMask = meta.Append(s.CpuFeaturesMask);
+
+        h.MetaSize = (ulong)meta.Length;
+        h.DataOffset = ImageFormat.AlignUp(h.MetaSize, Page);
+        ulong at = h.DataOffset;
+        for (int i = 0; i < regions.Length; i++)
+            if (regions[i].Kind == ImageFormat.RegionImage)
+            {
+                regions[i].Offset = at;
+                at += regions[i].End - regions[i].Start;
+            }
+        h.FileSize = at;
+        SetIdentity(ref h);
+        meta.Overwrite(regionsAt, MemoryMarshal.AsBytes(regions.AsSpan()));
+        meta.Overwrite(0, MemoryMarshal.AsBytes(new Span<RsHeader>(ref h)));
+        byte[] bytes = meta.ToArray();
+        h.Checksum = ImageFormat.Checksum(bytes);
+        MemoryMarshal.Write(bytes, in h);
+        return (bytes, regions);
+    }
+
+    static unsafe void SetIdentity(ref RsHeader h)
+    {
+        fixed (byte* magic = h.Magic)
+            System.Text.Encoding.ASCII.GetBytes(ImageFormat.Magic, new Span<byte>(magic, 8));
+        h.Version = ImageFormat.Version;
+        h.HeaderSize = (uint)sizeof(RsHeader);
+        h.Checksum = 0;
+    }
+
+    static RsFile ToRaw(FileEntry f, StringTable strings) => new()
+    {
+        Path = strings.Add(f.Path), Flags = f.Flags, Dev = f.Dev, Ino = f.Ino, Size = f.Size,
+        MtimeSec = f.MtimeSec, MtimeNsec = f.MtimeNsec,
+    };
+
+    static RsPatch ToRaw(Patch p, StringTable strings) => new()
+    {
+        Addr = p.Addr, Kind = p.Kind, Delta = p.Delta,
+        Index = p.Kind == ImageFormat.PatchEnvString
+            ? strings.Add(p.EnvName ?? throw new ArgumentException($"env-string patch at 0x{p.Addr:x} has no name"))
+            : p.Index,
+    };
+
+    static RsRegion ToRaw(Region r, StringTable strings)
+    {
+        if (r.Kind == ImageFormat.RegionImage && (r.Data == null || (ulong)r.Data.Length != r.Length))
+            throw new ArgumentException($"image region at 0x{r.Start:x} has {r.Data?.Length ?? 0} bytes for {r.Length}");
+        return new RsRegion
+        {
+            Start = r.Start, End = r.End, Prot = r.Prot, Kind = r.Kind, File = r.File, Flags = r.Flags,
+            Offset = r.Kind == ImageFormat.RegionFile ? r.Offset : 0, Name = strings.Add(r.Name),
+        };
+    }
+
+    static long WriteFile(string temp, byte[] meta, IReadOnlyList<Region> source, RsRegion[] regions, ulong fileSize)
+    {
+#pragma warning disable CA1416 // UnixCreateMode: resident runs on Linux only
+        var options = new FileStreamOptions
+        {
+            Mode = FileMode.CreateNew, // O_EXCL: never write through a planted file or symlink
+            Access = FileAccess.Write,
+            UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead,
+        };
+#pragma warning restore CA1416
+        using var f = new FileStream(temp, options);
+        f.SetLength((long)fileSize); // the gap after the metadata reads as zeros
+        f.Write(meta);
+        for (int i = 0; i < regions.Length; i++)
+        {
+            if (regions[i].Kind != ImageFormat.RegionImage)
+                continue;
+            f.Position = (long)regions[i].Offset;
+            f.Write(source[i].Data);
+        }
+        f.Flush(flushToDisk: true);
+        return f.Length;
+    }
+
+    static void TryDelete(string path)
+    {
+        try { File.Delete(path); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+
+    /// <summary>"No space left on device" rather than .NET's "... : '/path/.x.tmp'" message.</summary>
+    static string OneLine(Exception e)
+    {
+        string m = e.Message.Split('\n')[0].Trim();
+        int quote = m.IndexOf(" : '", StringComparison.Ordinal);
+        return quote > 0 ? m[..quote] : m;
+    }
+
+    /// <summary>Appends 8-aligned pieces of the metadata block.</summary>
+    sealed class MetaBuilder
+    {
+        readonly MemoryStream _m = new();
+
+        public long Length => _m.Length;
+
+        public void Reserve(int bytes) { _m.SetLength(bytes); _m.Position = bytes; Align(); }
+
+        public ulong Append(ReadOnlySpan<byte> bytes)
+        {
+            ulong at = (ulong)_m.Position;
+            _m.Write(bytes);
+            Align();
+            return at;
+        }
+
+        public RsTable Table<T>(T[] entries) where T : unmanaged => new()
+        {
+            Offset = Append(MemoryMarshal.AsBytes(entries.AsSpan())),
+            Count = (uint)entries.Length,
+            EntrySize = (uint)Marshal.SizeOf<T>(),
+        };
+
+        public void Overwrite(long at, ReadOnlySpan<byte> bytes)
+        {
+            long end = _m.Position;
+            _m.Position = at;
+            _m.Write(bytes);
+            _m.Position = end;
+        }
+
+        public byte[] ToArray() => _m.ToArray();
+
+        void Align()
+        {
+            while (_m.Position % 8 != 0) _m.WriteByte(0);
+        }
+    }
+}

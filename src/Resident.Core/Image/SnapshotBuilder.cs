@@ -1,0 +1,268 @@
+using Resident.Capture;
+
+namespace Resident.Image;
+
+/// <summary>
+/// Turns a process stopped at <c>_dl_start_user</c> into a <see cref="Snapshot"/>: which
+/// pages to map from which file, which to store, which words to patch, and every fact the
+/// restorer validates. Read-only towards the process; refuses with a CaptureException
+/// whenever something could not be reproduced faithfully.
+/// </summary>
+public static class SnapshotBuilder
+{
+    public const string LdSoCache = "/etc/ld.so.cache";
+    public const string LdSoPreload = "/etc/ld.so.preload";
+
+    // Kernel mappings that are not regions: the live stack and vdso block of the new exec
+    // replace them ([vvar]..[vdso] move as one block, see header.vdso_vmas).
+    static readonly Dictionary<string, uint> VdsoKinds = new()
+    {
+        ["[vvar]"] = ImageFormat.VdsoVvar,
+        ["[vvar_vclock]"] = ImageFormat.VdsoVvarVclock,
+        ["[vdso]"] = ImageFormat.VdsoVdso,
+    };
+
+    public static Snapshot Build(IStoppedProcess p)
+    {
+        if (p.Registers.Rip != p.ResumePc)
+            throw new CaptureException($"process is not at the resume point (rip 0x{p.Registers.Rip:x}, expected 0x{p.ResumePc:x})");
+        var maps = ProcMaps.Read(p.Pid);
+        var auxv = Auxv.Read(p.Pid);
+        var stackVma = maps.FirstOrDefault(m => m.Name == "[stack]")
+            ?? throw new CaptureException("no [stack] mapping at the stop point");
+        var stack = ReadInitialStack(p, stackVma);
+
+        var files = new FileTable(p.ProgramPath);
+        var regions = BuildRegions(p, maps, files);
+        var stackRange = new AddressRange(stackVma.Start, stackVma.End);
+        var patches = PointerClassifier.Scan(
+            regions.Where(r => r.Data != null).Select(r => new PointerClassifier.Chunk(r.Start, r.Data, r.Name)),
+            stackRange, stack);
+        regions = MarkPatched(regions, patches);
+
+        ulong ldsoBase = auxv.Get(Auxv.AT_BASE);
+        string ldso = LdsoPath(maps, ldsoBase, files);
+        var facts = LdsoFacts.Read(ldso);
+        var cpu = new byte[facts.CpuFeaturesLen];
+        p.ReadMemory(ldsoBase + facts.CpuFeaturesOff, cpu);
+
+        AddDependencies(files, p.ProbedAbsent);
+        var header = new RsHeader();
+        FillMachine(ref header, p, maps, auxv);
+        FillResumeState(ref header, p, auxv, stackVma);
+        header.LdsoBase = ldsoBase;
+        header.CpuFeaturesOff = facts.CpuFeaturesOff;
+        header.SyscallRetOff = facts.SyscallRetOff;
+        header.Level = ImageFormat.LevelLink;
+        header.Flags = p.LazyBind ? ImageFormat.HeaderFlagLazyBind : 0;
+        header.CaptureTimeNs = (DateTime.UtcNow - DateTime.UnixEpoch).Ticks * 100;
+
+        return new Snapshot
+        {
+            Header = header,
+            ExePath = p.ProgramPath,
+            Files = files.Entries,
+            Regions = regions,
+            Patches = patches,
+            Env = SelectEnv(p.Environment),
+            CpuFeatures = cpu,
+            CpuFeaturesMask = facts.CpuFeaturesMask(),
+        };
+    }
+
+    static InitialStack ReadInitialStack(IStoppedProcess p, MapsEntry stackVma)
+    {
+        ulong rsp = p.Registers.Rsp;
+        if (rsp < stackVma.Start || rsp >= stackVma.End)
+            throw new CaptureException($"rsp 0x{rsp:x} is not inside [stack]");
+        var block = new byte[stackVma.End - rsp];
+        p.ReadMemory(rsp, block);
+        return InitialStack.Parse(rsp, block);
+    }
+
+    static List<Region> BuildRegions(IStoppedProcess p, IReadOnlyList<MapsEntry> maps, FileTable files)
+    {
+        using var builder = new RegionBuilder(p);
+        var pages = new List<RegionBuilder.PageInfo>();
+        foreach (var vma in maps)
+        {
+            if (!IsRegion(vma))
+                continue;
+            if (vma.Shared)
+                throw new CaptureException($"shared mapping at 0x{vma.Start:x} ({vma.Name}) cannot be restored privately");
+            FileEntry? file = null;
+            uint index = 0;
+            if (vma.IsFile)
+                (file, index) = files.Mapped(vma);
+            pages.AddRange(builder.Classify(vma, file, index));
+        }
+        return RegionBuilder.Merge(pages);
+    }
+
+    /// <summary>False for the kernel's own mappings; throws for ones a restore cannot reproduce.</summary>
+    static bool IsRegion(MapsEntry vma)
+    {
+        if (vma.Name is "[stack]" or "[vsyscall]" || VdsoKinds.ContainsKey(vma.Name))
+            return false;
+        if (vma.Name == "[heap]")
+            throw new CaptureException("a [heap] exists at the stop point: the program break cannot be restored");
+        if (vma.IsSpecial && !vma.Name.StartsWith("[anon:", StringComparison.Ordinal))
+            throw new CaptureException($"unsupported mapping {vma.Name} at 0x{vma.Start:x}");
+        if (!vma.IsFile && vma.Name.StartsWith('/'))
+            throw new CaptureException($"mapping of {vma.Name} has no inode");
+        return true;
+    }
+
+    static List<Region> MarkPatched(List<Region> regions, List<Patch> patches)
+    {
+        var patched = new HashSet<int>();
+        foreach (var patch in patches)
+            patched.Add(regions.FindIndex(r => r.Contains(patch.Addr)));
+        return regions.Select((r, i) => patched.Contains(i) ? r with { Flags = r.Flags | ImageFormat.RegionFlagPatched } : r).ToList();
+    }
+
+    static string LdsoPath(IReadOnlyList<MapsEntry> maps, ulong ldsoBase, FileTable files)
+    {
+        var vma = maps.FirstOrDefault(m => m.Start <= ldsoBase && ldsoBase < m.End && m.IsFile)
+            ?? throw new CaptureException($"AT_BASE 0x{ldsoBase:x} is not a file mapping: no dynamic loader");
+        if (!files.IsMapped(vma.Name))
+            throw new CaptureException($"the dynamic loader {vma.Name} is not mapped from its file");
+        return vma.Name;
+    }
+
+    /// <summary>The stamps and absences that make ld.so's library search come out the same.</summary>
+    static void AddDependencies(FileTable files, IReadOnlyList<string> probedAbsent)
+    {
+        files.AddStampOrAbsent(LdSoCache);
+        files.AddStampOrAbsent(LdSoPreload);
+        foreach (var path in probedAbsent)
+            files.AddAbsent(path);
+    }
+
+    static void FillMachine(ref RsHeader h, IStoppedProcess p, IReadOnlyList<MapsEntry> maps, Auxv auxv)
+    {
+        h.Hwcap = auxv.Get(Auxv.AT_HWCAP);
+        h.Hwcap2 = auxv.Find(Auxv.AT_HWCAP2) ?? 0;
+        var (release, version) = Interop.Uname();
+        unsafe
+        {
+            fixed (byte* platform = h.Platform) FixedText.Set(platform, 16, ReadPlatform(p, auxv), "AT_PLATFORM");
+            fixed (byte* r = h.KernelRelease) FixedText.Set(r, 65, release, "kernel release");
+            fixed (byte* v = h.KernelVersion) FixedText.Set(v, 65, version, "kernel version");
+        }
+        var block = maps.Where(m => VdsoKinds.ContainsKey(m.Name)).OrderBy(m => m.Start).ToList();
+        if (block.Count > ImageFormat.MaxVdsoVmas)
+            throw new CaptureException($"{block.Count} vvar/vdso mappings, the format holds {ImageFormat.MaxVdsoVmas}");
+        for (int i = 0; i < block.Count; i++)
+            h.VdsoVmas[i] = new RsVdsoVma { Start = block[i].Start, End = block[i].End, Kind = VdsoKinds[block[i].Name] };
+        var vdso = block.FirstOrDefault(m => m.Name == "[vdso]")
+            ?? throw new CaptureException("no [vdso] mapping");
+        var bytes = new byte[vdso.Length];
+        p.ReadMemory(vdso.Start, bytes);
+        h.VdsoHash = ImageFormat.Checksum(bytes);
+    }
+
+    static string ReadPlatform(IStoppedProcess p, Auxv auxv)
+    {
+        if (auxv.Find(Auxv.AT_PLATFORM) is not ulong addr || addr == 0)
+            return "";
+        var buf = new byte[16];
+        p.ReadMemory(addr, buf);
+        int n = Array.IndexOf(buf, (byte)0);
+        if (n < 0)
+            throw new CaptureException("AT_PLATFORM string is longer than 15 bytes");
+        return System.Text.Encoding.UTF8.GetString(buf, 0, n);
+    }
+
+    static void FillResumeState(ref RsHeader h, IStoppedProcess p, Auxv auxv, MapsEntry stackVma)
+    {
+        var k = p.Kernel;
+        h.ResumePc = p.ResumePc;
+        h.ResumeCont = p.ResumeCont;
+        h.UserEntry = p.Registers.Rax;
+        h.FsBase = p.Registers.FsBase;
+        h.TidAddress = k.TidAddress;
+        h.RobustHead = k.RobustHead;
+        h.RobustLen = k.RobustLen;
+        h.RseqAddr = k.RseqAddr;
+        h.RseqLen = k.RseqLen;
+        h.RseqSig = k.RseqSig;
+        h.AtPhdr = auxv.Get(Auxv.AT_PHDR);
+        h.AtPhent = auxv.Get(Auxv.AT_PHENT);
+        h.AtPhnum = auxv.Get(Auxv.AT_PHNUM);
+        h.AtEntry = auxv.Get(Auxv.AT_ENTRY);
+        h.AtBase = auxv.Get(Auxv.AT_BASE);
+        h.AtSysinfoEhdr = auxv.Get(Auxv.AT_SYSINFO_EHDR);
+        h.OldStackArgc = p.Registers.Rsp;
+        h.OldStackEnd = stackVma.End;
+    }
+
+    /// <summary>
+    /// The variables that change what ld.so does, sorted ordinally: LD_*, MALLOC_*,
+    /// GLIBC_TUNABLES, except LD_AUDIT (the hook itself) and LD_BIND_NOW (set by the capture).
+    /// </summary>
+    public static List<string> SelectEnv(IEnumerable<string> environment) =>
+        environment.Where(e =>
+        {
+            string name = InitialStack.EnvName(e);
+            return (name.StartsWith("LD_", StringComparison.Ordinal) || name.StartsWith("MALLOC_", StringComparison.Ordinal)
+                    || name == "GLIBC_TUNABLES")
+                && name != "LD_AUDIT" && name != "LD_BIND_NOW";
+        }).Order(StringComparer.Ordinal).ToList();
+
+    /// <summary>files[]: the executable first, then mapped files in address order, then stamps and absences.</summary>
+    sealed class FileTable
+    {
+        readonly List<FileEntry> _entries = [];
+        readonly Dictionary<string, int> _byPath = new(StringComparer.Ordinal);
+
+        public FileTable(string exe)
+        {
+            var entry = FileEntry.Stat(exe, ImageFormat.FileStamp)
+                ?? throw new CaptureException($"{exe}: vanished during capture");
+            Add(entry);
+        }
+
+        public IReadOnlyList<FileEntry> Entries => _entries;
+
+        public bool IsMapped(string path) =>
+            _byPath.TryGetValue(path, out int i) && (_entries[i].Flags & ImageFormat.FileMapped) != 0;
+
+        /// <summary>The entry of the file a VMA maps, stat'ed once and checked against the VMA's inode.</summary>
+        public (FileEntry, uint) Mapped(MapsEntry vma)
+        {
+            if (vma.Name.EndsWith(" (deleted)", StringComparison.Ordinal))
+                throw new CaptureException($"{vma.Name[..^10]} was deleted or replaced during capture");
+            if (!_byPath.TryGetValue(vma.Name, out int i))
+            {
+                var entry = FileEntry.Stat(vma.Name, ImageFormat.FileMapped)
+                    ?? throw new CaptureException($"{vma.Name} vanished during capture");
+                i = Add(entry);
+            }
+            var e = _entries[i];
+            if (e.Dev != vma.Dev || e.Ino != vma.Inode)
+                throw new CaptureException($"{vma.Name} changed during capture (mapped inode differs from the file now)");
+            if ((e.Flags & ImageFormat.FileMapped) == 0)
+                _entries[i] = e = e with { Flags = ImageFormat.FileMapped };
+            return (e, (uint)i);
+        }
+
+        public void AddStampOrAbsent(string path)
+        {
+            if (!_byPath.ContainsKey(path))
+                Add(FileEntry.Stat(path, ImageFormat.FileStamp) ?? FileEntry.Absent(path));
+        }
+
+        public void AddAbsent(string path)
+        {
+            if (!_byPath.ContainsKey(path))
+                Add(FileEntry.Absent(path));
+        }
+
+        int Add(FileEntry e)
+        {
+            _entries.Add(e);
+            return _byPath[e.Path] = _entries.Count - 1;
+        }
+    }
+}
