@@ -28,7 +28,17 @@ public sealed class FallbackTests(Fixtures fx) : IClassFixture<Fixtures>
         fx.CopyTo(c.Dir);
         c.S.Register(c.Libs);
         c.S.AssertSameResident(c.Spec, c.Libs);
+        AssertListed(c, "fresh");
         return c;
+    }
+
+    /// <summary>`resident list` shows the program with STATE (fresh, or stale with the reason).</summary>
+    static void AssertListed(Copy c, string state)
+    {
+        var list = c.S.Cli("list");
+        Assert.True(list.ExitCode == 0, "resident list failed:\n" + list);
+        var line = list.StdoutText.Split('\n').FirstOrDefault(l => l.Contains(c.Libs));
+        Assert.True(line != null && line.Contains(state), $"resident list does not show {c.Libs} as {state}:\n{list}");
     }
 
     static void AssertFallsBack(ResidentSession s, RunSpec spec, string program)
@@ -50,6 +60,7 @@ public sealed class FallbackTests(Fixtures fx) : IClassFixture<Fixtures>
         File.SetLastWriteTimeUtc(c.Alpha, DateTime.UtcNow.AddSeconds(2));
         Assert.Equal(inode, Inode(c.Alpha));
         AssertFallsBack(c.S, c.Spec, c.Libs);
+        AssertListed(c, "stale");
     }
 
     [Fact]
@@ -62,6 +73,7 @@ public sealed class FallbackTests(Fixtures fx) : IClassFixture<Fixtures>
         var normal = c.S.RunNormal(c.Spec);
         Assert.Contains("alpha: constructor (version 2)", normal.StdoutText);
         AssertFallsBack(c.S, c.Spec, c.Libs);
+        AssertListed(c, "stale");
     }
 
     [Fact]

@@ -1,0 +1,32 @@
+using System.Runtime.Versioning;
+using Resident.Tests.Integration.Harness;
+using Xunit;
+
+namespace Resident.Tests.Integration;
+
+/// <summary>
+/// The way users turn the hook on: `eval "$(resident shell-init bash)"`. Programs started from
+/// that shell — by name, by path, through a #! script — must run resident.
+/// </summary>
+[SupportedOSPlatform("linux")]
+public sealed class ShellInitTests
+{
+    [Fact]
+    public void Bash_EnablesTheHookForChildren()
+    {
+        using var s = new ResidentSession();
+        s.Register("/usr/bin/perl");
+        var script = Path.Combine(s.WorkDir, "hello.pl");
+        File.WriteAllText(script, "#!/usr/bin/perl\nprint qq(script @ARGV\\n);\n");
+        File.SetUnixFileMode(script, (UnixFileMode)0b111_101_101);
+        var commands = $"perl -e 'print qq(by name\\n)'; /usr/bin/perl -e 'print qq(by path\\n); exit 2' || echo \"status $?\"; {script} a b";
+
+        var normal = s.RunNormal(s.Spec("/bin/bash", "-c", commands));
+        Assert.Equal("by name\nby path\nstatus 2\nscript a b\n", normal.StdoutText);
+
+        var init = $"eval \"$('{Product.Cli}' shell-init bash)\" || exit 99; test \"$LD_AUDIT\" = '{Product.Hook}' || exit 98; ";
+        var resident = s.RunNormal(s.Spec("/bin/bash", ["-c", init + commands], new Dictionary<string, string> { ["RESIDENT_DEBUG"] = "1" }));
+        var debug = ResidentSession.AssertSameOutput(normal, resident);
+        ResidentSession.AssertRestored(debug, "/usr/bin/perl", 3, resident);
+    }
+}
