@@ -44,7 +44,7 @@ public sealed class FixtureProgramTests(Fixtures fx) : IClassFixture<Fixtures>
             "libs: alpha_describe=program's hook", "libs: atexit handler");
         Assert.Equal("libs: a line on stderr\n", normal.StderrText);
         Resident(s, program, args);
-        Resident(s, program, ["fail"]); // exit status 3
+        s.AssertSameResident(s.Spec(fx.Path(program), "fail"), fx.Path(program)); // exit status 3
     }
 
     [Fact]
