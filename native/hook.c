@@ -313,9 +313,10 @@ static int open_image(struct hook *h)
 		return refuse(h, "image unreadable", h->image_path);
 	h->image_fd = (int)fd;
 	/* A registry others can write to could hand us any address space. */
-	if (rs_fstat(h->image_fd, &st) || !trusted(&st, h->live.euid, RS_S_IFREG) ||
-	    rs_stat(h->dir_path, &dir) || !trusted(&dir, h->live.euid, RS_S_IFDIR))
+	if (rs_fstat(h->image_fd, &st) || !trusted(&st, h->live.euid, RS_S_IFREG))
 		return refuse(h, "image not trusted", h->image_path);
+	if (rs_stat(h->dir_path, &dir) || !trusted(&dir, h->live.euid, RS_S_IFDIR))
+		return refuse(h, "registry not trusted", h->dir_path);
 	h->img.file_size = (rs_u64)st.st_size;
 	return 1;
 }
