@@ -12,7 +12,8 @@ internal sealed record StopState(int Pid, Interop.UserRegs Regs, LdSoEntry.Resum
 /// One start of the program, from the spawn to the breakpoint at <c>_dl_start_user</c>.
 /// Every method except <see cref="KillFromWatchdog"/> must run on the tracer thread.
 /// </summary>
-internal sealed class PtraceRun(string programPath)
+/// <param name="expectedResumePc">_dl_start_user as decoded from the ld.so file (relative to its load address).</param>
+internal sealed class PtraceRun(string programPath, ulong expectedResumePc)
 {
     const int Options = Interop.PTRACE_O_TRACEEXEC | Interop.PTRACE_O_EXITKILL | Interop.PTRACE_O_TRACESYSGOOD;
     const int SyscallStop = Interop.SIGTRAP | 0x80;   // PTRACE_O_TRACESYSGOOD marks syscall stops
@@ -109,7 +110,11 @@ internal sealed class PtraceRun(string programPath)
             throw new CaptureException($"{programPath}: the kernel loaded no interpreter (AT_BASE is 0)");
         Span<byte> code = stackalloc byte[LdSoEntry.WindowSize];
         RemoteMemory.Read(pid, entry, code);
-        return LdSoEntry.Decode(code, entry);
+        var resume = LdSoEntry.Decode(code, entry);
+        // The loader in memory must be the file the pre-check decoded, at AT_BASE.
+        if (resume.ResumePc != auxv[ProcFs.AT_BASE] + expectedResumePc)
+            throw new CaptureException($"{programPath}: ld.so entry at 0x{entry:x} does not match the loader file (AT_BASE 0x{auxv[ProcFs.AT_BASE]:x})");
+        return resume;
     }
 
     static ulong InsertBreakpoint(int pid, ulong pc)
@@ -161,15 +166,15 @@ internal sealed class PtraceRun(string programPath)
         var args = new ulong[6];
         for (int i = 0; i < 6; i++)
             args[i] = info.Union[1 + i];
-        if (nr is Syscalls.Write or Syscalls.Writev && args[0] is 1 or 2)
-            Log.AddOutput(nr == Syscalls.Write ? ReadOutput(pid, args[1], args[2]) : ReadOutputV(pid, args[1], args[2]));
+        if (nr is SyscallTable.Write or SyscallTable.Writev && args[0] is 1 or 2)
+            Log.AddOutput(nr == SyscallTable.Write ? ReadOutput(pid, args[1], args[2]) : ReadOutputV(pid, args[1], args[2]));
         Log.Entry(nr, args, ReadPathArgument(pid, nr, args));
     }
 
     /// <summary>The syscall's path argument made absolute, or null (none, empty, unreadable).</summary>
     static string? ReadPathArgument(int pid, long nr, ulong[] args)
     {
-        var info = Syscalls.Lookup(nr);
+        var info = SyscallTable.Lookup(nr);
         if (info is null || info.PathArg < 0 || args[info.PathArg] == 0)
             return null;
         string path;

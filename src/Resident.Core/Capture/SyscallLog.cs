@@ -50,12 +50,12 @@ internal sealed class SyscallLog
 
     void Classify(SyscallRecord r)
     {
-        var info = Syscalls.Lookup(r.Nr);
+        var info = SyscallTable.Lookup(r.Nr);
         if (info is null || r.PathArg is null || !r.PathArg.StartsWith('/'))
             return;
         if (info.Probes && r.Result is -ENOENT or -ENOTDIR)
             AddOnce(_probedAbsent, r.PathArg);
-        else if (r.Nr is Syscalls.Open or Syscalls.Openat && r.Result >= 0)
+        else if (r.Nr is SyscallTable.Open or SyscallTable.Openat && r.Result >= 0)
             AddOnce(_opened, r.PathArg);
     }
 
@@ -77,10 +77,10 @@ internal sealed class SyscallLog
                 continue;
             switch (r.Nr)
             {
-                case Syscalls.SetTidAddress: tid = r.Args[0]; break;
-                case Syscalls.SetRobustList: (robustHead, robustLen) = (r.Args[0], r.Args[1]); break;
-                case Syscalls.Rseq when (r.Args[2] & RseqFlagUnregister) != 0: (rseqAddr, rseqLen, rseqSig) = (0, 0, 0); break;
-                case Syscalls.Rseq: (rseqAddr, rseqLen, rseqSig) = (r.Args[0], (uint)r.Args[1], (uint)r.Args[3]); break;
+                case SyscallTable.SetTidAddress: tid = r.Args[0]; break;
+                case SyscallTable.SetRobustList: (robustHead, robustLen) = (r.Args[0], r.Args[1]); break;
+                case SyscallTable.Rseq when (r.Args[2] & RseqFlagUnregister) != 0: (rseqAddr, rseqLen, rseqSig) = (0, 0, 0); break;
+                case SyscallTable.Rseq: (rseqAddr, rseqLen, rseqSig) = (r.Args[0], (uint)r.Args[1], (uint)r.Args[3]); break;
             }
         }
         return new KernelThreadState(fsBase, tid, robustHead, robustLen, rseqAddr, rseqLen, rseqSig);
@@ -88,5 +88,5 @@ internal sealed class SyscallLog
 
     /// <summary>The first syscall the restorer cannot reproduce, as a message; null when all are fine.</summary>
     public string? FirstRefusal() =>
-        _records.Select(Syscalls.Refusal).FirstOrDefault(m => m is not null);
+        _records.Select(SyscallTable.Refusal).FirstOrDefault(m => m is not null);
 }

@@ -27,8 +27,8 @@ public static class Tracer
         var thread = new TracerThread();
         try
         {
-            return TryRun(thread, file.ProgramPath, environment, timeout, bindNow: true)
-                ?? TryRun(thread, file.ProgramPath, environment, timeout, bindNow: false)!;
+            return TryRun(thread, file, environment, timeout, bindNow: true)
+                ?? TryRun(thread, file, environment, timeout, bindNow: false)!;
         }
         catch
         {
@@ -38,10 +38,11 @@ public static class Tracer
     }
 
     /// <summary>The stopped process; null when it ended first with LD_BIND_NOW (the caller retries lazily).</summary>
-    static StoppedTracee? TryRun(TracerThread thread, string path, IReadOnlyDictionary<string, string> environment,
+    static StoppedTracee? TryRun(TracerThread thread, ProgramFileCheck.Result file, IReadOnlyDictionary<string, string> environment,
         TimeSpan timeout, bool bindNow)
     {
-        var run = new PtraceRun(path);
+        string path = file.ProgramPath;
+        var run = new PtraceRun(path, file.ResumePoint.ResumePc);
         var work = thread.Post(() => run.RunToStop(CaptureEnvironment(environment, bindNow)));
         var stop = AwaitStop(run, work, path, timeout, bindNow);
         if (stop is null)

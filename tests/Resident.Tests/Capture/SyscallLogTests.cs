@@ -23,12 +23,12 @@ public sealed class SyscallLogTests
     public void ClassifiesProbesAndOpens()
     {
         var log = Log(
-            (Syscalls.Openat, A(unchecked((ulong)-100), 1), "/lib/x/libm.so.6", -2),
-            (Syscalls.Access, A(1), "/etc/ld.so.preload", -2),
-            (Syscalls.Newfstatat, A(unchecked((ulong)-100), 1), "/lib/x/libm.so.6", -2),
-            (Syscalls.Openat, A(unchecked((ulong)-100), 1), "/etc/ld.so.cache", 3),
-            (Syscalls.Openat, A(unchecked((ulong)-100), 1), "/lib/libc.so.6/x", -20),
-            (Syscalls.Openat, A(unchecked((ulong)-100), 1), "/root/secret", -13));
+            (SyscallTable.Openat, A(unchecked((ulong)-100), 1), "/lib/x/libm.so.6", -2),
+            (SyscallTable.Access, A(1), "/etc/ld.so.preload", -2),
+            (SyscallTable.Newfstatat, A(unchecked((ulong)-100), 1), "/lib/x/libm.so.6", -2),
+            (SyscallTable.Openat, A(unchecked((ulong)-100), 1), "/etc/ld.so.cache", 3),
+            (SyscallTable.Openat, A(unchecked((ulong)-100), 1), "/lib/libc.so.6/x", -20),
+            (SyscallTable.Openat, A(unchecked((ulong)-100), 1), "/root/secret", -13));
         Assert.Equal(["/lib/x/libm.so.6", "/etc/ld.so.preload", "/lib/libc.so.6/x"], log.ProbedAbsent);
         Assert.Equal(["/etc/ld.so.cache"], log.Opened);
         Assert.Equal(6, log.Records.Count);
@@ -39,25 +39,25 @@ public sealed class SyscallLogTests
     public void DerivesKernelState()
     {
         var log = Log(
-            (Syscalls.ArchPrctl, A(0x1002, 0x7000), null, 0),
-            (Syscalls.SetTidAddress, A(0x72d0), null, 1234),
-            (Syscalls.SetRobustList, A(0x72e0, 24), null, 0),
-            (Syscalls.Rseq, A(0x7980, 0x20, 0, 0x53053053), null, 0));
+            (SyscallTable.ArchPrctl, A(0x1002, 0x7000), null, 0),
+            (SyscallTable.SetTidAddress, A(0x72d0), null, 1234),
+            (SyscallTable.SetRobustList, A(0x72e0, 24), null, 0),
+            (SyscallTable.Rseq, A(0x7980, 0x20, 0, 0x53053053), null, 0));
         Assert.Equal(new KernelThreadState(0x7000, 0x72d0, 0x72e0, 24, 0x7980, 0x20, 0x53053053), log.KernelState(0x7000));
     }
 
     [Fact]
     public void FailedRseqRegistersNothing() =>
-        Assert.Equal(0UL, Log((Syscalls.Rseq, A(0x7980, 0x20, 0, 0x53053053), null, -38)).KernelState(1).RseqAddr);
+        Assert.Equal(0UL, Log((SyscallTable.Rseq, A(0x7980, 0x20, 0, 0x53053053), null, -38)).KernelState(1).RseqAddr);
 
     [Theory]
-    [InlineData(Syscalls.Write, new ulong[] { 2, 0, 10 }, "write")]
-    [InlineData(Syscalls.Prlimit64, new ulong[] { 0, 3, 0x1000, 0 }, "resource limit")]
-    [InlineData(Syscalls.ArchPrctl, new ulong[] { 0x1001, 0 }, "arch_prctl")]   // ARCH_SET_GS
+    [InlineData(SyscallTable.Write, new ulong[] { 2, 0, 10 }, "write")]
+    [InlineData(SyscallTable.Prlimit64, new ulong[] { 0, 3, 0x1000, 0 }, "resource limit")]
+    [InlineData(SyscallTable.ArchPrctl, new ulong[] { 0x1001, 0 }, "arch_prctl")]   // ARCH_SET_GS
     [InlineData(13L, new ulong[] { 2, 0, 0 }, "syscall 13")]                   // rt_sigaction
     public void RefusesWhatTheRestorerCannotReproduce(long nr, ulong[] args, string named)
     {
-        var refusal = Log((Syscalls.Mmap, A(0, 4096), null, 0x1000), (nr, A(args), null, 0)).FirstRefusal();
+        var refusal = Log((SyscallTable.Mmap, A(0, 4096), null, 0x1000), (nr, A(args), null, 0)).FirstRefusal();
         Assert.NotNull(refusal);
         Assert.Contains(named, refusal);
     }
@@ -65,9 +65,9 @@ public sealed class SyscallLogTests
     [Fact]
     public void AllowsReadOnlyQueries() =>
         Assert.Null(Log(
-            (Syscalls.Prlimit64, A(0, 3, 0, 0x7ff0), null, 0),
-            (Syscalls.ArchPrctl, A(0x3001, 0x7ff0), null, -22),
-            (Syscalls.Brk, A(0), null, 0x5000)).FirstRefusal());
+            (SyscallTable.Prlimit64, A(0, 3, 0, 0x7ff0), null, 0),
+            (SyscallTable.ArchPrctl, A(0x3001, 0x7ff0), null, -22),
+            (SyscallTable.Brk, A(0), null, 0x5000)).FirstRefusal());
 
     [Fact]
     public void KeepsOutputForTheErrorMessage()

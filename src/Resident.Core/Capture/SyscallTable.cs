@@ -5,7 +5,7 @@ namespace Resident.Capture;
 /// means for the capture: where its path argument is, whether it changes kernel state the
 /// restorer cannot reproduce. One table, so allowing a syscall is a one-line change.
 /// </summary>
-internal static class Syscalls
+internal static class SyscallTable
 {
     public const long Read = 0, Write = 1, Open = 2, Close = 3, Stat = 4, Fstat = 5, Lstat = 6, Lseek = 8;
     public const long Mmap = 9, Mprotect = 10, Munmap = 11, Brk = 12, Pread64 = 17, Access = 21;
