@@ -221,15 +221,19 @@ static void read_env(struct hook *h)
 static int find_exec(struct hook *h)
 {
 	struct rs_live *l = &h->live;
-	if (rs_stat("/proc/self/exe", &h->exe) || !read_auxv(h->auxv))
+	if (!read_auxv(h->auxv))
 		return 0;
 	l->at_base = aux_get(h->auxv, AT_BASE);
 	/* ld.so run as a program, or setuid/setgid/capabilities: never. */
 	if (!l->at_base || aux_get(h->auxv, AT_SECURE) || !find_stack(h))
 		return 0;
 	read_env(h);
+	/* The takeover time is counted from here: the first moment the debug
+	 * level is known, one system call and a stack scan after entry. */
 	if (h->debug >= 2)
 		rs_clock_gettime(RS_CLOCK_MONOTONIC, &h->t0);
+	if (rs_stat("/proc/self/exe", &h->exe))
+		return 0;
 	l->exe_dev = h->exe.st_dev;
 	l->exe_ino = h->exe.st_ino;
 	l->euid = (rs_u32)aux_get(l->auxv, AT_EUID);
@@ -346,6 +350,9 @@ static int read_image(struct hook *h)
 	}
 	if (!rs_image_parse(&h->img, h->meta, hdr.meta_size, size, &h->why))
 		return 0;
+	/* The fds array was sized by the first read of the header. */
+	if (h->img.file_count > hdr.files.count)
+		return refuse(h, "corrupt image: changed while read", 0);
 	h->parsed = 1;
 	return 1;
 }
