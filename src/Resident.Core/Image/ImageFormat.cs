@@ -58,9 +58,6 @@ public static class ImageFormat
         return h;
     }
 
-    /// <summary>Image file name in a registry directory: "{st_dev:x}-{st_ino:x}.img" of the executable.</summary>
-    public static string FileName(ulong dev, ulong ino) => $"{dev:x}-{ino:x}.img";
-
     public static ulong AlignUp(ulong v, ulong a) => (v + a - 1) / a * a;
 }
 

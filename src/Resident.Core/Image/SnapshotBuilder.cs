@@ -136,7 +136,8 @@ public static class SnapshotBuilder
         files.AddStampOrAbsent(LdSoCache);
         files.AddStampOrAbsent(LdSoPreload);
         foreach (var path in probedAbsent)
-            files.AddAbsent(path);
+            if (path.StartsWith('/')) // the hook stats absolute paths only; the tracer reports those
+                files.AddAbsent(path);
     }
 
     static void FillMachine(ref RsHeader h, IStoppedProcess p, IReadOnlyList<MapsEntry> maps, Auxv auxv)

@@ -1,0 +1,96 @@
+using Resident.Image;
+using Xunit;
+using PageInfo = Resident.Image.RegionBuilder.PageInfo;
+
+namespace Resident.Tests.Image;
+
+public class RegionMergeTests
+{
+    const uint R = 1, RW = 3, RX = 5;
+
+    static PageInfo File(ulong addr, uint prot, uint file, ulong off, string name = "/lib/x.so") =>
+        new(addr, ImageFormat.RegionFile, prot, file, off, name, null);
+
+    static PageInfo Saved(ulong addr, uint prot, byte fill) =>
+        new(addr, ImageFormat.RegionImage, prot, 0, 0, "/lib/x.so", Enumerable.Repeat(fill, 4096).ToArray());
+
+    static PageInfo Zero(ulong addr, uint prot) => new(addr, ImageFormat.RegionZero, prot, 0, 0, "", null);
+
+    [Fact]
+    public void MergesContiguousAlikePages()
+    {
+        var regions = RegionBuilder.Merge([
+            File(0x10000, R, 1, 0), File(0x11000, R, 1, 0x1000),   // one FILE region
+            File(0x12000, RX, 1, 0x2000),                          // prot differs
+            File(0x13000, RX, 1, 0x5000),                          // offset not contiguous
+            Saved(0x14000, RW, 1), Saved(0x15000, RW, 2),          // one IMAGE region, bytes concatenated
+            Zero(0x16000, RW), Zero(0x17000, RW),                  // one ZERO region
+            Zero(0x19000, RW),                                     // address gap
+        ]);
+        Assert.Equal(
+            [(0x10000UL, 0x12000UL, ImageFormat.RegionFile, 0UL), (0x12000, 0x13000, ImageFormat.RegionFile, 0x2000),
+             (0x13000, 0x14000, ImageFormat.RegionFile, 0x5000), (0x14000, 0x16000, ImageFormat.RegionImage, 0),
+             (0x16000, 0x18000, ImageFormat.RegionZero, 0), (0x19000, 0x1a000, ImageFormat.RegionZero, 0)],
+            regions.Select(r => (r.Start, r.End, r.Kind, r.Offset)));
+        var data = regions[3].Data!;
+        Assert.Equal(8192, data.Length);
+        Assert.Equal((byte)1, data[4095]);
+        Assert.Equal((byte)2, data[4096]);
+        Assert.Null(regions[0].Data);
+    }
+
+    [Fact]
+    public void DifferentFilesDoNotMerge()
+    {
+        var regions = RegionBuilder.Merge([File(0x10000, R, 1, 0x1000), File(0x11000, R, 2, 0x2000)]);
+        Assert.Equal(2, regions.Count);
+        Assert.Equal([1u, 2u], regions.Select(r => r.File));
+    }
+
+    [Fact]
+    public void SortsByAddress()
+    {
+        var regions = RegionBuilder.Merge([Zero(0x30000, R), File(0x10000, R, 1, 0)]);
+        Assert.Equal([0x10000UL, 0x30000UL], regions.Select(r => r.Start));
+    }
+}
+
+public class SnapshotRulesTests
+{
+    [Fact]
+    public void EnvTableKeepsLoaderAndMallocVariablesSorted()
+    {
+        var env = SnapshotBuilder.SelectEnv([
+            "PATH=/bin", "MALLOC_ARENA_MAX=2", "LD_AUDIT=/x.so", "LD_BIND_NOW=1", "LD_PRELOAD=/p.so",
+            "GLIBC_TUNABLES=glibc.malloc.check=3", "LD_LIBRARY_PATH=/opt", "XLD_FOO=1", "LD_=1",
+        ]);
+        Assert.Equal(["GLIBC_TUNABLES=glibc.malloc.check=3", "LD_=1", "LD_LIBRARY_PATH=/opt", "LD_PRELOAD=/p.so",
+            "MALLOC_ARENA_MAX=2"], env);
+    }
+
+    [Fact]
+    public void LdsoCpuFeaturesPatternIsDecoded()
+    {
+        // glibc 2.36: 16750: 48 8d 05 d9 c3 01 00   lea 0x1c3d9(%rip),%rax ; 16757: c3 ret
+        Assert.Equal(0x32b30UL, LdsoFacts.DecodeCpuFeaturesAddress([0x48, 0x8d, 0x05, 0xd9, 0xc3, 0x01, 0x00, 0xc3], 0x16750));
+        Assert.Null(LdsoFacts.DecodeCpuFeaturesAddress([0x48, 0x8d, 0x05, 0xd9, 0xc3, 0x01, 0x00, 0x90], 0x16750));
+        Assert.Null(LdsoFacts.DecodeCpuFeaturesAddress([0x48, 0x8d, 0x1d, 0xd9, 0xc3, 0x01, 0x00, 0xc3], 0x16750)); // rbx
+    }
+
+    [Fact]
+    public void RealLdsoFacts()
+    {
+        string ldso = "/lib64/ld-linux-x86-64.so.2";
+        var facts = LdsoFacts.Read(ldso);
+        Assert.Equal("2.36", facts.GlibcVersion);
+        Assert.Equal(480, facts.CpuFeaturesLen);
+        var mask = facts.CpuFeaturesMask();
+        Assert.Equal(0, mask[27]);
+        Assert.Equal(479, mask.Count(b => b == 0xff));
+        // The gadget is in ld.so's text: the same bytes are at the same offset in this process's ld.so.
+        var maps = ProcMaps.Read(Environment.ProcessId);
+        ulong at = Auxv.Read(Environment.ProcessId).Get(Auxv.AT_BASE) + facts.SyscallRetOff;
+        Assert.Contains(maps, m => m.Start <= at && at < m.End && (m.Prot & MapsEntry.ProtExec) != 0 && m.Name.Contains("ld-linux"));
+        unsafe { Assert.Equal([0x0f, 0x05, 0xc3], new ReadOnlySpan<byte>((void*)at, 3).ToArray()); }
+    }
+}

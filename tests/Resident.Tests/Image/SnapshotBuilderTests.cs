@@ -1,0 +1,63 @@
+using Resident.Capture;
+using Resident.Image;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace Resident.Tests.Image;
+
+/// <summary>End to end on real programs: tracer stop → snapshot → image file → reader.</summary>
+public sealed class SnapshotBuilderTests(ITestOutputHelper output) : IDisposable
+{
+    readonly string _dir = Directory.CreateTempSubdirectory("resident-snap-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, true);
+
+    static readonly Dictionary<string, string> Env = new()
+    {
+        ["PATH"] = "/usr/bin:/bin", ["HOME"] = "/root", ["LANG"] = "C", ["LD_LIBRARY_PATH"] = "/nonexistent-resident",
+    };
+
+    [Theory]
+    [InlineData("/usr/bin/perl")]
+    [InlineData("/usr/bin/python3.11")]
+    [InlineData("/usr/bin/clang-format")]
+    [InlineData("/usr/bin/git")]
+    public void CapturesWritesAndReadsBack(string program)
+    {
+        if (!File.Exists(program))
+            return;
+        string real = new FileInfo(program).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? program;
+        Snapshot s;
+        string path = Path.Combine(_dir, "x.img");
+        using (var p = Tracer.RunToResumePoint(real, Env))
+        {
+            s = SnapshotBuilder.Build(p);
+            ImageWriter.Write(s, path, 7);
+        }
+        foreach (var patch in s.Patches)
+            output.WriteLine(patch.ToString());
+        output.WriteLine($"{s.Regions.Count} regions, {s.ImageBytes} image bytes, {s.Files.Count} files");
+
+        Assert.Equal(real, s.Files[0].Path);
+        Assert.Equal(ImageFormat.FileMapped, s.Files[0].Flags);
+        Assert.InRange(s.Patches.Count, 5, 12);
+        Assert.Contains(s.Patches, x => x.Kind == ImageFormat.PatchArgc);
+        Assert.Contains(s.Patches, x => x.Kind == ImageFormat.PatchArgv);
+        Assert.Contains(s.Patches, x => x.Kind == ImageFormat.PatchEnvp);
+        Assert.Contains(s.Patches, x => x.Kind == ImageFormat.PatchAuxv);
+        Assert.Contains(s.Patches, x => x.Kind == ImageFormat.PatchAuxvValue && x.Index == Auxv.AT_PLATFORM);
+        Assert.DoesNotContain(s.Regions, r => (r.Prot & 4) != 0 && r.Kind != ImageFormat.RegionFile);
+        Assert.Contains(s.Env, e => e == "LD_LIBRARY_PATH=/nonexistent-resident");
+        Assert.Contains(s.Files, f => f.Path == SnapshotBuilder.LdSoPreload);
+        Assert.Contains(s.Files, f => f.Path == SnapshotBuilder.LdSoCache);
+
+        var info = ImageReader.Read(path);
+        Assert.Null(info.Staleness());
+        Assert.Equal(s.Patches.Count, info.Patches.Count);
+        Assert.Equal(s.Regions.Select(r => (r.Start, r.End, r.Kind, r.Prot, r.Flags)),
+            info.Regions.Select(r => (r.Start, r.End, r.Kind, r.Prot, r.Flags)));
+        Assert.Equal(480UL, info.Header.CpuFeaturesLen);
+        Assert.Equal(0, info.CpuFeaturesMask[27]);
+        Assert.Equal("x86_64", info.Platform);
+    }
+}
