@@ -4,7 +4,7 @@ using Resident.Registry;
 
 namespace Resident.Cli;
 
-public sealed record AddSettings(IReadOnlyList<string> Programs);
+public sealed record AddSettings(IReadOnlyList<string> Programs, string RegistryDir);
 
 /// <summary>
 /// resident add PROG... — captures each program right after ld.so relocated it and stores the
@@ -19,13 +19,13 @@ public static class AddCommand
         var cmd = new Command("add",
             "Register programs: capture each one once and store its image.\n" +
             "Example: resident add /usr/bin/perl python3.11 clang-format") { programs };
-        cmd.SetAction(r => Run(new AddSettings(r.GetValue(programs)!), stdout, stderr));
+        cmd.SetAction(r => Run(new AddSettings(r.GetValue(programs)!, Cli.RegistryDir), stdout, stderr));
         return cmd;
     }
 
     public static int Run(AddSettings s, TextWriter stdout, TextWriter stderr)
     {
-        var registry = Cli.OpenRegistry(stderr);
+        var registry = Cli.OpenRegistry(s.RegistryDir, stderr);
         if (registry is null) return 1;
         try { registry.EnsureWritable(); }
         catch (RegistryException e) { stderr.WriteLine($"resident: {e.Message}"); return 1; }

@@ -11,9 +11,9 @@ public static class Cli
         // "exec PROG ARGS..." passes everything after PROG through untouched, options included,
         // so it is handled before the parser sees tokens like "-e" or "--version".
         if (args.Length >= 2 && args[0] == "exec" && !args[1].StartsWith('-'))
-            return ExecCommand.Run(new ExecSettings(args[1], args[2..]), stderr);
+            return ExecCommand.Run(new ExecSettings(args[1], args[2..], HookPath), stderr);
         if (args.Length >= 3 && args[0] == "exec" && args[1] == "--")
-            return ExecCommand.Run(new ExecSettings(args[2], args[3..]), stderr);
+            return ExecCommand.Run(new ExecSettings(args[2], args[3..], HookPath), stderr);
 
         var root = new RootCommand(
             "resident: make dynamically linked programs start as if they were resident.\n" +
@@ -31,11 +31,13 @@ public static class Cli
         return root.Parse(args).Invoke(config);
     }
 
-    /// <summary>The registry to use, or a one-line error.</summary>
-    internal static Registry.ImageRegistry? OpenRegistry(TextWriter stderr)
+    /// <summary>The registry directory from this process's environment ("" when none applies).</summary>
+    internal static string RegistryDir => Registry.RegistryPaths.ResolveFromProcess() ?? "";
+
+    /// <summary>The registry in <paramref name="dir"/>, or null after a one-line error.</summary>
+    internal static Registry.ImageRegistry? OpenRegistry(string dir, TextWriter stderr)
     {
-        string? dir = Registry.RegistryPaths.ResolveFromProcess();
-        if (dir is null)
+        if (dir.Length == 0)
         {
             stderr.WriteLine("resident: no registry directory: set RESIDENT_DIR, XDG_CACHE_HOME or HOME to an absolute path");
             return null;

@@ -3,7 +3,7 @@ using Resident.Activation;
 
 namespace Resident.Cli;
 
-public sealed record ExecSettings(string Program, string[] Args);
+public sealed record ExecSettings(string Program, string[] Args, string HookPath);
 
 /// <summary>
 /// resident exec PROG ARGS... — runs one program with the hook, without shell-init. resident
@@ -19,13 +19,13 @@ public static class ExecCommand
             "Run PROG with the hook enabled (LD_AUDIT), replacing resident itself.\n" +
             "Everything after PROG is passed to it unchanged. Example: resident exec perl -e 'print 42'")
         { program, args };
-        cmd.SetAction(r => Run(new ExecSettings(r.GetValue(program)!, r.GetValue(args) ?? []), stderr));
+        cmd.SetAction(r => Run(new ExecSettings(r.GetValue(program)!, r.GetValue(args) ?? [], Cli.HookPath), stderr));
         return cmd;
     }
 
     public static int Run(ExecSettings s, TextWriter stderr)
     {
-        string hook = Cli.HookPath;
+        string hook = s.HookPath;
         if (!File.Exists(hook))
         {
             stderr.WriteLine($"resident: hook not found: {hook} (build it with ./setup.sh)");

@@ -3,7 +3,7 @@ using Spectre.Console;
 
 namespace Resident.Cli;
 
-public sealed record ListSettings;
+public sealed record ListSettings(string RegistryDir);
 
 /// <summary>
 /// resident list — one row per image: id, program, image size, level, state (fresh, or stale
@@ -14,13 +14,13 @@ public static class ListCommand
     public static Command Create(TextWriter stdout, TextWriter stderr)
     {
         var cmd = new Command("list", "List registered programs and whether their images are still usable.\nExample: resident list");
-        cmd.SetAction(_ => Run(new ListSettings(), stdout, stderr));
+        cmd.SetAction(_ => Run(new ListSettings(Cli.RegistryDir), stdout, stderr));
         return cmd;
     }
 
     public static int Run(ListSettings s, TextWriter stdout, TextWriter stderr)
     {
-        var registry = Cli.OpenRegistry(stderr);
+        var registry = Cli.OpenRegistry(s.RegistryDir, stderr);
         if (registry is null) return 1;
         var entries = registry.Entries();
         if (entries.Count == 0)

@@ -6,7 +6,7 @@ namespace Resident.Cli;
 /// <param name="Programs">programs to deregister (by path or PATH name)</param>
 /// <param name="Ids">registration ids to deregister</param>
 /// <param name="All">deregister everything</param>
-public sealed record RemoveSettings(IReadOnlyList<string> Programs, IReadOnlyList<ulong> Ids, bool All);
+public sealed record RemoveSettings(IReadOnlyList<string> Programs, IReadOnlyList<ulong> Ids, bool All, string RegistryDir);
 
 /// <summary>
 /// resident remove PROG... | --id N... | --all — deletes images. A program that was never
@@ -23,7 +23,7 @@ public static class RemoveCommand
             "Deregister programs: their next exec links normally again.\n" +
             "Examples: resident remove /usr/bin/perl   resident remove --id 3   resident remove --all")
         { programs, ids, all };
-        cmd.SetAction(r => Run(new RemoveSettings(r.GetValue(programs) ?? [], r.GetValue(ids) ?? [], r.GetValue(all)), stdout, stderr));
+        cmd.SetAction(r => Run(new RemoveSettings(r.GetValue(programs) ?? [], r.GetValue(ids) ?? [], r.GetValue(all), Cli.RegistryDir), stdout, stderr));
         return cmd;
     }
 
@@ -34,7 +34,7 @@ public static class RemoveCommand
             stderr.WriteLine("resident: remove needs PROG..., --id N or --all");
             return 1;
         }
-        var registry = Cli.OpenRegistry(stderr);
+        var registry = Cli.OpenRegistry(s.RegistryDir, stderr);
         if (registry is null) return 1;
         var entries = registry.Entries();
         var victims = new List<Registry.RegistryEntry>();

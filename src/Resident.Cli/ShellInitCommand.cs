@@ -2,7 +2,7 @@ using System.CommandLine;
 
 namespace Resident.Cli;
 
-public sealed record ShellInitSettings(string Shell);
+public sealed record ShellInitSettings(string Shell, string HookPath);
 
 /// <summary>
 /// resident shell-init bash|zsh|fish — prints the line that enables the hook in a shell:
@@ -18,13 +18,13 @@ public static class ShellInitCommand
         var cmd = new Command("shell-init",
             "Print shell code that enables the hook for this shell and its children.\n" +
             "Example: eval \"$(resident shell-init bash)\"   (fish: resident shell-init fish | source)") { shell };
-        cmd.SetAction(r => Run(new ShellInitSettings(r.GetValue(shell)!), stdout, stderr));
+        cmd.SetAction(r => Run(new ShellInitSettings(r.GetValue(shell)!, Cli.HookPath), stdout, stderr));
         return cmd;
     }
 
     public static int Run(ShellInitSettings s, TextWriter stdout, TextWriter stderr)
     {
-        string hook = Cli.HookPath;
+        string hook = s.HookPath;
         if (!File.Exists(hook))
         {
             stderr.WriteLine($"resident: hook not found: {hook} (build it with ./setup.sh)");
