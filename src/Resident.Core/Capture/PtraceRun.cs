@@ -13,16 +13,18 @@ internal sealed record StopState(int Pid, Interop.UserRegs Regs, LdSoEntry.Resum
 /// Every method except <see cref="KillFromWatchdog"/> must run on the tracer thread.
 /// </summary>
 /// <param name="expectedResumePc">_dl_start_user as decoded from the ld.so file (relative to its load address).</param>
-internal sealed class PtraceRun(string programPath, ulong expectedResumePc)
+/// <param name="log">receives every syscall; outlives the run.</param>
+internal sealed class PtraceRun(string programPath, ulong expectedResumePc, SyscallLog log) : IDisposable
 {
     const int Options = Interop.PTRACE_O_TRACEEXEC | Interop.PTRACE_O_EXITKILL | Interop.PTRACE_O_TRACESYSGOOD;
     const int SyscallStop = Interop.SIGTRAP | 0x80;   // PTRACE_O_TRACESYSGOOD marks syscall stops
     const int AT_FDCWD = -100;
     const int MaxOutputRead = 512;
 
-    volatile int _pid;
+    // Set on the tracer thread right after the spawn, used by the watchdog thread.
+    volatile Microsoft.Win32.SafeHandles.SafeFileHandle? _pidfd;
 
-    public SyscallLog Log { get; } = new();
+    public SyscallLog Log => log;
 
     /// <summary>
     /// Spawns the program and runs it to the stop: registers equal ld.so's at the call of
@@ -31,11 +33,12 @@ internal sealed class PtraceRun(string programPath, ulong expectedResumePc)
     /// </summary>
     public StopState RunToStop(IReadOnlyList<string> environment)
     {
-        int pid = _pid = Spawner.Spawn(programPath, environment);
+        int pid = Spawner.Spawn(programPath, environment);
         try
         {
+            _pidfd = Interop.PidfdOpen(pid);
             WaitForSelfStop(pid);
-            Interop.PtraceSeize(pid, Options);
+            Seize(pid);
             Interop.Kill(pid, Interop.SIGCONT);
             var regs = RunToExec(pid);
             var resume = FindResumePoint(pid, regs.Rip);
@@ -54,8 +57,21 @@ internal sealed class PtraceRun(string programPath, ulong expectedResumePc)
     /// <summary>Any thread: ends a run that takes too long; the tracer thread then sees the death.</summary>
     public void KillFromWatchdog()
     {
-        if (_pid > 0)
-            Interop.KillIfAlive(_pid, Interop.SIGKILL);
+        if (_pidfd is { } pidfd)
+            Interop.PidfdKill(pidfd, Interop.SIGKILL);
+    }
+
+    /// <summary>Closes the pidfd; call once the run's work has completed.</summary>
+    public void Dispose() => _pidfd?.Dispose();
+
+    void Seize(int pid)
+    {
+        try { Interop.PtraceSeize(pid, Options); }
+        catch (ErrnoException e) when (e.Errno == 1)   // EPERM
+        {
+            throw new CaptureException($"{programPath}: cannot trace it ({e.Message}): is resident itself being traced, "
+                + "or does kernel.yama.ptrace_scope / a container forbid ptrace?");
+        }
     }
 
     /// <summary>SIGKILL and reap, so no zombie stays. Idempotent: a reaped pid gives ESRCH/ECHILD.</summary>

@@ -42,15 +42,16 @@ public static class Tracer
         TimeSpan timeout, bool bindNow)
     {
         string path = file.ProgramPath;
-        var run = new PtraceRun(path, file.ResumePoint.ResumePc);
-        var work = thread.Post(() => run.RunToStop(CaptureEnvironment(environment, bindNow)));
-        var stop = AwaitStop(run, work, path, timeout, bindNow);
+        StopState? stop;
+        var log = new SyscallLog();
+        using (var run = new PtraceRun(path, file.ResumePoint.ResumePc, log))
+            stop = AwaitStop(thread, run, path, timeout, CaptureEnvironment(environment, bindNow), bindNow);
         if (stop is null)
             return null;
-        var stopped = new StoppedTracee(thread, path, stop, run.Log, lazyBind: !bindNow);
+        var stopped = new StoppedTracee(thread, path, stop, log, lazyBind: !bindNow);
         try
         {
-            StopChecks.Verify(stop.Pid, path, run.Log);
+            StopChecks.Verify(stop.Pid, path, log);
             return stopped;
         }
         catch
@@ -61,8 +62,10 @@ public static class Tracer
     }
 
     /// <summary>Waits for the run with the timeout; turns the ways it can fail into CaptureException.</summary>
-    static StopState? AwaitStop(PtraceRun run, Task<StopState> work, string path, TimeSpan timeout, bool bindNow)
+    static StopState? AwaitStop(TracerThread thread, PtraceRun run, string path, TimeSpan timeout,
+        IReadOnlyList<string> environment, bool bindNow)
     {
+        var work = thread.Post(() => run.RunToStop(environment));
         bool finished;
         try { finished = work.Wait(timeout); }
         catch (AggregateException) { finished = true; }
@@ -70,6 +73,8 @@ public static class Tracer
         {
             run.KillFromWatchdog();
             try { work.Wait(); } catch (AggregateException) { }
+            if (work.IsCompletedSuccessfully)   // it reached the stop just as the kill came: reap it
+                thread.Invoke(() => PtraceRun.KillAndReap(work.Result.Pid));
             throw new CaptureException($"{path}: ld.so did not finish within {timeout.TotalSeconds:0.#} s");
         }
         try { return work.GetAwaiter().GetResult(); }
