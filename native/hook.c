@@ -52,6 +52,8 @@ struct elf_sym {
 #define HOOK_PATH_MAX 4096
 #define HOOK_AUXV_WORDS 128
 #define HOOK_LINE_MAX 8400
+#define HOOK_META_STACK 16384
+#define HOOK_FDS_STACK 512
 
 struct hook {
 	struct rs_live live;
@@ -62,7 +64,7 @@ struct hook {
 	int parsed;        /* img is valid: files[0] names the program */
 	int files_open;    /* fds hold open files to close on fall back */
 	int *fds;          /* img.file_count slots after the metadata */
-	void *meta;        /* anonymous mapping holding the metadata */
+	void *meta;        /* a mapping for metadata too big for meta_stack, or 0 */
 	rs_u64 meta_len;
 	struct rs_args *args;
 	struct rs_stat exe;
@@ -73,6 +75,8 @@ struct hook {
 	char image_path[HOOK_PATH_MAX + 64];
 	char dir_path[HOOK_PATH_MAX + 32];
 	char exe_path[HOOK_PATH_MAX + 1];
+	rs_u8 meta_stack[HOOK_META_STACK] __attribute__((aligned(8)));
+	int fds_stack[HOOK_FDS_STACK];
 };
 
 /* ---- step 1: this exec (cheap, changes nothing) ---- */
@@ -325,35 +329,60 @@ static int open_image(struct hook *h)
 	return 1;
 }
 
-/* Header first (to learn meta_size), then the metadata in one read into a
- * fresh mapping that also holds the fds array; the takeover unmaps it. */
-static int read_image(struct hook *h)
+static int read_at(int fd, rs_u8 *to, rs_u64 len, rs_u64 off)
 {
-	struct rs_header hdr;
-	rs_u64 size = h->img.file_size;
-	if (rs_pread(h->image_fd, &hdr, sizeof hdr, 0) != sizeof hdr)
-		return refuse(h, "corrupt image: short", 0);
-	if (!rs_image_header_ok(&hdr, size, &h->why))
-		return 0;
-	rs_u64 meta = rs_page_up(hdr.meta_size);
-	h->meta_len = meta + rs_page_up((rs_u64)hdr.files.count * sizeof(int));
-	long m = rs_mmap(0, h->meta_len, RS_PROT_READ | RS_PROT_WRITE, RS_MAP_PRIVATE | RS_MAP_ANONYMOUS, -1, 0);
-	if (rs_failed(m))
-		return refuse(h, "out of memory", 0);
-	h->meta = (void *)m;
-	h->fds = (int *)((rs_u8 *)h->meta + meta);
-	for (rs_u64 got = 0; got < hdr.meta_size;) {
-		long n = rs_pread(h->image_fd, (rs_u8 *)h->meta + got, hdr.meta_size - got, (long)got);
+	for (rs_u64 got = 0; got < len;) {
+		long n = rs_pread(fd, to + got, len - got, (long)(off + got));
 		if (n <= 0)
-			return refuse(h, "corrupt image: short", 0);
+			return 0;
 		got += (rs_u64)n;
 	}
-	if (!rs_image_parse(&h->img, h->meta, hdr.meta_size, size, &h->why))
+	return 1;
+}
+
+/* Where the metadata and the fds array live: on the stack when they fit
+ * (every image seen so far: 4-11 KiB), else in a fresh mapping. Either way
+ * the takeover leaves nothing behind. */
+static rs_u8 *meta_buffer(struct hook *h, rs_u64 meta, rs_u32 files, rs_u64 have)
+{
+	if (meta <= HOOK_META_STACK && files <= HOOK_FDS_STACK) {
+		h->fds = h->fds_stack;
+		return h->meta_stack;
+	}
+	rs_u64 meta_len = rs_page_up(meta);
+	h->meta_len = meta_len + rs_page_up((rs_u64)files * sizeof(int));
+	long m = rs_mmap(0, h->meta_len, RS_PROT_READ | RS_PROT_WRITE, RS_MAP_PRIVATE | RS_MAP_ANONYMOUS, -1, 0);
+	if (rs_failed(m))
 		return 0;
-	/* The fds array was sized by the first read of the header. */
-	if (h->img.file_count > hdr.files.count)
-		return refuse(h, "corrupt image: changed while read", 0);
+	h->meta = (void *)m;
+	h->fds = (int *)((rs_u8 *)h->meta + meta_len);
+	rs_copy(h->meta, h->meta_stack, have);
+	return h->meta;
+}
+
+/* One page first: the header, and for most programs all of the metadata,
+ * in a single read. */
+static int read_image(struct hook *h)
+{
+	const struct rs_header *hdr = (const struct rs_header *)h->meta_stack;
+	rs_u64 size = h->img.file_size, first = size < RS_PAGE ? size : RS_PAGE;
+	if (first < sizeof *hdr || !read_at(h->image_fd, h->meta_stack, first, 0))
+		return refuse(h, "corrupt image: short", 0);
+	if (!rs_image_header_ok(hdr, size, &h->why))
+		return 0;
+	rs_u64 meta = hdr->meta_size;
+	rs_u32 files = hdr->files.count;
+	rs_u8 *buf = meta_buffer(h, meta, files, first);
+	if (!buf)
+		return refuse(h, "out of memory", 0);
+	if (meta > first && !read_at(h->image_fd, buf + first, meta - first, first))
+		return refuse(h, "corrupt image: short", 0);
+	if (!rs_image_parse(&h->img, buf, meta, size, &h->why))
+		return 0;
 	h->parsed = 1;
+	/* The fds array was sized by the header as first read. */
+	if (h->img.file_count > files)
+		return refuse(h, "corrupt image: changed while read", 0);
 	return 1;
 }
 

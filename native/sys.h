@@ -45,6 +45,7 @@ typedef unsigned long rs_uptr;
 #define RS_MAP_PRIVATE 0x02
 #define RS_MAP_FIXED 0x10
 #define RS_MAP_ANONYMOUS 0x20
+#define RS_MAP_POPULATE 0x8000
 #define RS_MAP_FIXED_NOREPLACE 0x100000
 #define RS_MREMAP_MAYMOVE 1
 #define RS_MREMAP_FIXED 2
@@ -123,6 +124,7 @@ RS_INLINE long rs_read(int fd, void *buf, unsigned long n) { return RS_SC(__NR_r
 RS_INLINE long rs_pread(int fd, void *buf, unsigned long n, long off) { return RS_SC(__NR_pread64, fd, buf, n, off, 0, 0); }
 RS_INLINE long rs_openat(int dir, const char *path, int flags) { return RS_SC(__NR_openat, dir, path, flags, 0, 0, 0); }
 RS_INLINE long rs_close(int fd) { return RS_SC(__NR_close, fd, 0, 0, 0, 0, 0); }
+RS_INLINE long rs_close_range(unsigned lo, unsigned hi) { return RS_SC(__NR_close_range, lo, hi, 0, 0, 0, 0); }
 RS_INLINE long rs_fstat(int fd, struct rs_stat *st) { return RS_SC(__NR_fstat, fd, st, 0, 0, 0, 0); }
 RS_INLINE long rs_stat(const char *path, struct rs_stat *st) { return RS_SC(__NR_newfstatat, RS_AT_FDCWD, path, st, 0, 0, 0); }
 RS_INLINE long rs_readlink(const char *path, char *buf, unsigned long n) { return RS_SC(__NR_readlinkat, RS_AT_FDCWD, path, buf, n, 0, 0); }

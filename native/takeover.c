@@ -96,7 +96,7 @@ int rs_open_files(const struct rs_image *img, int *fds, struct rs_why *why)
  *                   | struct rs_poke  pokes[]          |  patches, auxv, canary, guard
  *                   | int             fds[]            |  closed at the end
  *   + bounce_off ─► +----------------------------------+  (page boundary)
- *                   | bounce: vdso block size          |  spare; see plan_moves
+ *                   | bounce: vdso block size          |  only if the blocks overlap
  *   + self_len ───► +----------------------------------+
  *
  * It is placed where the snapshot, both vdso blocks and the live stack zone
@@ -139,6 +139,7 @@ struct rs_args {
 	struct rs_poke *pokes;
 	int *fds;
 	rs_u32 map_count, poke_count, fd_count;
+	rs_u32 close_lo, close_hi; /* fds are exactly [lo, hi]; both 0 if not */
 
 	/* thread state (image header) */
 	rs_u64 fs_base, tid_address, robust_head, robust_len;
@@ -194,6 +195,13 @@ static void find_block(const struct rs_image *img, const struct rs_live *live, s
 	b->live = live->sysinfo_ehdr - (vdso - b->start);
 }
 
+/* Do the live and the capture vvar..vdso blocks overlap (but differ)? */
+static int block_overlaps(const struct rs_block *b)
+{
+	rs_u64 len = b->end - b->start;
+	return b->live != b->start && b->live < b->end && b->start < b->live + len;
+}
+
 static void plan_layout(const struct rs_image *img, rs_u64 block_len, struct rs_layout *l)
 {
 	rs_u64 off;
@@ -243,8 +251,9 @@ static rs_u64 place_mapping(const struct rs_image *img, rs_u64 len, const struct
 		if (spot_taken(img, a, len, avoid, n))
 			continue;
 		tries++;
+		/* Populated: every page but the bounce area is written at once. */
 		long r = rs_mmap(a, len, RS_PROT_READ | RS_PROT_WRITE,
-				 RS_MAP_PRIVATE | RS_MAP_ANONYMOUS | RS_MAP_FIXED_NOREPLACE, -1, 0);
+				 RS_MAP_PRIVATE | RS_MAP_ANONYMOUS | RS_MAP_FIXED_NOREPLACE | RS_MAP_POPULATE, -1, 0);
 		if ((rs_u64)r == a)
 			return a;
 		if (!rs_failed(r)) /* a kernel without NOREPLACE took it as a hint */
@@ -357,8 +366,7 @@ static void fill_unmaps(struct rs_args *a, struct rs_range keep[3])
  * all go to the spare bounce area first. */
 static void plan_moves(struct rs_args *a, const struct rs_image *img, const struct rs_block *b, rs_u64 bounce)
 {
-	rs_u64 len = b->end - b->start;
-	int via = b->live < b->end && b->start < b->live + len;
+	int via = block_overlaps(b);
 	a->move_count = 0;
 	if (b->live == b->start)
 		return;
@@ -375,7 +383,8 @@ static void plan_moves(struct rs_args *a, const struct rs_image *img, const stru
 		}
 }
 
-static const char *const step_text[RS_STEP_COUNT] = {
+/* Arrays, not pointers: no relocations, so no RELRO segment in the .so. */
+static const char step_text[RS_STEP_COUNT][32] = {
 	"munmap failed, errno ", "mremap failed, errno ", "mmap failed, errno ",
 	"mprotect failed, errno ", "arch_prctl failed, errno ", "set_robust_list failed, errno ",
 	"rseq failed, errno ",
@@ -424,13 +433,25 @@ static void fill_state(struct rs_args *a, const struct rs_image *img, const stru
 	a->gadget = h->ldso_base + h->syscall_ret_off;
 }
 
+/* The fds were the lowest free numbers when opened, so they are usually one
+ * run [lo, hi] with no fd of the program's in between: then one close_range
+ * does. Otherwise (or on a kernel without it) they are closed one by one. */
 static void fill_fds(struct rs_args *a, const struct rs_image *img, const int *fds, int image_fd)
 {
+	int lo = image_fd, hi = image_fd;
 	a->fd_count = 0;
 	for (rs_u32 i = 0; i < img->file_count; i++)
-		if (fds[i] >= 0)
+		if (fds[i] >= 0) {
 			a->fds[a->fd_count++] = fds[i];
+			lo = fds[i] < lo ? fds[i] : lo;
+			hi = fds[i] > hi ? fds[i] : hi;
+		}
 	a->fds[a->fd_count++] = image_fd;
+	a->close_lo = a->close_hi = 0;
+	if ((rs_u32)(hi - lo) + 1 == a->fd_count) {
+		a->close_lo = (rs_u32)lo;
+		a->close_hi = (rs_u32)hi;
+	}
 }
 
 /* The anonymous mapping is zero-filled, so only set fields need writing. */
@@ -458,7 +479,7 @@ struct rs_args *rs_prepare(const struct rs_image *img, const struct rs_live *liv
 	struct rs_layout l;
 	rs_u64 lo, hi;
 	find_block(img, live, &b);
-	plan_layout(img, b.end - b.start, &l);
+	plan_layout(img, block_overlaps(&b) ? b.end - b.start : 0, &l);
 	rs_stack_zone(live, &lo, &hi);
 	struct rs_range avoid[3] = { { b.start, b.end }, { b.live, b.live + (b.end - b.start) }, { lo, hi } };
 	rs_u64 self = place_mapping(img, l.total, avoid, 3);
@@ -598,8 +619,9 @@ RS_ROUTINE static void set_thread(struct rs_args *a)
 
 RS_ROUTINE static void finish(struct rs_args *a)
 {
-	for (rs_u32 i = 0; i < a->fd_count; i++)
-		rs_close(a->fds[i]);
+	if (!a->close_hi || rs_close_range(a->close_lo, a->close_hi))
+		for (rs_u32 i = 0; i < a->fd_count; i++)
+			rs_close(a->fds[i]);
 	if (!a->debug)
 		return;
 	rs_u32 n = a->line_len;
