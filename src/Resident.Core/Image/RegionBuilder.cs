@@ -123,6 +123,38 @@ public sealed class RegionBuilder : IDisposable
         return result;
     }
 
+    /// <summary>Longest run of zero pages stored in the image to save an mmap (see <see cref="AbsorbZeroRuns"/>).</summary>
+    public const int MaxAbsorbedZeroPages = 16;
+
+    /// <summary>
+    /// Turns each short run of ZERO pages that touches an IMAGE page of the same prot into
+    /// IMAGE pages of zeros, so data + bss + the next saved pages become one region: one
+    /// mmap at restore instead of three, for at most 64 KiB of zeros in the image (shared
+    /// in the page cache; a read fault maps it like the zero page would be).
+    /// </summary>
+    public static List<PageInfo> AbsorbZeroRuns(IEnumerable<PageInfo> pages)
+    {
+        var list = pages.OrderBy(p => p.Addr).ToList();
+        for (int i = 0; i < list.Count;)
+        {
+            int end = i;
+            while (end < list.Count && list[end].Kind == ImageFormat.RegionZero && list[end].Prot == list[i].Prot
+                   && list[end].Addr == list[i].Addr + (ulong)(end - i) * (ulong)Page)
+                end++;
+            if (end == i) { i++; continue; }
+            bool before = i > 0 && IsSavedNeighbour(list[i - 1], list[i], list[i].Addr - (ulong)Page);
+            bool after = end < list.Count && IsSavedNeighbour(list[end], list[i], list[end - 1].Addr + (ulong)Page);
+            if (end - i <= MaxAbsorbedZeroPages && (before || after))
+                for (int k = i; k < end; k++)
+                    list[k] = list[k] with { Kind = ImageFormat.RegionImage, Data = new byte[Page] };
+            i = end;
+        }
+        return list;
+    }
+
+    static bool IsSavedNeighbour(PageInfo neighbour, PageInfo zero, ulong expectedAddr) =>
+        neighbour.Kind == ImageFormat.RegionImage && neighbour.Prot == zero.Prot && neighbour.Addr == expectedAddr;
+
     /// <summary>
     /// Merges address-contiguous pages with the same kind and prot (and for FILE the same
     /// file at contiguous offsets) into regions, sorted by address. Runs may cross VMA

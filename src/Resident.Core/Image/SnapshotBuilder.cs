@@ -96,7 +96,7 @@ public static class SnapshotBuilder
                 (file, index) = files.Mapped(vma);
             pages.AddRange(builder.Classify(vma, file, index));
         }
-        return RegionBuilder.Merge(pages);
+        return RegionBuilder.Merge(RegionBuilder.AbsorbZeroRuns(pages));
     }
 
     /// <summary>False for the kernel's own mappings; throws for ones a restore cannot reproduce.</summary>

@@ -94,3 +94,38 @@ public class SnapshotRulesTests
         unsafe { Assert.Equal([0x0f, 0x05, 0xc3], new ReadOnlySpan<byte>((void*)at, 3).ToArray()); }
     }
 }
+
+public class ZeroAbsorptionTests
+{
+    const uint R = 1, RW = 3;
+
+    static RegionBuilder.PageInfo P(ulong addr, uint kind, uint prot) =>
+        new(addr, kind, prot, 0, 0, "", kind == ImageFormat.RegionImage ? new byte[4096] : null);
+
+    [Fact]
+    public void ShortZeroRunsNextToSavedPagesOfTheSameProtBecomeOneRegion()
+    {
+        // data (saved) + bss (zero) + anonymous saved page: one IMAGE region
+        var pages = new List<RegionBuilder.PageInfo> { P(0x10000, ImageFormat.RegionImage, RW) };
+        for (ulong a = 0x11000; a < 0x15000; a += 0x1000) pages.Add(P(a, ImageFormat.RegionZero, RW));
+        pages.Add(P(0x15000, ImageFormat.RegionImage, RW));
+        var regions = RegionBuilder.Merge(RegionBuilder.AbsorbZeroRuns(pages));
+        var r = Assert.Single(regions);
+        Assert.Equal((0x10000UL, 0x16000UL, ImageFormat.RegionImage), (r.Start, r.End, r.Kind));
+        Assert.Equal(6 * 4096, r.Data!.Length);
+    }
+
+    [Fact]
+    public void LongRunsOtherProtsAndGapsStayZero()
+    {
+        var pages = new List<RegionBuilder.PageInfo> { P(0x10000, ImageFormat.RegionImage, RW) };
+        for (int i = 1; i <= RegionBuilder.MaxAbsorbedZeroPages + 1; i++) pages.Add(P(0x10000 + (ulong)i * 0x1000, ImageFormat.RegionZero, RW));
+        pages.Add(P(0x100000, ImageFormat.RegionImage, R));
+        pages.Add(P(0x101000, ImageFormat.RegionZero, RW));   // prot differs from the saved page before it
+        pages.Add(P(0x200000, ImageFormat.RegionImage, RW));
+        pages.Add(P(0x202000, ImageFormat.RegionZero, RW));   // not adjacent (gap at 0x201000)
+        var regions = RegionBuilder.Merge(RegionBuilder.AbsorbZeroRuns(pages));
+        Assert.Equal([ImageFormat.RegionImage, ImageFormat.RegionZero, ImageFormat.RegionImage, ImageFormat.RegionZero,
+            ImageFormat.RegionImage, ImageFormat.RegionZero], regions.Select(r => r.Kind));
+    }
+}
