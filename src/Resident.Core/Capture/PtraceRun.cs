@@ -184,20 +184,29 @@ internal sealed class PtraceRun(string programPath, ulong expectedResumePc, Sysc
             args[i] = info.Union[1 + i];
         if (nr is SyscallTable.Write or SyscallTable.Writev && args[0] is 1 or 2)
             Log.AddOutput(nr == SyscallTable.Write ? ReadOutput(pid, args[1], args[2]) : ReadOutputV(pid, args[1], args[2]));
-        Log.Entry(nr, args, ReadPathArgument(pid, nr, args));
+        string? path = ReadPathArgument(pid, nr, args);
+        Log.Entry(nr, args, path is null ? null : Absolute(pid, nr, args, path), relativePath: path is [not '/', ..] ? path : null);
     }
 
-    /// <summary>The syscall's path argument made absolute, or null (none, empty, unreadable).</summary>
+    /// <summary>The syscall's path argument as passed, or null (none, empty, unreadable).</summary>
     static string? ReadPathArgument(int pid, long nr, ulong[] args)
     {
         var info = SyscallTable.Lookup(nr);
         if (info is null || info.PathArg < 0 || args[info.PathArg] == 0)
             return null;
-        string path;
-        try { path = RemoteMemory.ReadCString(pid, args[info.PathArg]); }
-        catch (CaptureException) { return null; }
-        if (path.Length == 0 || path.StartsWith('/'))
+        try
+        {
+            string path = RemoteMemory.ReadCString(pid, args[info.PathArg]);
             return path.Length == 0 ? null : path;
+        }
+        catch (CaptureException) { return null; }
+    }
+
+    static string Absolute(int pid, long nr, ulong[] args, string path)
+    {
+        if (path.StartsWith('/'))
+            return path;
+        var info = SyscallTable.Lookup(nr)!;
         int dirfd = info.DirFdArg < 0 ? AT_FDCWD : (int)args[info.DirFdArg];
         string? dir = dirfd == AT_FDCWD ? ProcFs.Cwd(pid) : ProcFs.FdTarget(pid, dirfd);
         // Joined, not normalised: ".." after a symlink means what the kernel says, and the

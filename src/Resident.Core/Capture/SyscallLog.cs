@@ -13,6 +13,7 @@ internal sealed class SyscallLog
     readonly List<SyscallRecord> _records = [];
     readonly List<string> _probedAbsent = [];
     readonly List<string> _opened = [];
+    readonly List<string> _relative = [];
     readonly System.Text.StringBuilder _output = new();
     (long Nr, ulong[] Args, string? Path)? _pending;
 
@@ -24,8 +25,11 @@ internal sealed class SyscallLog
     public string Output => _output.ToString();
 
     /// <param name="absolutePath">the path argument made absolute (null if the syscall has none).</param>
-    public void Entry(long nr, ulong[] args, string? absolutePath)
+    /// <param name="relativePath">the path argument as passed when it was relative, else null.</param>
+    public void Entry(long nr, ulong[] args, string? absolutePath, string? relativePath = null)
     {
+        if (relativePath is not null)
+            AddOnce(_relative, relativePath);
         if (_pending is { } p)   // an entry without exit: the syscall never returned (e.g. a signal killed it)
             _records.Add(new SyscallRecord(p.Nr, p.Args, 0, p.Path));
         _pending = (nr, args, absolutePath);
@@ -88,5 +92,11 @@ internal sealed class SyscallLog
 
     /// <summary>The first syscall the restorer cannot reproduce, as a message; null when all are fine.</summary>
     public string? FirstRefusal() =>
-        _records.Select(SyscallTable.Refusal).FirstOrDefault(m => m is not null);
+        _records.Select(SyscallTable.Refusal).FirstOrDefault(m => m is not null) ?? RelativePathRefusal();
+
+    // A relative RUNPATH/RPATH or LD_LIBRARY_PATH entry: what ld.so finds depends on the working
+    // directory of each exec, which no saved address space can follow.
+    string? RelativePathRefusal() => _relative.Count == 0 ? null
+        : $"ld.so looked up the relative path \"{_relative[0]}\" (relative RUNPATH or LD_LIBRARY_PATH entry): "
+          + "the libraries found depend on the working directory";
 }

@@ -70,6 +70,15 @@ public sealed class SyscallLogTests
             (SyscallTable.Brk, A(0), null, 0x5000)).FirstRefusal());
 
     [Fact]
+    public void RefusesRelativeLookups()
+    {
+        var log = new SyscallLog();
+        log.Entry(SyscallTable.Openat, A(unchecked((ulong)-100), 1), "/home/u/rel/libx.so", relativePath: "rel/libx.so");
+        log.Exit(-2);
+        Assert.Contains("relative path \"rel/libx.so\"", log.FirstRefusal());
+    }
+
+    [Fact]
     public void KeepsOutputForTheErrorMessage()
     {
         var log = new SyscallLog();

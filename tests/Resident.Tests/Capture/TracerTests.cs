@@ -136,6 +136,17 @@ public sealed class TracerTests : IDisposable
     }
 
     [Fact]
+    public void RefusesARelativeRunpath()
+    {
+        string lib = _build.Compile("librel.so", "int rel(void) { return 0; }\n", "-shared -fPIC");
+        string prog = _build.Compile("relprog", "int rel(void);\nint main(void) { return rel(); }\n",
+            $"-L{_build.Dir} -l:librel.so -Wl,-rpath,no-such-relative-dir:{_build.Dir}");
+        var e = Assert.Throws<CaptureException>(() => Tracer.RunToResumePoint(prog, Env()));
+        Assert.Contains("relative path \"no-such-relative-dir/", e.Message);
+        Assert.Empty(ChildrenNamed("relprog"));
+    }
+
+    [Fact]
     public void GivesUpAfterTheTimeoutAndKillsTheProgram()
     {
         // ld.so opens an LD_PRELOAD library; a FIFO makes that open block forever.
