@@ -6,7 +6,9 @@ namespace Resident.Capture;
 internal sealed class ProgramEndedException(string how) : Exception(how);
 
 /// <summary>Where one run stopped, as seen from the tracer thread.</summary>
-internal sealed record StopState(int Pid, Interop.UserRegs Regs, LdSoEntry.ResumePoint Resume, IReadOnlyList<string> Environment);
+/// <param name="Rseq">the kernel's own view of the rseq registration, to cross-check the syscall log.</param>
+internal sealed record StopState(int Pid, Interop.UserRegs Regs, LdSoEntry.ResumePoint Resume, IReadOnlyList<string> Environment,
+    Interop.PtraceRseqConfiguration Rseq);
 
 /// <summary>
 /// One start of the program, from the spawn to the breakpoint at <c>_dl_start_user</c>.
@@ -40,12 +42,12 @@ internal sealed class PtraceRun(string programPath, ulong expectedResumePc, Sysc
             WaitForSelfStop(pid);
             Seize(pid);
             Interop.Kill(pid, Interop.SIGCONT);
-            var regs = RunToExec(pid);
-            var resume = FindResumePoint(pid, regs.Rip);
+            var resume = FindResumePoint(pid, RunToExec(pid).Rip);
             var actualEnvironment = ProcFs.ReadEnviron(pid);
             ulong original = InsertBreakpoint(pid, resume.ResumePc);
             RecordSyscallsUntilBreakpoint(pid, resume.ResumePc);
-            return new StopState(pid, RemoveBreakpoint(pid, resume.ResumePc, original), resume, actualEnvironment);
+            var regs = RemoveBreakpoint(pid, resume.ResumePc, original);
+            return new StopState(pid, regs, resume, actualEnvironment, Interop.PtraceGetRseqConfiguration(pid));
         }
         catch
         {

@@ -14,6 +14,18 @@ internal static class StopChecks
             throw new CaptureException($"{programPath}: {reason}");
     }
 
+    /// <summary>
+    /// The rseq registration learnt from the syscalls must be the one the kernel holds;
+    /// a difference means the log missed a syscall and the kernel state would be restored wrong.
+    /// </summary>
+    public static void VerifyKernelState(string programPath, KernelThreadState fromLog, Interop.PtraceRseqConfiguration kernel)
+    {
+        if (fromLog.RseqAddr != kernel.RseqAbiPointer || (fromLog.RseqAddr != 0
+            && (fromLog.RseqLen != kernel.RseqAbiSize || fromLog.RseqSig != kernel.Signature)))
+            throw new CaptureException($"{programPath}: the kernel's rseq registration (0x{kernel.RseqAbiPointer:x}, len {kernel.RseqAbiSize}) "
+                + $"differs from the recorded syscalls (0x{fromLog.RseqAddr:x}, len {fromLog.RseqLen})");
+    }
+
     static string? ProcessStateRefusal(int pid)
     {
         int threads = ProcFs.ThreadCount(pid);

@@ -52,6 +52,7 @@ public static class Tracer
         try
         {
             StopChecks.Verify(stop.Pid, path, log);
+            StopChecks.VerifyKernelState(path, stopped.Kernel, stop.Rseq);
             return stopped;
         }
         catch

@@ -136,6 +136,15 @@ public sealed class TracerTests : IDisposable
     }
 
     [Fact]
+    public void RecordsNoRseqWhenTunedOff()
+    {
+        using var p = Tracer.RunToResumePoint("/usr/bin/perl", Env(("GLIBC_TUNABLES", "glibc.pthread.rseq=0")));
+        Assert.Equal(0UL, p.Kernel.RseqAddr);
+        Assert.NotEqual(0UL, p.Kernel.TidAddress);
+        Assert.Contains("GLIBC_TUNABLES=glibc.pthread.rseq=0", p.Environment);
+    }
+
+    [Fact]
     public void RefusesARelativeRunpath()
     {
         string lib = _build.Compile("librel.so", "int rel(void) { return 0; }\n", "-shared -fPIC");
