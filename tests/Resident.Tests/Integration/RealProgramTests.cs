@@ -109,7 +109,7 @@ public sealed class RealProgramTests
             s.AssertSameResident(spec, Python);
         // python starting python: both restored
         s.AssertSameResident(s.Spec(Python, "-c",
-            "import subprocess, sys; print(subprocess.run([sys.executable, '-c', 'print(6*7)'], capture_output=True, text=True).stdout.strip())"),
+            "import subprocess, sys; print(subprocess.run([sys.executable, '-c', 'print(6*7)'], stdout=subprocess.PIPE, text=True).stdout.strip())"),
             Python, restores: 2);
     }
 
