@@ -152,7 +152,7 @@ public sealed class TracerTests : IDisposable
             $"-L{_build.Dir} -l:librel.so -Wl,-rpath,no-such-relative-dir:{_build.Dir}");
         var e = Assert.Throws<CaptureException>(() => Tracer.RunToResumePoint(prog, Env()));
         Assert.Contains("relative path \"no-such-relative-dir/", e.Message);
-        Assert.Empty(ChildrenNamed("relprog"));
+        Assert.Empty(ChildrenFor(prog));
     }
 
     [Fact]
@@ -165,7 +165,7 @@ public sealed class TracerTests : IDisposable
         var e = Assert.Throws<CaptureException>(() =>
             Tracer.RunToResumePoint(prog, Env(("LD_PRELOAD", fifo)), TimeSpan.FromMilliseconds(500)));
         Assert.Contains("did not finish within 0.5 s", e.Message);
-        Assert.Empty(ChildrenNamed("waiter"));
+        Assert.Empty(ChildrenFor(prog));
     }
 
     [Fact]
@@ -177,8 +177,7 @@ public sealed class TracerTests : IDisposable
         string prog = _build.Compile("goneprog", "int g(void);\nint main(void) { return g(); }\n", $"-L{dir} -l:libg.so -Wl,-rpath,{dir}");
         File.Delete(Path.Combine(dir, "libg.so"));
         Assert.Throws<CaptureException>(() => Tracer.RunToResumePoint(prog, Env()));
-        Assert.Empty(ChildrenNamed("goneprog"));
-        Assert.Empty(ChildrenNamed("sh"));
+        Assert.Empty(ChildrenFor(prog));
     }
 
     [Fact]
@@ -189,21 +188,30 @@ public sealed class TracerTests : IDisposable
         Assert.Contains("threads exist when ld.so finishes", e.Message);
     }
 
-    /// <summary>Children of this process (zombies included) whose command name is <paramref name="comm"/>.</summary>
-    static List<int> ChildrenNamed(string comm)
+    /// <summary>
+    /// Children of this process (zombies included) started for <paramref name="program"/>: the
+    /// stopping shell has it in its argv, the program itself as its command name.
+    /// </summary>
+    static List<int> ChildrenFor(string program)
     {
+        string name = Path.GetFileName(program);
+        name = name[..Math.Min(15, name.Length)];   // TASK_COMM_LEN - 1; a zombie keeps only this
         var found = new List<int>();
         foreach (var dir in Directory.GetDirectories("/proc"))
         {
             if (!int.TryParse(Path.GetFileName(dir), out int pid))
                 continue;
-            string stat;
-            try { stat = File.ReadAllText(Path.Combine(dir, "stat")); }
+            string stat, cmdline;
+            try
+            {
+                stat = File.ReadAllText(Path.Combine(dir, "stat"));
+                cmdline = File.ReadAllText(Path.Combine(dir, "cmdline"));
+            }
             catch (IOException) { continue; }
             int close = stat.LastIndexOf(')');
-            string name = stat[(stat.IndexOf('(') + 1)..close];
-            var fields = stat[(close + 2)..].Split(' ');
-            if (name == comm && int.Parse(fields[1]) == Environment.ProcessId)
+            string comm = stat[(stat.IndexOf('(') + 1)..close];
+            int ppid = int.Parse(stat[(close + 2)..].Split(' ')[1]);
+            if (ppid == Environment.ProcessId && (comm == name || cmdline.Contains(program)))
                 found.Add(pid);
         }
         return found;
