@@ -31,7 +31,8 @@ public sealed record ImageInfo(
     /// Null when the image would still be used, else the first reason the hook would fall
     /// back: "executable changed", "library changed: PATH", "changed: PATH" (a stamp such as
     /// /etc/ld.so.cache), "missing: PATH", "appeared: PATH" (probed and absent at capture),
-    /// "kernel changed". The same file checks as the hook, from this process.
+    /// "kernel changed", "cpu changed" (hwcap/platform). The same file and machine checks as
+    /// the hook, from this process; the vdso and cpu_features comparisons are the hook's alone.
     /// </summary>
     public string? Staleness()
     {
@@ -41,7 +42,19 @@ public sealed record ImageInfo(
         var (release, version) = Interop.Uname();
         if (release != KernelRelease || version != KernelVersion)
             return "kernel changed";
-        return null;
+        return CpuStaleness();
+    }
+
+    // Every process on this machine gets the same AT_HWCAP/AT_HWCAP2/AT_PLATFORM, so this
+    // process's own auxv answers for the next exec of the program.
+    unsafe string? CpuStaleness()
+    {
+        var auxv = Auxv.Read(Environment.ProcessId);
+        string platform = auxv.Find(Auxv.AT_PLATFORM) is ulong p && p != 0
+            ? System.Runtime.InteropServices.Marshal.PtrToStringUTF8((nint)p) ?? "" : "";
+        bool same = auxv.Find(Auxv.AT_HWCAP) == Header.Hwcap && (auxv.Find(Auxv.AT_HWCAP2) ?? 0) == Header.Hwcap2
+            && platform == Platform;
+        return same ? null : "cpu changed";
     }
 
     static string? FileStaleness(FileEntry recorded, bool isExe)

@@ -109,6 +109,9 @@ public static class ImageReader
                         throw new InvalidDataException($"{at}: file index {r.File} is not a mapped file");
                     if (r.Offset % ImageFormat.PageSize != 0)
                         throw new InvalidDataException($"{at}: file offset not page-aligned");
+                    // A page wholly past the end of its file would raise SIGBUS when touched.
+                    if (r.Offset + r.Length > ImageFormat.AlignUp(files[(int)r.File].Size, ImageFormat.PageSize))
+                        throw new InvalidDataException($"{at}: maps past the end of {files[(int)r.File].Path}");
                     break;
                 case ImageFormat.RegionImage:
                     if (r.Offset % ImageFormat.PageSize != 0 || r.Offset < h.DataOffset || r.Offset + r.Length > h.FileSize)
@@ -119,6 +122,8 @@ public static class ImageReader
                 default:
                     throw new InvalidDataException($"{at}: unknown kind {r.Kind}");
             }
+            if ((r.Prot & MapsEntry.ProtExec) != 0 && r.Kind != ImageFormat.RegionFile)
+                throw new InvalidDataException($"{at}: executable but not mapped from a file");
         }
     }
 

@@ -177,6 +177,23 @@ public sealed class ImageRoundTripTests : IDisposable
     }
 
     [Fact]
+    public void RegionsTheRestorerWouldRefuseAreRefused()
+    {
+        var s = Sample();
+        string path = PathOf("r.img");
+        ImageWriter.Write(With(s, [s.Regions[0] with { End = 0x400000 + 11 * 4096 }]), path, 1); // file is 10 pages
+        Assert.Contains("past the end", Assert.Throws<InvalidDataException>(() => ImageReader.Read(path)).Message);
+        ImageWriter.Write(With(s, [s.Regions[2] with { Prot = 5 }]), path, 1);
+        Assert.Contains("executable", Assert.Throws<InvalidDataException>(() => ImageReader.Read(path)).Message);
+    }
+
+    static Snapshot With(Snapshot s, IReadOnlyList<Region> regions) => new()
+    {
+        Header = s.Header, ExePath = s.ExePath, Files = s.Files, Patches = [], Env = s.Env,
+        CpuFeatures = s.CpuFeatures, CpuFeaturesMask = s.CpuFeaturesMask, Regions = regions,
+    };
+
+    [Fact]
     public void WriteReplacesAtomicallyAndLeavesNothingBehindOnFailure()
     {
         string path = PathOf("g.img");
@@ -214,10 +231,14 @@ public sealed class ImageRoundTripTests : IDisposable
         var s = Sample();
         var (release, version) = Interop.Uname();
         var header = s.Header;
+        var auxv = Auxv.Read(Environment.ProcessId);
+        header.Hwcap = auxv.Get(Auxv.AT_HWCAP);
+        header.Hwcap2 = auxv.Find(Auxv.AT_HWCAP2) ?? 0;
         unsafe
         {
             FixedText.Set(header.KernelRelease, 65, release, "r");
             FixedText.Set(header.KernelVersion, 65, version, "v");
+            FixedText.Set(header.Platform, 16, "x86_64", "p");
         }
         var snapshot = new Snapshot
         {
@@ -227,6 +248,17 @@ public sealed class ImageRoundTripTests : IDisposable
         string path = PathOf("s.img");
         ImageWriter.Write(snapshot, path, 1);
         Assert.Null(ImageReader.Read(path).Staleness());
+
+        var other = header;
+        unsafe { FixedText.Set(other.KernelRelease, 65, release + "-other", "r"); }
+        ImageWriter.Write(new Snapshot { Header = other, ExePath = exe, Patches = [], Env = [], CpuFeatures = [],
+            CpuFeaturesMask = [], Regions = [], Files = snapshot.Files }, PathOf("k.img"), 1);
+        Assert.Equal("kernel changed", ImageReader.Read(PathOf("k.img")).Staleness());
+        other = header;
+        other.Hwcap2 ^= 2;
+        ImageWriter.Write(new Snapshot { Header = other, ExePath = exe, Patches = [], Env = [], CpuFeatures = [],
+            CpuFeaturesMask = [], Regions = [], Files = snapshot.Files }, PathOf("c.img"), 1);
+        Assert.Equal("cpu changed", ImageReader.Read(PathOf("c.img")).Staleness());
 
         File.WriteAllText(absent, "");
         Assert.Equal($"appeared: {absent}", ImageReader.Read(path).Staleness());
