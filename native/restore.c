@@ -265,7 +265,7 @@ static int check_state(const struct rs_image *img, struct rs_why *why)
 {
 	const struct rs_header *h = img->h;
 	rs_u64 cpu = h->cpu_features_len;
-	if (cpu > RS_CPU_FEATURES_MAX || h->cpu_features_blob > img->meta_size - cpu ||
+	if (cpu > RS_CPU_FEATURES_MAX || cpu > img->meta_size || h->cpu_features_blob > img->meta_size - cpu ||
 	    h->cpu_features_mask > img->meta_size - cpu)
 		return refuse(why, "corrupt image: cpu features", 0);
 	if (!pokeable(img, h->fs_base + RS_TCB_CANARY, 16) || !writable(img, h->tid_address, 4))

@@ -244,7 +244,7 @@ static rs_u64 place_mapping(const struct rs_image *img, rs_u64 len, const struct
 {
 	const rs_u64 gap = 0x10000;
 	int tries = 0;
-	for (rs_u32 i = 0; i <= img->region_count && tries < 16; i++) {
+	for (rs_u32 i = 0; img->region_count && i <= img->region_count && tries < 16; i++) {
 		rs_u64 a = i < img->region_count ? img->regions[i].start - len - gap : img->regions[i - 1].end + gap;
 		if (i < img->region_count && img->regions[i].start < len + gap)
 			continue;

@@ -223,6 +223,30 @@ static void test_live_refusals(void)
 	EXPECT(!strcmp(live_refusal(exe), "executable changed"), "exe");
 }
 
+/* Fields whose bad values a byte flip rarely produces. */
+static void test_bounds(void)
+{
+	struct rs_image img;
+	struct rs_why why = { 0 };
+	struct rs_header *h = (struct rs_header *)image;
+	build_image();
+	h->cpu_features_len = 4000; /* more than the metadata: must not wrap */
+	seal();
+	EXPECT(!parse(&img, &why) && !strcmp(why.reason, "corrupt image: cpu features"), "cpu len > meta");
+	build_image();
+	h->regions.count = 0;
+	seal();
+	EXPECT(!parse(&img, &why), "no regions");
+	build_image();
+	h->files.count = 0xffffffffu;
+	seal();
+	EXPECT(!parse(&img, &why) && !strcmp(why.reason, "corrupt image: table"), "huge count");
+	build_image();
+	h->strings_size = ~0ull;
+	seal();
+	EXPECT(!parse(&img, &why) && !strcmp(why.reason, "corrupt image: strings"), "huge strings");
+}
+
 static void test_checksum(void)
 {
 	struct rs_image img;
@@ -265,6 +289,7 @@ int main(int argc, char **argv_)
 	test_accepts();
 	test_live_refusals();
 	test_checksum();
+	test_bounds();
 	test_fuzz(argc > 1 ? (unsigned)atoi(argv_[1]) : 200000);
 	if (failures)
 		return 1;
