@@ -51,7 +51,13 @@ internal sealed class PtraceRun(string programPath, ulong expectedResumePc, Sysc
         }
         catch
         {
-            KillAndReap(pid);
+            // The failure may have been the reaping wait itself (the program ended), after
+            // which the pid may be reused: signal through the pidfd, which cannot go astray.
+            if (_pidfd is { } pidfd)
+                Interop.PidfdKill(pidfd, Interop.SIGKILL);
+            else
+                Interop.KillIfAlive(pid, Interop.SIGKILL);
+            Reap(pid);
             throw;
         }
     }
@@ -76,10 +82,19 @@ internal sealed class PtraceRun(string programPath, ulong expectedResumePc, Sysc
         }
     }
 
-    /// <summary>SIGKILL and reap, so no zombie stays. Idempotent: a reaped pid gives ESRCH/ECHILD.</summary>
+    /// <summary>
+    /// SIGKILL and reap, so no zombie stays. Only for a child not reaped yet (a stopped tracee
+    /// is one: only this thread reaps it), else the pid could name another process by now.
+    /// </summary>
     public static void KillAndReap(int pid)
     {
         Interop.KillIfAlive(pid, Interop.SIGKILL);
+        Reap(pid);
+    }
+
+    /// <summary>Waits until <paramref name="pid"/> is gone; returns at once if it was reaped already (ECHILD).</summary>
+    static void Reap(int pid)
+    {
         while (true)
         {
             int status;
