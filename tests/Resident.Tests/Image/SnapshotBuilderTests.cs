@@ -1,5 +1,6 @@
 using Resident.Capture;
 using Resident.Image;
+using Resident.Tests.Capture;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -16,6 +17,24 @@ public sealed class SnapshotBuilderTests(ITestOutputHelper output) : IDisposable
     {
         ["PATH"] = "/usr/bin:/bin", ["HOME"] = "/root", ["LANG"] = "C", ["LD_LIBRARY_PATH"] = "/nonexistent-resident",
     };
+
+    [Fact]
+    public void RefusesAPointerIntoADeadStackFrame()
+    {
+        // An ifunc resolver runs inside ld.so's relocation, on a stack frame that is gone by
+        // _dl_start_user; keeping the address of its local leaves a word nothing can give meaning to.
+        using var build = new NativeBuild();
+        string lib = build.Compile("libdangle.so",
+            "static void *volatile kept;\n" +
+            "static int impl(void) { return 0; }\n" +
+            "static void *resolve(void) { volatile int local = 1; kept = (void *)&local; return (void *)impl; }\n" +
+            "int dangle(void) __attribute__((ifunc(\"resolve\")));\n", "-shared -fPIC");
+        string prog = build.Compile("dangle", "int dangle(void);\nint main(void) { return dangle(); }\n",
+            $"-L{build.Dir} -l:libdangle.so -Wl,-rpath,{build.Dir}");
+        using var p = Tracer.RunToResumePoint(prog, Env);
+        var e = Assert.Throws<CaptureException>(() => SnapshotBuilder.Build(p));
+        Assert.Matches($@"^unclassifiable pointer into the stack at 0x[0-9a-f]+ \(in {System.Text.RegularExpressions.Regex.Escape(lib)}\)$", e.Message);
+    }
 
     [Theory]
     [InlineData("/usr/bin/perl")]
