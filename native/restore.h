@@ -2,12 +2,14 @@
  * restore.h - the restore core's interface, shared by its entry points
  * (hook.c for LD_AUDIT; later a static stub for exported executables).
  *
- * The core works in three stages, each in restore.c:
- *   1. rs_image_parse, rs_check_live: pure validation of an image buffer
- *      against facts about this exec (no system calls; fuzzable on the host);
- *   2. rs_open_files, rs_prepare: system calls that change nothing the
- *      program could notice (opens, one fresh mapping);
- *   3. rs_takeover: the destructive, position-independent routine.
+ * The core works in three stages:
+ *   1. rs_image_parse, rs_check_live (restore.c): pure validation of an image
+ *      buffer against facts about this exec (no system calls; fuzzable on the
+ *      host, see tests/validate_test.c);
+ *   2. rs_open_files, rs_prepare (takeover.c): system calls that change
+ *      nothing the program could notice (opens, one fresh mapping);
+ *   3. rs_start -> rs_takeover (takeover.c): the destructive,
+ *      position-independent routine.
  * Until rs_takeover is called the caller can still fall back by closing the
  * fds and unmapping the prepared mapping (rs_abandon).
  */
