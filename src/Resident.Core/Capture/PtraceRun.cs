@@ -49,15 +49,13 @@ internal sealed class PtraceRun(string programPath, ulong expectedResumePc, Sysc
             var regs = RemoveBreakpoint(pid, resume.ResumePc, original);
             return new StopState(pid, regs, resume, actualEnvironment, Interop.PtraceGetRseqConfiguration(pid));
         }
+        catch (ProgramEndedException)
+        {
+            throw;   // reaped by the wait that saw it end: the pid is no longer ours to signal or wait for
+        }
         catch
         {
-            // The failure may have been the reaping wait itself (the program ended), after
-            // which the pid may be reused: signal through the pidfd, which cannot go astray.
-            if (_pidfd is { } pidfd)
-                Interop.PidfdKill(pidfd, Interop.SIGKILL);
-            else
-                Interop.KillIfAlive(pid, Interop.SIGKILL);
-            Reap(pid);
+            KillAndReap(pid);
             throw;
         }
     }
@@ -92,7 +90,6 @@ internal sealed class PtraceRun(string programPath, ulong expectedResumePc, Sysc
         Reap(pid);
     }
 
-    /// <summary>Waits until <paramref name="pid"/> is gone; returns at once if it was reaped already (ECHILD).</summary>
     static void Reap(int pid)
     {
         while (true)
