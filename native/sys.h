@@ -59,7 +59,7 @@ typedef unsigned long rs_uptr;
 #define RS_ENOTDIR 20
 #define RS_EEXIST 17
 
-/* The lowest address user mappings can not reach: 47-bit user space. */
+/* The end of user space (47-bit, 4-level paging): nothing is mapped at or above it. */
 #define RS_TASK_SIZE 0x7ffffffff000ull
 
 /* struct stat as the x86_64 kernel fills it (newfstatat/fstat). */

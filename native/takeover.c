@@ -147,7 +147,7 @@ struct rs_args {
 	rs_u32 rseq_len, rseq_sig;
 
 	/* resume */
-	rs_u64 argc_addr;   /* &argc of this exec: the final rsp */
+	rs_u64 argc_addr;   /* &argc of this exec: rsp after the final ret */
 	rs_u64 resume_cont; /* pushed below argc, "returned" to */
 	rs_u64 user_entry;  /* r12 */
 	rs_u64 gadget;      /* "syscall; ret" in the restored ld.so */
