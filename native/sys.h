@@ -59,7 +59,8 @@ typedef unsigned long rs_uptr;
 #define RS_ENOTDIR 20
 #define RS_EEXIST 17
 
-/* The end of user space (47-bit, 4-level paging): nothing is mapped at or above it. */
+/* The end of 47-bit user space: munmap ranges stop here ([vsyscall] above is the kernel's;
+ * with 5-level paging only an explicit hint maps higher, which ld.so never gives). */
 #define RS_TASK_SIZE 0x7ffffffff000ull
 
 /* struct stat as the x86_64 kernel fills it (newfstatat/fstat). */
