@@ -49,12 +49,19 @@ public static class Cli
     internal static string HookPath => Path.Combine(AppContext.BaseDirectory, "libresident.so");
 
     /// <summary>A Spectre console writing to <paramref name="writer"/>; colour only on a terminal, never with NO_COLOR.</summary>
-    internal static IAnsiConsole Console(TextWriter writer) => AnsiConsole.Create(new AnsiConsoleSettings
+    /// When the output is not a terminal, lines are never wrapped, so scripts can grep whole paths.
+    internal static IAnsiConsole Console(TextWriter writer)
     {
-        Out = new AnsiConsoleOutput(writer),
-        Ansi = AnsiSupport.Detect,
-        ColorSystem = ColorSystemSupport.Detect,
-    });
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(writer),
+            Ansi = AnsiSupport.Detect,
+            ColorSystem = ColorSystemSupport.Detect,
+        });
+        if (writer != System.Console.Out || System.Console.IsOutputRedirected)
+            console.Profile.Width = 4096;
+        return console;
+    }
 
     internal static string FormatSize(long bytes) => bytes switch
     {
