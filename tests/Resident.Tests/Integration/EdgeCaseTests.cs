@@ -1,0 +1,214 @@
+using System.Runtime.Versioning;
+using Resident.Tests.Integration.Harness;
+using Xunit;
+
+namespace Resident.Tests.Integration;
+
+/// <summary>
+/// Conditions a restore must survive or notice: an exec environment unlike the capture's
+/// (empty environment, closed or extra descriptors, another argv[0], other limits and address
+/// layouts), run-time variables that change what ld.so would do, a library appearing earlier on
+/// the search path, unsafe registry permissions, and many restores at once.
+/// </summary>
+[SupportedOSPlatform("linux")]
+public sealed class EdgeCaseTests(Fixtures fx) : IClassFixture<Fixtures>
+{
+    static RunSpec Bash(ResidentSession s, string script, IDictionary<string, string>? env = null) =>
+        s.Spec("/bin/bash", ["-c", script], env);
+
+    /// <summary>Normal and resident output identical; the program restored or, where allowed, fallen back.</summary>
+    static void AssertSame(ResidentSession s, RunSpec spec, string program, bool fallbackAllowed = false)
+    {
+        var normal = s.RunNormal(spec);
+        var resident = s.RunResident(spec);
+        var debug = ResidentSession.AssertSameOutput(normal, resident);
+        if (fallbackAllowed && debug.Fallbacks.Any())
+            ResidentSession.AssertFallback(debug, program, resident);
+        else
+            ResidentSession.AssertRestored(debug, program, 1, resident);
+    }
+
+    static void AssertFallsBack(ResidentSession s, RunSpec spec, string program)
+    {
+        var normal = s.RunNormal(spec);
+        var resident = s.RunResident(spec);
+        ResidentSession.AssertFallback(ResidentSession.AssertSameOutput(normal, resident), program, resident);
+    }
+
+    [Fact]
+    public void EmptyEnvironment()
+    {
+        using var s = new ResidentSession();
+        var auxv = fx.Path("auxv");
+        s.Register(auxv);
+        var spec = new RunSpec(auxv, ["x"]) { WorkingDirectory = s.WorkDir, Env = new Dictionary<string, string> { ["RESIDENT_DIR"] = s.RegistryDir } };
+        AssertSame(s, spec, auxv);
+    }
+
+    [Fact]
+    public void Argv0DiffersFromPath()
+    {
+        using var s = new ResidentSession();
+        var auxv = fx.Path("auxv");
+        s.Register(auxv);
+        AssertSame(s, Bash(s, $"exec -a some-other-name '{auxv}' one"), auxv);
+        AssertSame(s, Bash(s, $"cd '{fx.Dir}' && exec ./auxv relative"), auxv);
+    }
+
+    [Fact]
+    public void ClosedAndExtraDescriptors()
+    {
+        using var s = new ResidentSession();
+        var auxv = fx.Path("auxv");
+        var args = fx.Path("args");
+        s.Register(auxv, args);
+        // fd 0 closed: whatever the hook opens first gets fd 0 and must be closed again
+        AssertSame(s, Bash(s, $"exec 0<&- 3</dev/null 7>/dev/null; exec '{auxv}'"), auxv);
+        AssertSame(s, Bash(s, $"exec 0<&-; exec '{args}' 0"), args);
+        // stderr closed: no debug line can be seen, the output must still be the same
+        var closed = Bash(s, $"exec 0<&- 2>&-; exec '{args}' 0");
+        ResidentSession.AssertSameOutput(s.RunNormal(closed), s.RunResident(closed));
+    }
+
+    [Fact]
+    public void NoPageOfTheHookRemains()
+    {
+        using var s = new ResidentSession();
+        var auxv = fx.Path("auxv");
+        s.Register(auxv);
+        var spec = s.Spec(auxv);
+        Assert.Contains("pages of libresident mapped: none\n", s.RunNormal(spec).StdoutText);
+        AssertSame(s, spec, auxv);
+    }
+
+    [Fact]
+    public void StackLimitDiffersFromCapture()
+    {
+        // glibc derives the default thread stack size from RLIMIT_STACK before the capture point
+        using var s = new ResidentSession();
+        var limits = fx.Path("limits");
+        s.Register(limits);
+        var spec = Bash(s, $"ulimit -s 4096 && exec '{limits}'");
+        Assert.Contains("limits: default thread stack size 4194304\n", s.RunNormal(spec).StdoutText);
+        AssertSame(s, spec, limits, fallbackAllowed: true);
+    }
+
+    [Theory]
+    [InlineData("ulimit -s unlimited")] // legacy (bottom-up) mmap layout
+    [InlineData("ulimit -s 1024")]
+    [InlineData("exec setarch -R")] // no ASLR
+    [InlineData("exec setarch -L")] // legacy layout by personality
+    public void OtherAddressLayouts(string how)
+    {
+        using var s = new ResidentSession();
+        var auxv = fx.Path("auxv");
+        var tls = fx.Path("tls");
+        s.Register(auxv, tls);
+        foreach (var p in new[] { auxv, tls })
+        {
+            var script = how.StartsWith("exec ") ? $"{how} '{p}'" : $"{how} && exec '{p}'";
+            AssertSame(s, Bash(s, script), p, fallbackAllowed: true);
+        }
+    }
+
+    [Fact]
+    public void LdPreloadAtRunTime_FallsBack()
+    {
+        // a restore would silently drop the preloaded library (its constructor prints a line)
+        using var s = new ResidentSession();
+        var libs = fx.Path("libs");
+        s.Register(libs);
+        var spec = s.Spec(libs, [], new Dictionary<string, string> { ["LD_PRELOAD"] = fx.Path("libplugin.so") });
+        Assert.Contains("plugin: constructor", s.RunNormal(spec).StdoutText);
+        AssertFallsBack(s, spec, libs);
+    }
+
+    [Fact]
+    public void GlibcTunablesAtRunTime_FallsBack()
+    {
+        using var s = new ResidentSession();
+        var limits = fx.Path("limits");
+        s.Register(limits);
+        AssertFallsBack(s, s.Spec(limits, [], new Dictionary<string, string> { ["GLIBC_TUNABLES"] = "glibc.pthread.stack_cache_size=0" }), limits);
+    }
+
+    [Fact]
+    public void LdBindNowAtRunTime_StillRestored()
+    {
+        using var s = new ResidentSession();
+        var libs = fx.Path("libs");
+        s.Register(libs);
+        AssertSame(s, s.Spec(libs, [], new Dictionary<string, string> { ["LD_BIND_NOW"] = "1" }), libs);
+    }
+
+    [Fact]
+    public void LibraryAppearsEarlierOnTheSearchPath_FallsBack()
+    {
+        // libs_twodirs has RUNPATH $ORIGIN/override:$ORIGIN; override/ does not exist at capture
+        using var s = new ResidentSession();
+        var dir = Path.Combine(s.Root, "fixtures");
+        fx.CopyTo(dir);
+        var prog = Path.Combine(dir, "libs_twodirs");
+        s.Register(prog);
+        var spec = s.Spec(prog);
+        AssertSame(s, spec, prog);
+        Directory.CreateDirectory(Path.Combine(dir, "override"));
+        File.Copy(Path.Combine(dir, "libalpha_v2.so"), Path.Combine(dir, "override", "libalpha.so"));
+        Assert.Contains("alpha: constructor (version 2)", s.RunNormal(spec).StdoutText);
+        AssertFallsBack(s, spec, prog);
+    }
+
+    [Fact]
+    public void LibraryAppearsInAnEmptyEarlierDirectory_FallsBack()
+    {
+        using var s = new ResidentSession();
+        var dir = Path.Combine(s.Root, "fixtures");
+        fx.CopyTo(dir);
+        Directory.CreateDirectory(Path.Combine(dir, "override")); // exists, empty, at capture
+        var prog = Path.Combine(dir, "libs_twodirs");
+        s.Register(prog);
+        var spec = s.Spec(prog);
+        AssertSame(s, spec, prog);
+        File.Copy(Path.Combine(dir, "libalpha_v2.so"), Path.Combine(dir, "override", "libalpha.so"));
+        AssertFallsBack(s, spec, prog);
+    }
+
+    [Theory]
+    [InlineData("registry directory writable by others")]
+    [InlineData("image writable by group")]
+    [InlineData("image owned by another user")]
+    public void UnsafeRegistry_FallsBack(string how)
+    {
+        using var s = new ResidentSession();
+        var args = fx.Path("args");
+        s.Register(args);
+        var image = Assert.Single(s.ImageFiles());
+        switch (how)
+        {
+            case "registry directory writable by others":
+                File.SetUnixFileMode(s.RegistryDir, (UnixFileMode)0b111_111_111);
+                break;
+            case "image writable by group":
+                File.SetUnixFileMode(image, File.GetUnixFileMode(image) | UnixFileMode.GroupWrite);
+                break;
+            default:
+                var r = ProcessRunner.Run(new RunSpec("/bin/chown", ["65534:65534", image]) { Env = s.BaseEnv() });
+                Assert.True(r.ExitCode == 0, r.ToString());
+                break;
+        }
+        AssertFallsBack(s, s.Spec(args, "1"), args);
+    }
+
+    [Fact]
+    public void ManyRestoresAtOnce()
+    {
+        using var s = new ResidentSession();
+        var threads = fx.Path("threads");
+        s.Register(threads);
+        var spec = s.Spec(threads);
+        var normal = s.RunNormal(spec);
+        var runs = Enumerable.Range(0, 12).AsParallel().WithDegreeOfParallelism(6).Select(_ => s.RunResident(spec)).ToList();
+        foreach (var resident in runs)
+            ResidentSession.AssertRestored(ResidentSession.AssertSameOutput(normal, resident), threads, 1, resident);
+    }
+}
