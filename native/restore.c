@@ -35,14 +35,6 @@ _Static_assert(sizeof(struct rs_vdso_vma) == 24, "rs_vdso_vma");
  * stack guard gap, rounded up). */
 #define RS_STACK_RESERVE (16ull << 20)
 
-static int refuse(struct rs_why *why, const char *reason, const char *detail)
-{
-	why->reason = reason;
-	why->detail = detail;
-	why->detail_len = 0;
-	return 0;
-}
-
 /* ---- checksum ---- */
 
 /* rs_checksum over [0, size) of an image's metadata, the checksum word read
@@ -76,17 +68,17 @@ static rs_u64 memory_checksum(const void *p, rs_u64 size)
 int rs_image_header_ok(const struct rs_header *h, rs_u64 file_size, struct rs_why *why)
 {
 	if (!rs_memeq(h->magic, RS_MAGIC, 8))
-		return refuse(why, "corrupt image: magic", 0);
+		return rs_refuse(why, "corrupt image: magic", 0);
 	if (h->version != RS_VERSION)
-		return refuse(why, "image version differs", 0);
+		return rs_refuse(why, "image version differs", 0);
 	if (h->header_size != sizeof(struct rs_header))
-		return refuse(why, "corrupt image: header size", 0);
+		return rs_refuse(why, "corrupt image: header size", 0);
 	if (h->file_size != file_size)
-		return refuse(why, "corrupt image: file size", 0);
+		return rs_refuse(why, "corrupt image: file size", 0);
 	if (h->meta_size < sizeof(struct rs_header) || h->meta_size % 8 || h->meta_size > file_size)
-		return refuse(why, "corrupt image: meta size", 0);
+		return rs_refuse(why, "corrupt image: meta size", 0);
 	if (h->data_offset % RS_PAGE || h->data_offset < h->meta_size || h->data_offset > file_size)
-		return refuse(why, "corrupt image: data offset", 0);
+		return rs_refuse(why, "corrupt image: data offset", 0);
 	return 1;
 }
 
@@ -113,20 +105,20 @@ static int locate_tables(struct rs_image *img, struct rs_why *why)
 	img->patches = table_at(img->meta, img->meta_size, &h->patches, sizeof(struct rs_patch));
 	img->env = table_at(img->meta, img->meta_size, &h->env, sizeof(rs_u32));
 	if (!img->files || !img->regions || !img->patches || !img->env)
-		return refuse(why, "corrupt image: table", 0);
+		return rs_refuse(why, "corrupt image: table", 0);
 	img->file_count = h->files.count;
 	img->region_count = h->regions.count;
 	img->patch_count = h->patches.count;
 	img->env_count = h->env.count;
 	if (h->strings_offset > img->meta_size || h->strings_size > img->meta_size - h->strings_offset)
-		return refuse(why, "corrupt image: strings", 0);
+		return rs_refuse(why, "corrupt image: strings", 0);
 	img->strings = (const char *)img->meta + h->strings_offset;
 	img->strings_size = h->strings_size;
 	/* A NUL last byte makes every in-range offset a terminated string. */
 	if (!img->strings_size || img->strings[img->strings_size - 1])
-		return refuse(why, "corrupt image: strings", 0);
+		return rs_refuse(why, "corrupt image: strings", 0);
 	if (img->file_count == 0)
-		return refuse(why, "corrupt image: no files", 0);
+		return rs_refuse(why, "corrupt image: no files", 0);
 	return 1;
 }
 
@@ -136,12 +128,12 @@ static int check_files_table(const struct rs_image *img, struct rs_why *why)
 		const struct rs_file *f = &img->files[i];
 		const char *path = rs_image_string(img, f->path);
 		if (!path || path[0] != '/')
-			return refuse(why, "corrupt image: file path", 0);
+			return rs_refuse(why, "corrupt image: file path", 0);
 		if (f->flags != RS_FILE_MAPPED && f->flags != RS_FILE_STAMP && f->flags != RS_FILE_ABSENT)
-			return refuse(why, "corrupt image: file flags", path);
+			return rs_refuse(why, "corrupt image: file flags", path);
 	}
 	if (img->files[0].flags != RS_FILE_MAPPED)
-		return refuse(why, "corrupt image: executable not mapped", 0);
+		return rs_refuse(why, "corrupt image: executable not mapped", 0);
 	return 1;
 }
 
@@ -149,26 +141,26 @@ static int check_region(const struct rs_image *img, const struct rs_region *r, s
 {
 	rs_u64 len = r->end - r->start;
 	if (r->start % RS_PAGE || r->end % RS_PAGE || r->start >= r->end || r->end > RS_TASK_SIZE)
-		return refuse(why, "corrupt image: region bounds", 0);
+		return rs_refuse(why, "corrupt image: region bounds", 0);
 	if (r->prot & ~7u || r->flags & ~RS_RF_PATCHED || !rs_image_string(img, r->name))
-		return refuse(why, "corrupt image: region fields", 0);
+		return rs_refuse(why, "corrupt image: region fields", 0);
 	if (r->kind == RS_REGION_FILE) {
 		if (r->file >= img->file_count || img->files[r->file].flags != RS_FILE_MAPPED)
-			return refuse(why, "corrupt image: region file", 0);
+			return rs_refuse(why, "corrupt image: region file", 0);
 		/* Pages wholly past the end of the file would raise SIGBUS. */
 		if (r->offset % RS_PAGE || r->offset > rs_page_up(img->files[r->file].size) ||
 		    len > rs_page_up(img->files[r->file].size) - r->offset)
-			return refuse(why, "corrupt image: region offset", 0);
+			return rs_refuse(why, "corrupt image: region offset", 0);
 	} else if (r->kind == RS_REGION_IMAGE) {
 		if (r->offset % RS_PAGE || r->offset < img->h->data_offset || r->offset > img->file_size ||
 		    len > img->file_size - r->offset)
-			return refuse(why, "corrupt image: region offset", 0);
+			return rs_refuse(why, "corrupt image: region offset", 0);
 	} else if (r->kind != RS_REGION_ZERO) {
-		return refuse(why, "corrupt image: region kind", 0);
+		return rs_refuse(why, "corrupt image: region kind", 0);
 	}
 	/* Code always comes from the real files (perf, gdb; no text in images). */
 	if (r->prot & RS_PROT_EXEC && r->kind != RS_REGION_FILE)
-		return refuse(why, "corrupt image: executable region not from a file", 0);
+		return rs_refuse(why, "corrupt image: executable region not from a file", 0);
 	return 1;
 }
 
@@ -178,7 +170,7 @@ static int check_regions_table(const struct rs_image *img, struct rs_why *why)
 		if (!check_region(img, &img->regions[i], why))
 			return 0;
 		if (i && img->regions[i].start < img->regions[i - 1].end)
-			return refuse(why, "corrupt image: regions overlap", 0);
+			return rs_refuse(why, "corrupt image: regions overlap", 0);
 	}
 	return 1;
 }
@@ -224,15 +216,15 @@ static int check_patches_table(const struct rs_image *img, struct rs_why *why)
 	for (rs_u32 i = 0; i < img->patch_count; i++) {
 		const struct rs_patch *p = &img->patches[i];
 		if (p->kind < RS_PATCH_ARGC || p->kind > RS_PATCH_AUXV_VALUE)
-			return refuse(why, "corrupt image: patch kind", 0);
+			return rs_refuse(why, "corrupt image: patch kind", 0);
 		if (p->kind == RS_PATCH_ENV_STRING && !rs_image_string(img, p->index))
-			return refuse(why, "corrupt image: patch name", 0);
+			return rs_refuse(why, "corrupt image: patch name", 0);
 		if (!pokeable(img, p->addr, 8))
-			return refuse(why, "corrupt image: patch outside writable region", 0);
+			return rs_refuse(why, "corrupt image: patch outside writable region", 0);
 	}
 	for (rs_u32 i = 0; i < img->env_count; i++)
 		if (!rs_image_string(img, img->env[i]))
-			return refuse(why, "corrupt image: env", 0);
+			return rs_refuse(why, "corrupt image: env", 0);
 	return 1;
 }
 
@@ -248,15 +240,15 @@ static int check_vdso_vmas(const struct rs_image *img, struct rs_why *why)
 			continue;
 		if (v->kind > RS_VDSO_VDSO || v->start % RS_PAGE || v->end % RS_PAGE || v->start >= v->end ||
 		    v->end > RS_TASK_SIZE || v->start < prev_end)
-			return refuse(why, "corrupt image: vdso table", 0);
+			return rs_refuse(why, "corrupt image: vdso table", 0);
 		for (rs_u32 r = 0; r < img->region_count; r++)
 			if (v->start < img->regions[r].end && img->regions[r].start < v->end)
-				return refuse(why, "corrupt image: vdso overlaps a region", 0);
+				return rs_refuse(why, "corrupt image: vdso overlaps a region", 0);
 		vdso += v->kind == RS_VDSO_VDSO;
 		prev_end = v->end;
 	}
 	if (vdso != 1)
-		return refuse(why, "corrupt image: vdso table", 0);
+		return rs_refuse(why, "corrupt image: vdso table", 0);
 	return 1;
 }
 
@@ -267,17 +259,17 @@ static int check_state(const struct rs_image *img, struct rs_why *why)
 	rs_u64 cpu = h->cpu_features_len;
 	if (cpu > RS_CPU_FEATURES_MAX || cpu > img->meta_size || h->cpu_features_blob > img->meta_size - cpu ||
 	    h->cpu_features_mask > img->meta_size - cpu)
-		return refuse(why, "corrupt image: cpu features", 0);
+		return rs_refuse(why, "corrupt image: cpu features", 0);
 	if (!pokeable(img, h->fs_base + RS_TCB_CANARY, 16) || !writable(img, h->tid_address, 4))
-		return refuse(why, "corrupt image: thread state", 0);
+		return rs_refuse(why, "corrupt image: thread state", 0);
 	if (h->robust_head && (h->robust_len != RS_ROBUST_HEAD_LEN || !writable(img, h->robust_head, 24)))
-		return refuse(why, "corrupt image: robust list", 0);
+		return rs_refuse(why, "corrupt image: robust list", 0);
 	if (h->rseq_addr && (h->rseq_len < RS_RSEQ_MIN_LEN || h->rseq_addr % 32 ||
 			     !writable(img, h->rseq_addr, h->rseq_len)))
-		return refuse(why, "corrupt image: rseq", 0);
+		return rs_refuse(why, "corrupt image: rseq", 0);
 	if (!executable(img, h->resume_cont) || !executable(img, h->user_entry) ||
 	    h->syscall_ret_off > RS_TASK_SIZE || !executable(img, h->ldso_base + h->syscall_ret_off))
-		return refuse(why, "corrupt image: resume state", 0);
+		return rs_refuse(why, "corrupt image: resume state", 0);
 	return 1;
 }
 
@@ -288,13 +280,13 @@ int rs_image_parse(struct rs_image *img, const void *buf, rs_u64 size, rs_u64 fi
 	img->meta_size = size;
 	img->file_size = file_size;
 	if (size < sizeof(struct rs_header))
-		return refuse(why, "corrupt image: short", 0);
+		return rs_refuse(why, "corrupt image: short", 0);
 	if (!rs_image_header_ok(img->h, file_size, why))
 		return 0;
 	if (img->h->meta_size != size)
-		return refuse(why, "corrupt image: meta size", 0);
+		return rs_refuse(why, "corrupt image: meta size", 0);
 	if (image_checksum(img->meta, size) != img->h->checksum)
-		return refuse(why, "corrupt image: checksum", 0);
+		return rs_refuse(why, "corrupt image: checksum", 0);
 	return locate_tables(img, why) && check_files_table(img, why) && check_regions_table(img, why) &&
 	       check_patches_table(img, why) && check_vdso_vmas(img, why) && check_state(img, why);
 }
@@ -327,12 +319,12 @@ static int check_machine(const struct rs_image *img, const struct rs_live *live,
 	rs_u64 hwcap2 = auxv_value(live->auxv, AT_HWCAP2, &f2);
 	const char *platform = (const char *)auxv_value(live->auxv, AT_PLATFORM, &f3);
 	if (hwcap != h->hwcap || hwcap2 != h->hwcap2)
-		return refuse(why, "cpu differs", "hwcap");
+		return rs_refuse(why, "cpu differs", "hwcap");
 	if (!platform || !field_equals(h->platform, sizeof h->platform, platform))
-		return refuse(why, "cpu differs", "platform");
+		return rs_refuse(why, "cpu differs", "platform");
 	if (!field_equals(h->kernel_release, sizeof h->kernel_release, live->kernel_release) ||
 	    !field_equals(h->kernel_version, sizeof h->kernel_version, live->kernel_version))
-		return refuse(why, "kernel changed", 0);
+		return rs_refuse(why, "kernel changed", 0);
 	return 1;
 }
 
@@ -350,9 +342,9 @@ static int check_vdso(const struct rs_image *img, const struct rs_live *live, st
 {
 	const struct rs_vdso_vma *v = vdso_vma(img->h);
 	if (!live->sysinfo_ehdr || live->sysinfo_ehdr % RS_PAGE || v->end - v->start > live->vdso_size)
-		return refuse(why, "vdso differs", 0);
+		return rs_refuse(why, "vdso differs", 0);
 	if (memory_checksum((const void *)live->sysinfo_ehdr, v->end - v->start) != img->h->vdso_hash)
-		return refuse(why, "vdso differs", 0);
+		return rs_refuse(why, "vdso differs", 0);
 	return 1;
 }
 
@@ -363,13 +355,13 @@ static int check_cpu(const struct rs_image *img, const struct rs_live *live, str
 	const struct rs_header *h = img->h;
 	rs_u64 len = h->cpu_features_len;
 	if (h->cpu_features_off > live->ldso_size || len > live->ldso_size - h->cpu_features_off)
-		return refuse(why, "cpu differs", "features out of ld.so");
+		return rs_refuse(why, "cpu differs", "features out of ld.so");
 	const rs_u8 *now = (const rs_u8 *)(live->at_base + h->cpu_features_off);
 	const rs_u8 *then = img->meta + h->cpu_features_blob;
 	const rs_u8 *mask = img->meta + h->cpu_features_mask;
 	for (rs_u64 i = 0; i < len; i++)
 		if ((now[i] & mask[i]) != (then[i] & mask[i]))
-			return refuse(why, "cpu differs", 0);
+			return rs_refuse(why, "cpu differs", 0);
 	return 1;
 }
 
@@ -421,16 +413,31 @@ static int env_in_live(const struct rs_live *live, const char *s)
 
 static int env_refuse(struct rs_why *why, const char *s)
 {
-	refuse(why, "env differs", s);
+	rs_refuse(why, "env differs", s);
 	why->detail_len = env_name_len(s);
+	return 0;
+}
+
+/* LD_AUDIT naming more than this hook: the other modules loaded before us
+ * would lose every later callback after a takeover, so start normally. */
+static int other_audit_modules(const char *s)
+{
+	if (!name_is(s, env_name_len(s), "LD_AUDIT"))
+		return 0;
+	for (; *s; s++)
+		if (*s == ':')
+			return 1;
 	return 0;
 }
 
 static int check_env(const struct rs_image *img, const struct rs_live *live, struct rs_why *why)
 {
-	for (rs_u64 i = 0; i < live->env_count; i++)
+	for (rs_u64 i = 0; i < live->env_count; i++) {
+		if (other_audit_modules(live->envp[i]))
+			return rs_refuse(why, "other audit modules in LD_AUDIT", 0);
 		if (env_tracked(live->envp[i]) && !env_in_image(img, live->envp[i]))
 			return env_refuse(why, live->envp[i]);
+	}
 	for (rs_u32 i = 0; i < img->env_count; i++)
 		if (!env_in_live(live, img->strings + img->env[i]))
 			return env_refuse(why, img->strings + img->env[i]);
@@ -478,8 +485,8 @@ static int check_patches(const struct rs_image *img, const struct rs_live *live,
 		if (rs_patch_base(img, live, p, &base))
 			continue;
 		if (p->kind == RS_PATCH_ENV_STRING)
-			return refuse(why, "env differs", img->strings + p->index);
-		return refuse(why, p->kind == RS_PATCH_ARG_STRING ? "too few arguments" : "auxv entry missing", 0);
+			return rs_refuse(why, "env differs", img->strings + p->index);
+		return rs_refuse(why, p->kind == RS_PATCH_ARG_STRING ? "too few arguments" : "auxv entry missing", 0);
 	}
 	return 1;
 }
@@ -498,11 +505,11 @@ static int check_stack(const struct rs_image *img, const struct rs_live *live, s
 	rs_stack_zone(live, &lo, &hi);
 	for (rs_u32 i = 0; i < img->region_count; i++)
 		if (img->regions[i].start < hi && lo < img->regions[i].end)
-			return refuse(why, "address conflict", "stack");
+			return rs_refuse(why, "address conflict", "stack");
 	for (int i = 0; i < RS_MAX_VDSO_VMAS; i++) {
 		const struct rs_vdso_vma *v = &img->h->vdso_vmas[i];
 		if (v->kind && v->start < hi && lo < v->end)
-			return refuse(why, "address conflict", "stack");
+			return rs_refuse(why, "address conflict", "stack");
 	}
 	return 1;
 }
@@ -514,14 +521,14 @@ static int check_ldso(const struct rs_image *img, const struct rs_live *live, st
 	rs_u64 off = img->h->syscall_ret_off;
 	int found;
 	if (off > live->ldso_size || live->ldso_size - off < 3)
-		return refuse(why, "corrupt image: resume gadget", 0);
+		return rs_refuse(why, "corrupt image: resume gadget", 0);
 	const rs_u8 *g = (const rs_u8 *)(live->at_base + off);
 	if (g[0] != 0x0f || g[1] != 0x05 || g[2] != 0xc3)
-		return refuse(why, "corrupt image: resume gadget", 0);
+		return rs_refuse(why, "corrupt image: resume gadget", 0);
 	if (!auxv_value(live->auxv, AT_RANDOM, &found) || !found)
-		return refuse(why, "auxv entry missing", "AT_RANDOM");
+		return rs_refuse(why, "auxv entry missing", "AT_RANDOM");
 	if (img->files[0].dev != live->exe_dev || img->files[0].ino != live->exe_ino)
-		return refuse(why, "executable changed", 0);
+		return rs_refuse(why, "executable changed", 0);
 	return 1;
 }
 
