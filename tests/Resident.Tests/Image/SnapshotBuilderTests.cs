@@ -36,6 +36,18 @@ public sealed class SnapshotBuilderTests(ITestOutputHelper output) : IDisposable
         Assert.Matches($@"^unclassifiable pointer into the stack at 0x[0-9a-f]+ \(in {System.Text.RegularExpressions.Regex.Escape(lib)}\)$", e.Message);
     }
 
+    [Fact]
+    public void PointerIntoAnEnvStringIsPatchedByName()
+    {
+        // ld.so keeps GLRO(dl_origin_path) = &envline[15], a pointer into "LD_ORIGIN_PATH=...".
+        var env = new Dictionary<string, string>(Env) { ["LD_ORIGIN_PATH"] = "/nonexistent-origin" };
+        using var p = Tracer.RunToResumePoint("/usr/bin/perl", env);
+        var s = SnapshotBuilder.Build(p);
+        var patch = Assert.Single(s.Patches, x => x.Kind == ImageFormat.PatchEnvString);
+        Assert.Equal(("LD_ORIGIN_PATH", 15L), (patch.EnvName, patch.Delta));
+        Assert.Contains("LD_ORIGIN_PATH=/nonexistent-origin", s.Env);
+    }
+
     [Theory]
     [InlineData("/usr/bin/perl")]
     [InlineData("/usr/bin/python3.11")]
