@@ -27,6 +27,15 @@ struct rs_why {
 	rs_u64 detail_len;  /* bytes of detail to print; 0: up to its NUL */
 };
 
+/* Record why and return 0, the failure value of every stage. */
+static inline int rs_refuse(struct rs_why *why, const char *reason, const char *detail)
+{
+	why->reason = reason;
+	why->detail = detail;
+	why->detail_len = 0;
+	return 0;
+}
+
 /* Facts about this exec, gathered by the entry point before validation. */
 struct rs_live {
 	rs_u64 argc;

@@ -12,14 +12,6 @@
  */
 #include "restore.h"
 
-static int refuse(struct rs_why *why, const char *reason, const char *detail)
-{
-	why->reason = reason;
-	why->detail = detail;
-	why->detail_len = 0;
-	return 0;
-}
-
 /* ---- files ---- */
 
 static int same_file(const struct rs_file *f, const struct rs_stat *st)
@@ -46,7 +38,7 @@ static int check_file(const struct rs_image *img, rs_u32 i, int *fd, struct rs_w
 	*fd = -1;
 	if (f->flags == RS_FILE_ABSENT) {
 		r = rs_stat(path, &st);
-		return r == -RS_ENOENT || r == -RS_ENOTDIR ? 1 : refuse(why, "file appeared", path);
+		return r == -RS_ENOENT || r == -RS_ENOTDIR ? 1 : rs_refuse(why, "file appeared", path);
 	}
 	if (f->flags == RS_FILE_STAMP) {
 		r = rs_stat(path, &st);
@@ -58,7 +50,7 @@ static int check_file(const struct rs_image *img, rs_u32 i, int *fd, struct rs_w
 		}
 	}
 	if (r < 0 || !same_file(f, &st))
-		return refuse(why, changed_reason(img, i), path);
+		return rs_refuse(why, changed_reason(img, i), path);
 	return 1;
 }
 
@@ -484,7 +476,7 @@ struct rs_args *rs_prepare(const struct rs_image *img, const struct rs_live *liv
 	struct rs_range avoid[3] = { { b.start, b.end }, { b.live, b.live + (b.end - b.start) }, { lo, hi } };
 	rs_u64 self = place_mapping(img, l.total, avoid, 3);
 	if (!self) {
-		refuse(why, "address conflict", "no room for the takeover routine");
+		rs_refuse(why, "address conflict", "no room for the takeover routine");
 		return 0;
 	}
 	struct rs_args *a = (struct rs_args *)(self + l.args_off);
@@ -498,7 +490,7 @@ struct rs_args *rs_prepare(const struct rs_image *img, const struct rs_live *liv
 	fill_unmaps(a, keep);
 	if (rs_failed(rs_mprotect(self, l.args_off, RS_PROT_READ | RS_PROT_EXEC))) {
 		rs_munmap(self, l.total);
-		refuse(why, "mprotect failed", 0);
+		rs_refuse(why, "mprotect failed", 0);
 		return 0;
 	}
 	return a;
@@ -514,7 +506,7 @@ int rs_start(struct rs_args *a, struct rs_why *why)
 	/* The kernel writes to a registered rseq area on every preemption; this
 	 * exec's area is about to be unmapped, so it must go first. */
 	if (a->rseq_addr && rs_failed(rs_rseq(a->live_rseq, a->rseq_len, RS_RSEQ_FLAG_UNREGISTER, a->rseq_sig)))
-		return refuse(why, "rseq differs", 0);
+		return rs_refuse(why, "rseq differs", 0);
 	void (*routine)(struct rs_args *) = (void (*)(struct rs_args *))(a->self + a->entry_off);
 	routine(a);
 	return 0;

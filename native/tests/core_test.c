@@ -1,17 +1,22 @@
 /*
- * validate_test.c - host test of the pure validator (restore.c), built with
- * libc and sanitizers: `make -C native test`.
+ * core_test.c - host test of the restore core, built with libc and
+ * sanitizers: `make -C native test`.
  *
- * Builds a small synthetic image in memory, checks that it is accepted, that
- * each kind of live difference is refused with the right reason, and that
- * random corruption (checksum recomputed, so the parser must rely on its
- * bounds checks alone) is refused or accepted without any out-of-bounds read.
+ * Validator (restore.c): builds a small synthetic image in memory, checks
+ * that it is accepted, that each kind of live difference is refused with the
+ * right reason, and that random corruption (checksum recomputed, so the
+ * parser must rely on its bounds checks alone) is refused or accepted without
+ * any out-of-bounds read.
+ * Planner (takeover.c): rs_prepare on the synthetic image and fake live
+ * facts; checks the arguments the routine would get (maps, pokes, unmaps,
+ * vdso moves, fds, texts) without ever running the routine.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../restore.c"
+#include "../takeover.c"
 
 #define DATA_OFF 8192u
 #define EXE_LO 0x100000ull
@@ -113,6 +118,7 @@ static void build_image(void)
 		ldso[0x1000 + i] = image[h->cpu_features_blob + i] = (unsigned char)(i + 1);
 	h->resume_pc = h->resume_cont = LDSO_BASE + 0x100;
 	h->user_entry = EXE_LO + 0x40;
+	h->at_phdr = EXE_LO + 0x40;
 	h->fs_base = TCB;
 	h->tid_address = TCB + 0x2d0;
 	h->rseq_addr = TCB + 0x400;
@@ -256,6 +262,129 @@ static void test_checksum(void)
 	EXPECT(!parse(&img, &why) && !strcmp(why.reason, "corrupt image: checksum"), "flipped byte");
 }
 
+
+/* ---- planner ---- */
+
+static char *plan_envp[] = { "HOME=/root", "LD_LIBRARY_PATH=/opt/lib", 0 };
+
+static int plan(struct rs_image *img, struct rs_live *live, struct rs_args **args, int *fds)
+{
+	struct rs_why why = { 0 };
+	struct rs_texts t = { "/usr/bin/prog", 2, { 1, 2 } };
+	if (!parse(img, &why)) {
+		fprintf(stderr, "plan: parse refused: %s\n", why.reason);
+		return 0;
+	}
+	build_live(live);
+	live->argv = argv;
+	live->envp = plan_envp;
+	live->env_count = 2;
+	live->fs_base = 0x7f1234567000ull;
+	auxv[6] = AT_PHDR, auxv[7] = 0x40; /* differs from the image: rewritten */
+	auxv[8] = AT_ENTRY, auxv[9] = 0; /* equal to the image's: left alone */
+	auxv[10] = AT_NULL, auxv[11] = 0;
+	fds[0] = 7, fds[1] = 8, fds[2] = -1;
+	*args = rs_prepare(img, live, fds, 6, &t, &why);
+	if (!*args)
+		fprintf(stderr, "plan: prepare refused: %s %s\n", why.reason, why.detail ? why.detail : "");
+	return *args != 0;
+}
+
+static int in_range(rs_u64 a, rs_u64 lo, rs_u64 hi) { return a >= lo && a < hi; }
+
+/* The unmaps and the kept ranges tile [0, TASK_SIZE) exactly. */
+static void expect_tiling(const struct rs_args *a, struct rs_range keep[3])
+{
+	rs_u64 at = 0;
+	for (rs_u32 i = 0; i < a->unmap_count; i++) {
+		const struct rs_range *u = &a->unmaps[i];
+		EXPECT(u->start < u->end, "empty unmap %u", i);
+		EXPECT(u->start >= at, "unmaps overlap or unsorted at %u", i);
+		for (int k = 0; k < 3; k++)
+			EXPECT(u->end <= keep[k].start || u->start >= keep[k].end, "unmap %u hits kept range %d", i, k);
+		at = u->end;
+	}
+	rs_u64 covered = 0;
+	for (rs_u32 i = 0; i < a->unmap_count; i++)
+		covered += a->unmaps[i].end - a->unmaps[i].start;
+	rs_u64 kept = 0; /* the three kept ranges are disjoint in these tests */
+	for (int k = 0; k < 3; k++)
+		kept += keep[k].end - keep[k].start;
+	EXPECT(covered + kept == RS_TASK_SIZE, "unmaps + kept != user space");
+}
+
+static void test_plan(void)
+{
+	struct rs_image img;
+	struct rs_live live;
+	struct rs_args *a;
+	int fds[3];
+	build_image();
+	if (!plan(&img, &live, &a, fds)) {
+		failures++;
+		return;
+	}
+	/* maps: one per region, patched region writable first, the right fds */
+	EXPECT(a->map_count == 4, "map count %u", a->map_count);
+	EXPECT(a->maps[0].fd == 7 && a->maps[1].fd == 8 && a->maps[2].fd == 6 && a->maps[3].fd == -1, "map fds");
+	EXPECT(a->maps[2].prot == 3 && a->maps[2].final_prot == 1, "patched region mapped writable, then read-only");
+	EXPECT(a->maps[3].flags & RS_MAP_ANONYMOUS && !(a->maps[0].flags & RS_MAP_ANONYMOUS), "anonymous only for ZERO");
+	/* pokes: 3 patches, AT_PHDR (AT_ENTRY is equal), canary, guard */
+	EXPECT(a->poke_count == 6, "poke count %u", a->poke_count);
+	EXPECT(a->pokes[0].addr == DATA_LO && a->pokes[0].value == (rs_uptr)argv - 8, "ARGC patch");
+	EXPECT(a->pokes[1].value == (rs_uptr)plan_envp[1] + 16, "ENV_STRING patch");
+	EXPECT(a->pokes[2].value == (rs_uptr) "x86_64" || !strcmp((char *)a->pokes[2].value, "x86_64"), "AUXV_VALUE patch");
+	EXPECT(a->pokes[3].addr == (rs_uptr)&auxv[7] && a->pokes[3].value == EXE_LO + 0x40, "AT_PHDR rewrite");
+	EXPECT(a->pokes[4].addr == TCB + 0x28 && (a->pokes[4].value & 0xff) == 0, "canary, low byte zero");
+	EXPECT(a->pokes[5].addr == TCB + 0x30, "pointer guard");
+	/* fds 6, 7, 8 are one run: one close_range */
+	EXPECT(a->fd_count == 3 && a->close_lo == 6 && a->close_hi == 8, "close range %u-%u", a->close_lo, a->close_hi);
+	/* placement clear of every region and of the stack zone */
+	for (rs_u32 i = 0; i < img.region_count; i++)
+		EXPECT(a->self + a->self_len <= img.regions[i].start || a->self >= img.regions[i].end, "mapping hits region %u", i);
+	/* vdso: far from the live block: one direct move per VMA */
+	EXPECT(a->move_count == 2 && a->moves[1].from == (rs_uptr)vdso && a->moves[1].to == 0x7f0000004000ull, "direct moves");
+	rs_u64 lo, hi;
+	rs_stack_zone(&live, &lo, &hi);
+	struct rs_range keep[3] = { { a->self, a->self + a->self_len },
+				    { rs_page_down(live.sp) - 0x10000, live.stack_end },
+				    { (rs_uptr)vdso - 0x4000, (rs_uptr)vdso + 0x2000 } };
+	fill_unmaps(a, keep); /* sorts keep the same way */
+	expect_tiling(a, keep);
+	EXPECT(!strcmp(a->line, "resident: restored /usr/bin/prog (takeover ") && a->line_len == strlen(a->line), "line");
+	EXPECT(!strncmp(a->fatal, "resident: fatal /usr/bin/prog: ", a->fatal_len), "fatal prefix");
+	rs_abandon(a);
+	free((void *)img.meta);
+}
+
+/* Live and capture vdso blocks overlap: every VMA goes through the bounce area. */
+static void test_plan_bounce(void)
+{
+	struct rs_image img;
+	struct rs_live live;
+	struct rs_args *a;
+	int fds[3];
+	struct rs_header *h = (struct rs_header *)image;
+	build_image();
+	rs_u64 live_block = (rs_uptr)vdso - 0x4000, old = live_block + 0x2000;
+	h->vdso_vmas[0] = (struct rs_vdso_vma){ old, old + 0x4000, RS_VDSO_VVAR, 0 };
+	h->vdso_vmas[1] = (struct rs_vdso_vma){ old + 0x4000, old + 0x6000, RS_VDSO_VDSO, 0 };
+	seal();
+	if (!plan(&img, &live, &a, fds)) {
+		failures++;
+		return;
+	}
+	rs_u64 bounce = a->self + a->self_len - 0x6000;
+	EXPECT(a->move_count == 4, "bounce move count %u", a->move_count);
+	EXPECT(a->moves[0].from == live_block && a->moves[0].to == bounce, "vvar to bounce");
+	EXPECT(a->moves[1].from == (rs_uptr)vdso && a->moves[1].to == bounce + 0x4000, "vdso to bounce");
+	EXPECT(a->moves[2].from == bounce && a->moves[2].to == old, "vvar home");
+	EXPECT(a->moves[3].from == bounce + 0x4000 && a->moves[3].to == old + 0x4000, "vdso home");
+	EXPECT(!in_range(old, a->self, a->self + a->self_len), "mapping clear of the old block");
+	rs_abandon(a);
+	free((void *)img.meta);
+}
+
 /* Random corruption with a valid checksum: only the bounds checks stand
  * between the parser and an out-of-bounds read (ASan reports those). */
 static void test_fuzz(unsigned rounds)
@@ -290,9 +419,11 @@ int main(int argc, char **argv_)
 	test_live_refusals();
 	test_checksum();
 	test_bounds();
+	test_plan();
+	test_plan_bounce();
 	test_fuzz(argc > 1 ? (unsigned)atoi(argv_[1]) : 200000);
 	if (failures)
 		return 1;
-	printf("validate_test: ok\n");
+	printf("core_test: ok\n");
 	return 0;
 }
