@@ -26,6 +26,8 @@ internal sealed class PtraceRun(string programPath, ulong expectedResumePc, Sysc
     // Set on the tracer thread right after the spawn, used by the watchdog thread.
     volatile Microsoft.Win32.SafeHandles.SafeFileHandle? _pidfd;
 
+    bool _reaped;
+
     public SyscallLog Log => log;
 
     /// <summary>
@@ -42,20 +44,18 @@ internal sealed class PtraceRun(string programPath, ulong expectedResumePc, Sysc
             WaitForSelfStop(pid);
             Seize(pid);
             Interop.Kill(pid, Interop.SIGCONT);
-            var resume = FindResumePoint(pid, RunToExec(pid).Rip);
+            var resume = FindResumePoint(pid, RunToExecOf(pid).Rip);
             var actualEnvironment = ProcFs.ReadEnviron(pid);
             ulong original = InsertBreakpoint(pid, resume.ResumePc);
             RecordSyscallsUntilBreakpoint(pid, resume.ResumePc);
             var regs = RemoveBreakpoint(pid, resume.ResumePc, original);
             return new StopState(pid, regs, resume, actualEnvironment, Interop.PtraceGetRseqConfiguration(pid));
         }
-        catch (ProgramEndedException)
-        {
-            throw;   // reaped by the wait that saw it end: the pid is no longer ours to signal or wait for
-        }
         catch
         {
-            KillAndReap(pid);
+            // Once reaped by the wait that saw it end, the pid is no longer ours to signal or wait for.
+            if (!_reaped)
+                KillAndReap(pid);
             throw;
         }
     }
@@ -103,14 +103,24 @@ internal sealed class PtraceRun(string programPath, ulong expectedResumePc, Sysc
     }
 
     // Not traced yet: a plain WUNTRACED wait sees the shell's "kill -STOP $$".
-    static void WaitForSelfStop(int pid)
+    void WaitForSelfStop(int pid)
     {
         Interop.WaitPid(pid, out int status, Interop.WUNTRACED);
         ThrowIfEnded(status);
     }
 
+    /// <summary>The exec event's registers; a shell that ends first could not execute the program at all.</summary>
+    Interop.UserRegs RunToExecOf(int pid)
+    {
+        try { return RunToExec(pid); }
+        catch (ProgramEndedException e)
+        {
+            throw new CaptureException($"{programPath}: could not be executed (the shell's {e.Message})");
+        }
+    }
+
     /// <summary>Lets the shell run into its exec; returns the registers at the exec event (rip = ld.so's _start).</summary>
-    static Interop.UserRegs RunToExec(int pid)
+    Interop.UserRegs RunToExec(int pid)
     {
         while (true)
         {
@@ -251,7 +261,7 @@ internal sealed class PtraceRun(string programPath, ulong expectedResumePc, Sysc
     }
 
     /// <summary>The next stop of <paramref name="pid"/>; throws ProgramEndedException if it ended instead.</summary>
-    static int WaitStop(int pid)
+    int WaitStop(int pid)
     {
         while (true)
         {
@@ -262,8 +272,9 @@ internal sealed class PtraceRun(string programPath, ulong expectedResumePc, Sysc
         }
     }
 
-    static void ThrowIfEnded(int status)
+    void ThrowIfEnded(int status)
     {
+        _reaped = Interop.WIfExited(status) || Interop.WIfSignaled(status);
         if (Interop.WIfExited(status))
             throw new ProgramEndedException($"exit status {Interop.WExitStatus(status)}");
         if (Interop.WIfSignaled(status))

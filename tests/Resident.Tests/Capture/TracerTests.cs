@@ -136,6 +136,17 @@ public sealed class TracerTests : IDisposable
     }
 
     [Fact]
+    public void SaysWhenTheProgramCannotBeExecutedAtAll()
+    {
+        // A file open for writing cannot be executed (ETXTBSY): the shell's exec fails.
+        string prog = _build.Copy("/usr/bin/true", "busy");
+        using var writer = new FileStream(prog, FileMode.Open, FileAccess.Write);
+        var e = Assert.Throws<CaptureException>(() => Tracer.RunToResumePoint(prog, Env()));
+        Assert.Contains("could not be executed", e.Message);
+        Assert.Empty(ChildrenFor(prog));
+    }
+
+    [Fact]
     public void RecordsNoRseqWhenTunedOff()
     {
         using var p = Tracer.RunToResumePoint("/usr/bin/perl", Env(("GLIBC_TUNABLES", "glibc.pthread.rseq=0")));
