@@ -388,8 +388,10 @@ static int read_image(struct hook *h)
 
 static int check_image(struct hook *h)
 {
-	if (rs_uname(&h->uts))
-		return refuse(h, "uname failed", 0);
+	rs_u64 lim[2];
+	if (rs_uname(&h->uts) || rs_getrlimit(RS_RLIMIT_STACK, lim))
+		return refuse(h, "uname or getrlimit failed", 0);
+	h->live.rlimit_stack = lim[0];
 	h->live.kernel_release = h->uts.release;
 	h->live.kernel_version = h->uts.version;
 	return rs_check_live(&h->img, &h->live, &h->why);

@@ -27,7 +27,7 @@ typedef unsigned long long rs_u64;
 typedef long long rs_i64;
 
 #define RS_MAGIC "RESIDENT" /* 8 bytes, no NUL stored */
-#define RS_VERSION 1u
+#define RS_VERSION 2u /* 2: rlimit_stack appended to rs_header */
 #define RS_PAGE 4096u
 
 /* Image names in a registry directory: printf("%llx-%llx.img", dev, ino) of the
@@ -201,6 +201,11 @@ struct rs_header {
 	/* the capture's initial stack (informational; patches carry the meaning) */
 	rs_u64 old_stack_argc; /* rsp at the stop */
 	rs_u64 old_stack_end;  /* end of the [stack] VMA */
+
+	/* version 2 */
+	rs_u64 rlimit_stack; /* soft RLIMIT_STACK of the captured process (RLIM_INFINITY: ~0). glibc
+	                      * derives the default thread stack size from it before the stop point,
+	                      * so the restorer falls back when this exec's soft limit differs */
 };
 
 /*

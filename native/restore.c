@@ -18,6 +18,7 @@
 
 _Static_assert(sizeof(struct rs_header) % 8 == 0, "header is 8-aligned");
 _Static_assert(RS_OFFSETOF(struct rs_header, checksum) == 32, "checksum word");
+_Static_assert(RS_OFFSETOF(struct rs_header, rlimit_stack) == 624 && sizeof(struct rs_header) == 632, "v2 header");
 _Static_assert(sizeof(struct rs_file) == 48, "rs_file");
 _Static_assert(sizeof(struct rs_region) == 48, "rs_region");
 _Static_assert(sizeof(struct rs_patch) == 24, "rs_patch");
@@ -325,6 +326,9 @@ static int check_machine(const struct rs_image *img, const struct rs_live *live,
 	if (!field_equals(h->kernel_release, sizeof h->kernel_release, live->kernel_release) ||
 	    !field_equals(h->kernel_version, sizeof h->kernel_version, live->kernel_version))
 		return rs_refuse(why, "kernel changed", 0);
+	/* libc sized its default thread stacks from this limit before the stop. */
+	if (live->rlimit_stack != h->rlimit_stack)
+		return rs_refuse(why, "stack limit differs", 0);
 	return 1;
 }
 

@@ -54,6 +54,7 @@ struct rs_live {
 	rs_u32 euid;
 	const char *kernel_release; /* uname(), NUL-terminated */
 	const char *kernel_version;
+	rs_u64 rlimit_stack; /* soft RLIMIT_STACK (RLIM_INFINITY: ~0) */
 };
 
 /* A parsed image: pointers into the checksummed metadata buffer. */

@@ -54,6 +54,7 @@ typedef unsigned long rs_uptr;
 #define RS_PR_GET_AUXV 0x41555856 /* Linux 6.4+; older kernels: -EINVAL */
 #define RS_RSEQ_FLAG_UNREGISTER 1
 #define RS_CLOCK_MONOTONIC 1
+#define RS_RLIMIT_STACK 3
 
 #define RS_ENOENT 2
 #define RS_ENOTDIR 20
@@ -139,6 +140,7 @@ RS_INLINE long rs_set_tid_address(rs_u64 p) { return RS_SC(__NR_set_tid_address,
 RS_INLINE long rs_set_robust_list(rs_u64 head, rs_u64 len) { return RS_SC(__NR_set_robust_list, head, len, 0, 0, 0, 0); }
 RS_INLINE long rs_rseq(rs_u64 area, rs_u32 len, int flags, rs_u32 sig) { return RS_SC(__NR_rseq, area, len, flags, sig, 0, 0); }
 RS_INLINE long rs_uname(struct rs_utsname *u) { return RS_SC(__NR_uname, u, 0, 0, 0, 0, 0); }
+RS_INLINE long rs_getrlimit(int res, rs_u64 lim[2]) { return RS_SC(__NR_prlimit64, 0, res, 0, lim, 0, 0); }
 RS_INLINE long rs_clock_gettime(int clk, struct rs_timespec *ts) { return RS_SC(__NR_clock_gettime, clk, ts, 0, 0, 0, 0); }
 RS_INLINE __attribute__((noreturn)) void rs_exit_group(int code)
 {

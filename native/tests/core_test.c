@@ -119,6 +119,7 @@ static void build_image(void)
 	h->resume_pc = h->resume_cont = LDSO_BASE + 0x100;
 	h->user_entry = EXE_LO + 0x40;
 	h->at_phdr = EXE_LO + 0x40;
+	h->rlimit_stack = 8u << 20;
 	h->fs_base = TCB;
 	h->tid_address = TCB + 0x2d0;
 	h->rseq_addr = TCB + 0x400;
@@ -155,6 +156,7 @@ static void build_live(struct rs_live *l)
 	l->exe_ino = 2;
 	l->kernel_release = "6.18.0";
 	l->kernel_version = "#1 SMP";
+	l->rlimit_stack = 8u << 20;
 }
 
 static int parse(struct rs_image *img, struct rs_why *why)
@@ -204,6 +206,7 @@ static void env_removed(struct rs_live *l) { l->envp = env_less, l->env_count = 
 static void env_changed(struct rs_live *l) { l->envp = env_other, l->env_count = 1; }
 static void env_ignored(struct rs_live *l) { l->envp = env_ok, l->env_count = 3; }
 static void kernel(struct rs_live *l) { l->kernel_version = "#2 SMP"; }
+static void rlimit(struct rs_live *l) { l->rlimit_stack = ~0ull; }
 static void cpu(struct rs_live *l) { ldso[0x1005] ^= 1; }
 static void apic(struct rs_live *l) { ldso[0x1000 + 27] ^= 0x40; }
 static void vdso_bytes(struct rs_live *l) { vdso[100] ^= 1; }
@@ -218,6 +221,7 @@ static void test_live_refusals(void)
 	EXPECT(!strcmp(live_refusal(env_changed), "env differs"), "LD_LIBRARY_PATH changed");
 	EXPECT(!strcmp(live_refusal(env_ignored), "accepted"), "LD_BIND_NOW and MALLOCX are not tracked");
 	EXPECT(!strcmp(live_refusal(kernel), "kernel changed"), "kernel");
+	EXPECT(!strcmp(live_refusal(rlimit), "stack limit differs"), "ulimit -s");
 	EXPECT(!strcmp(live_refusal(cpu), "cpu differs"), "cpu");
 	ldso[0x1005] ^= 1;
 	EXPECT(!strcmp(live_refusal(apic), "accepted"), "apic id is masked");
