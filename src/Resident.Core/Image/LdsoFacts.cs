@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.RegularExpressions;
 using Iced.Intel;
 using Resident.Capture;
+using Resident.Elf;
 
 namespace Resident.Image;
 
@@ -15,7 +16,7 @@ namespace Resident.Image;
 public sealed partial class LdsoFacts
 {
     const uint ShtDynsym = 11;
-    const uint PtLoad = 1, PfX = 1;
+    const uint PfX = 1;
 
     // sizeof(struct cpu_features): 480 in glibc 2.36 (checked with gdb ptype). For another
     // version only the part whose layout has been stable is compared: basic (20 bytes) and
@@ -38,21 +39,24 @@ public sealed partial class LdsoFacts
     /// <summary>Reads the ld.so file at <paramref name="path"/>; CaptureException if a pattern is unknown.</summary>
     public static LdsoFacts Read(string path)
     {
-        byte[] elf = File.ReadAllBytes(path);
         try
         {
-            var loads = ProgramLoads(elf);
-            ulong fn = FindDynamicSymbol(elf, "_dl_x86_get_cpu_features")
+            var elf = ElfFile.Read(path);
+            // Offsets are from AT_BASE, which is the load bias only when the first segment is at 0.
+            if (elf.ProgramHeaders.FirstOrDefault(ph => ph.Type == ElfFile.PtLoad).VAddr != 0)
+                throw new CaptureException($"{path}: the dynamic loader is not linked at address 0");
+            byte[] bytes = File.ReadAllBytes(path);
+            ulong fn = FindDynamicSymbol(bytes, "_dl_x86_get_cpu_features")
                 ?? throw new CaptureException($"{path}: no _dl_x86_get_cpu_features in .dynsym");
-            ulong cpu = DecodeCpuFeaturesAddress(FileBytesAt(elf, loads, fn, 16), fn)
+            ulong cpu = DecodeCpuFeaturesAddress(elf.ReadAtVAddr(fn, 16), fn)
                 ?? throw new CaptureException($"{path}: _dl_x86_get_cpu_features is not \"lea rax,[rip+X]; ret\"");
-            string? version = GlibcBanner(elf);
+            string? version = GlibcBanner(bytes);
             int len = version == "2.36" ? CpuFeaturesLen236 : CpuFeaturesLenStable;
-            ulong sysret = FindSyscallRet(elf, loads)
+            ulong sysret = FindSyscallRet(bytes, elf)
                 ?? throw new CaptureException($"{path}: no \"syscall; ret\" in executable text");
             return new LdsoFacts(cpu, len, sysret, version);
         }
-        catch (Exception e) when (e is ArgumentOutOfRangeException or IndexOutOfRangeException)
+        catch (Exception e) when (e is InvalidDataException or ArgumentOutOfRangeException or IndexOutOfRangeException)
         {
             throw new CaptureException($"{path}: malformed ELF file");
         }
@@ -77,35 +81,11 @@ public sealed partial class LdsoFacts
         return ok ? lea.IPRelativeMemoryAddress : null;
     }
 
-    readonly record struct Load(ulong Offset, ulong VAddr, ulong FileSize, uint Flags);
-
-    static List<Load> ProgramLoads(byte[] elf)
-    {
-        if (elf.Length < 64 || elf[0] != 0x7f || elf[1] != 'E' || elf[4] != 2 || elf[5] != 1)
-            throw new CaptureException("ld.so is not a little-endian ELF64 file");
-        ulong phoff = U64(elf, 32);
-        int phentsize = U16(elf, 54), phnum = U16(elf, 56);
-        var loads = new List<Load>();
-        for (int i = 0; i < phnum; i++)
-        {
-            int o = checked((int)phoff + i * phentsize);
-            if (U32(elf, o) == PtLoad)
-                loads.Add(new Load(U64(elf, o + 8), U64(elf, o + 16), U64(elf, o + 32), U32(elf, o + 4)));
-        }
-        return loads;
-    }
-
-    static byte[] FileBytesAt(byte[] elf, List<Load> loads, ulong vaddr, int count)
-    {
-        foreach (var l in loads)
-            if (vaddr >= l.VAddr && vaddr + (ulong)count <= l.VAddr + l.FileSize)
-                return elf.AsSpan((int)(l.Offset + (vaddr - l.VAddr)), count).ToArray();
-        throw new CaptureException($"ld.so: address 0x{vaddr:x} is not in a loaded segment");
-    }
-
     /// <summary>st_value of a defined symbol in .dynsym (found through the section headers).</summary>
     static ulong? FindDynamicSymbol(byte[] elf, string name)
     {
+        if (elf.Length < 64)
+            throw new InvalidDataException("truncated ELF header");
         ulong shoff = U64(elf, 40);
         int shentsize = U16(elf, 58), shnum = U16(elf, 60);
         for (int i = 0; i < shnum; i++)
@@ -126,14 +106,14 @@ public sealed partial class LdsoFacts
         return null;
     }
 
-    static ulong? FindSyscallRet(byte[] elf, List<Load> loads)
+    static ulong? FindSyscallRet(byte[] bytes, ElfFile elf)
     {
         ReadOnlySpan<byte> pattern = [0x0f, 0x05, 0xc3];
-        foreach (var l in loads.Where(l => (l.Flags & PfX) != 0))
+        foreach (var ph in elf.ProgramHeaders.Where(ph => ph.Type == ElfFile.PtLoad && (ph.Flags & PfX) != 0))
         {
-            int at = elf.AsSpan((int)l.Offset, (int)l.FileSize).IndexOf(pattern);
+            int at = bytes.AsSpan((int)ph.Offset, (int)ph.FileSize).IndexOf(pattern);
             if (at >= 0)
-                return l.VAddr + (ulong)at;
+                return ph.VAddr + (ulong)at;
         }
         return null;
     }
