@@ -423,15 +423,17 @@ static int env_refuse(struct rs_why *why, const char *s)
 }
 
 /* LD_AUDIT naming more than this hook: the other modules loaded before us
- * would lose every later callback after a takeover, so start normally. */
+ * would lose every later callback after a takeover, so start normally.
+ * ld.so splits the list at ':' and skips empty entries ("hook.so:" is one). */
 static int other_audit_modules(const char *s)
 {
-	if (!name_is(s, env_name_len(s), "LD_AUDIT"))
+	rs_u64 n = env_name_len(s), modules = 0;
+	if (!name_is(s, n, "LD_AUDIT") || !s[n])
 		return 0;
-	for (; *s; s++)
-		if (*s == ':')
-			return 1;
-	return 0;
+	for (s += n + 1; *s; s++)
+		if (*s != ':' && (s[1] == ':' || s[1] == 0))
+			modules++;
+	return modules > 1;
 }
 
 static int check_env(const struct rs_image *img, const struct rs_live *live, struct rs_why *why)

@@ -205,6 +205,10 @@ static void env_added(struct rs_live *l) { l->envp = env_more, l->env_count = 2;
 static void env_removed(struct rs_live *l) { l->envp = env_less, l->env_count = 1; }
 static void env_changed(struct rs_live *l) { l->envp = env_other, l->env_count = 1; }
 static void env_ignored(struct rs_live *l) { l->envp = env_ok, l->env_count = 3; }
+static char *env_audit2[] = { "LD_AUDIT=/x/other.so:/x/libresident.so", "LD_LIBRARY_PATH=/opt/lib", 0 };
+static char *env_audit1[] = { "LD_AUDIT=:/x/libresident.so::", "LD_LIBRARY_PATH=/opt/lib", 0 };
+static void audit_two(struct rs_live *l) { l->envp = env_audit2, l->env_count = 2; }
+static void audit_one(struct rs_live *l) { l->envp = env_audit1, l->env_count = 2; }
 static void kernel(struct rs_live *l) { l->kernel_version = "#2 SMP"; }
 static void rlimit(struct rs_live *l) { l->rlimit_stack = ~0ull; }
 static void cpu(struct rs_live *l) { ldso[0x1005] ^= 1; }
@@ -220,6 +224,8 @@ static void test_live_refusals(void)
 	EXPECT(!strcmp(live_refusal(env_removed), "env differs"), "LD_LIBRARY_PATH removed");
 	EXPECT(!strcmp(live_refusal(env_changed), "env differs"), "LD_LIBRARY_PATH changed");
 	EXPECT(!strcmp(live_refusal(env_ignored), "accepted"), "LD_BIND_NOW and MALLOCX are not tracked");
+	EXPECT(!strcmp(live_refusal(audit_two), "other audit modules in LD_AUDIT"), "two audit modules");
+	EXPECT(!strcmp(live_refusal(audit_one), "accepted"), "empty LD_AUDIT entries are skipped");
 	EXPECT(!strcmp(live_refusal(kernel), "kernel changed"), "kernel");
 	EXPECT(!strcmp(live_refusal(rlimit), "stack limit differs"), "ulimit -s");
 	EXPECT(!strcmp(live_refusal(cpu), "cpu differs"), "cpu");
