@@ -200,6 +200,64 @@ public sealed class EdgeCaseTests(Fixtures fx) : IClassFixture<Fixtures>
     }
 
     [Fact]
+    public void InheritedSignalDispositionsAndMask()
+    {
+        using var s = new ResidentSession();
+        var signals = fx.Path("signals");
+        s.Register(signals);
+        AssertSame(s, Bash(s, $"trap '' INT QUIT; exec '{signals}' dispositions"), signals);
+        var block = "import signal, os, sys; signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGHUP, signal.SIGUSR2]); os.execv(sys.argv[1], sys.argv[1:])";
+        var spec = s.Spec("/usr/bin/python3.11", "-c", block, signals, "dispositions");
+        Assert.Contains("signals: blocked: 1 12\n", s.RunNormal(spec).StdoutText);
+        AssertSame(s, spec, signals);
+    }
+
+    [Fact]
+    public void HardLinkToTheProgram()
+    {
+        // same dev/ino, so the same image; /proc/self/exe, argv[0] and comm are the link's
+        using var s = new ResidentSession();
+        var dir = Path.Combine(s.Root, "fixtures");
+        fx.CopyTo(dir);
+        var auxv = Path.Combine(dir, "auxv");
+        s.Register(auxv);
+        var link = Path.Combine(dir, "hardlinked");
+        var ln = ProcessRunner.Run(new RunSpec("/bin/ln", [auxv, link]) { Env = s.BaseEnv() });
+        Assert.True(ln.ExitCode == 0, ln.ToString());
+        var normal = s.RunNormal(s.Spec(link));
+        Assert.Contains("comm: hardlinked\n", normal.StdoutText);
+        var resident = s.RunResident(s.Spec(link));
+        var debug = ResidentSession.AssertSameOutput(normal, resident);
+        Assert.True(debug.Lines.Count == 1, "expected one debug line:\n" + resident);
+    }
+
+    [Fact]
+    public void ProgramRunThroughLdSo_NotRestored()
+    {
+        // /proc/self/exe is ld.so itself (AT_BASE 0): nothing to restore, nothing to say
+        using var s = new ResidentSession();
+        var auxv = fx.Path("auxv");
+        s.Register(auxv);
+        var spec = s.Spec("/lib64/ld-linux-x86-64.so.2", auxv);
+        var resident = s.RunResident(spec);
+        var debug = ResidentSession.AssertSameOutput(s.RunNormal(spec), resident);
+        Assert.True(debug.Lines.Count == 0, "a program run through ld.so printed a debug line:\n" + resident);
+    }
+
+    [Fact]
+    public void GlibcTunablesAtCapture()
+    {
+        // ld.so replaces the GLIBC_TUNABLES envp slot with a pointer to its own copy; the
+        // capture must cope, and runs with the same setting must be restored
+        using var s = new ResidentSession();
+        var threads = fx.Path("threads");
+        var env = new Dictionary<string, string> { ["GLIBC_TUNABLES"] = "glibc.malloc.tcache_count=0:glibc.malloc.arena_max=1" };
+        s.Register(env, threads);
+        AssertSame(s, s.Spec(threads, [], env), threads);
+        AssertFallsBack(s, s.Spec(threads), threads);
+    }
+
+    [Fact]
     public void ManyRestoresAtOnce()
     {
         using var s = new ResidentSession();

@@ -48,16 +48,22 @@ public sealed class ResidentSession : IDisposable
     public RunSpec Spec(string program, params string[] args) => Spec(program, args, null);
 
     /// <summary>Runs dist/resident ARGS with this session's registry.</summary>
-    public RunResult Cli(params string[] args)
+    public RunResult Cli(params string[] args) => Cli(args, null);
+
+    /// <summary>Runs dist/resident ARGS with this session's registry and EXTRA variables.</summary>
+    public RunResult Cli(string[] args, IDictionary<string, string>? extra)
     {
         Product.RequireBuilt();
-        return ProcessRunner.Run(Spec(Product.Cli, args) with { Timeout = TimeSpan.FromMinutes(2) });
+        return ProcessRunner.Run(Spec(Product.Cli, args, extra) with { Timeout = TimeSpan.FromMinutes(2) });
     }
 
     /// <summary>`resident add PROGRAMS`: must succeed with one line per program.</summary>
-    public void Register(params string[] programs)
+    public void Register(params string[] programs) => Register(null, programs);
+
+    /// <summary>`resident add PROGRAMS` with EXTRA variables in its environment (the capture's).</summary>
+    public void Register(IDictionary<string, string>? extra, params string[] programs)
     {
-        var r = Cli(["add", .. programs]);
+        var r = Cli(["add", .. programs], extra);
         Assert.True(r.ExitCode == 0, "resident add failed:\n" + r);
         var lines = r.StdoutText.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.True(lines.Length == programs.Length, $"expected one line per program from resident add:\n{r}");
