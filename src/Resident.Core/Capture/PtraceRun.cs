@@ -75,7 +75,7 @@ internal sealed class PtraceRun(string programPath, ulong expectedResumePc, Sysc
         try { Interop.PtraceSeize(pid, Options); }
         catch (ErrnoException e) when (e.Errno == 1)   // EPERM
         {
-            throw new CaptureException($"{programPath}: cannot trace it ({e.Message}): is resident itself being traced, "
+            throw new CaptureException($"cannot trace it ({e.Message}): is resident itself being traced, "
                 + "or does kernel.yama.ptrace_scope / a container forbid ptrace?");
         }
     }
@@ -115,7 +115,7 @@ internal sealed class PtraceRun(string programPath, ulong expectedResumePc, Sysc
         try { return RunToExec(pid); }
         catch (ProgramEndedException e)
         {
-            throw new CaptureException($"{programPath}: could not be executed (the shell's {e.Message})");
+            throw new CaptureException($"could not be executed (the shell's {e.Message})");
         }
     }
 
@@ -144,16 +144,16 @@ internal sealed class PtraceRun(string programPath, ulong expectedResumePc, Sysc
     {
         string exe = ProcFs.Exe(pid);
         if (exe != programPath)
-            throw new CaptureException($"{programPath}: the shell executed {exe} instead");
+            throw new CaptureException($"the shell executed {exe} instead");
         var auxv = ProcFs.ReadAuxv(pid);
         if (auxv.GetValueOrDefault(ProcFs.AT_BASE) == 0)
-            throw new CaptureException($"{programPath}: the kernel loaded no interpreter (AT_BASE is 0)");
+            throw new CaptureException("the kernel loaded no interpreter (AT_BASE is 0)");
         Span<byte> code = stackalloc byte[LdSoEntry.WindowSize];
         RemoteMemory.Read(pid, entry, code);
         var resume = LdSoEntry.Decode(code, entry);
         // The loader in memory must be the file the pre-check decoded, at AT_BASE.
         if (resume.ResumePc != auxv[ProcFs.AT_BASE] + expectedResumePc)
-            throw new CaptureException($"{programPath}: ld.so entry at 0x{entry:x} does not match the loader file (AT_BASE 0x{auxv[ProcFs.AT_BASE]:x})");
+            throw new CaptureException($"ld.so entry at 0x{entry:x} does not match the loader file (AT_BASE 0x{auxv[ProcFs.AT_BASE]:x})");
         return resume;
     }
 
@@ -185,7 +185,7 @@ internal sealed class PtraceRun(string programPath, ulong expectedResumePc, Sysc
             if (sig == SyscallStop)
                 OnSyscallStop(pid);
             else if (ev == Interop.PTRACE_EVENT_EXEC)
-                throw new CaptureException($"{programPath}: executed another program before ld.so finished");
+                throw new CaptureException("executed another program before ld.so finished");
             else if (ev == 0 && sig == Interop.SIGTRAP && Interop.PtraceGetRegs(pid).Rip == pc + 1)
                 return;
             Interop.PtraceSyscall(pid, ev == 0 && sig != SyscallStop ? sig : 0);

@@ -7,22 +7,22 @@ namespace Resident.Capture;
 /// </summary>
 internal static class StopChecks
 {
-    public static void Verify(int pid, string programPath, SyscallLog log)
+    public static void Verify(int pid, SyscallLog log)
     {
         string? reason = ProcessStateRefusal(pid) ?? log.FirstRefusal();
         if (reason is not null)
-            throw new CaptureException($"{programPath}: {reason}");
+            throw new CaptureException(reason);
     }
 
     /// <summary>
     /// The rseq registration learnt from the syscalls must be the one the kernel holds;
     /// a difference means the log missed a syscall and the kernel state would be restored wrong.
     /// </summary>
-    public static void VerifyKernelState(string programPath, KernelThreadState fromLog, Interop.PtraceRseqConfiguration kernel)
+    public static void VerifyKernelState(KernelThreadState fromLog, Interop.PtraceRseqConfiguration kernel)
     {
         if (fromLog.RseqAddr != kernel.RseqAbiPointer || (fromLog.RseqAddr != 0
             && (fromLog.RseqLen != kernel.RseqAbiSize || fromLog.RseqSig != kernel.Signature)))
-            throw new CaptureException($"{programPath}: the kernel's rseq registration (0x{kernel.RseqAbiPointer:x}, len {kernel.RseqAbiSize}) "
+            throw new CaptureException($"the kernel's rseq registration (0x{kernel.RseqAbiPointer:x}, len {kernel.RseqAbiSize}) "
                 + $"differs from the recorded syscalls (0x{fromLog.RseqAddr:x}, len {fromLog.RseqLen})");
     }
 

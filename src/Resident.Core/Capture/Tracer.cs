@@ -45,14 +45,14 @@ public static class Tracer
         StopState? stop;
         var log = new SyscallLog();
         using (var run = new PtraceRun(path, file.ResumePoint.ResumePc, log))
-            stop = AwaitStop(thread, run, path, timeout, CaptureEnvironment(environment, bindNow), bindNow);
+            stop = AwaitStop(thread, run, timeout, CaptureEnvironment(environment, bindNow), bindNow);
         if (stop is null)
             return null;
         var stopped = new StoppedTracee(thread, path, stop, log, lazyBind: !bindNow);
         try
         {
-            StopChecks.Verify(stop.Pid, path, log);
-            StopChecks.VerifyKernelState(path, stopped.Kernel, stop.Rseq);
+            StopChecks.Verify(stop.Pid, log);
+            StopChecks.VerifyKernelState(stopped.Kernel, stop.Rseq);
             return stopped;
         }
         catch
@@ -63,7 +63,7 @@ public static class Tracer
     }
 
     /// <summary>Waits for the run with the timeout; turns the ways it can fail into CaptureException.</summary>
-    static StopState? AwaitStop(TracerThread thread, PtraceRun run, string path, TimeSpan timeout,
+    static StopState? AwaitStop(TracerThread thread, PtraceRun run, TimeSpan timeout,
         IReadOnlyList<string> environment, bool bindNow)
     {
         var work = thread.Post(() => run.RunToStop(environment));
@@ -76,16 +76,16 @@ public static class Tracer
             try { work.Wait(); } catch (AggregateException) { }
             if (work.IsCompletedSuccessfully)   // it reached the stop just as the kill came: reap it
                 thread.Invoke(() => PtraceRun.KillAndReap(work.Result.Pid));
-            throw new CaptureException($"{path}: ld.so did not finish within {timeout.TotalSeconds:0.#} s");
+            throw new CaptureException($"ld.so did not finish within {timeout.TotalSeconds:0.#} s");
         }
         try { return work.GetAwaiter().GetResult(); }
         catch (ProgramEndedException) when (bindNow) { return null; }
         catch (ProgramEndedException e)
         {
-            throw new CaptureException($"{path}: ended before ld.so finished ({e.Message}){FirstLine(run.Log.Output)}");
+            throw new CaptureException($"ended before ld.so finished ({e.Message}){FirstLine(run.Log.Output)}");
         }
-        catch (ErrnoException e) { throw new CaptureException($"{path}: {e.Message}"); }
-        catch (IOException e) { throw new CaptureException($"{path}: {e.Message}"); }
+        catch (ErrnoException e) { throw new CaptureException(e.Message); }
+        catch (IOException e) { throw new CaptureException(e.Message); }
     }
 
     static string FirstLine(string output)

@@ -4,7 +4,8 @@ namespace Resident.Elf;
 
 /// <summary>
 /// Everything that can be refused by looking at the file alone, before a process is started.
-/// Each refusal is a CaptureException whose message says what and why in one line.
+/// Each refusal is a CaptureException whose message says what and why in one line, without
+/// the program's name (the caller puts that in front, as for every CaptureException).
 /// </summary>
 public static class ProgramFileCheck
 {
@@ -21,23 +22,23 @@ public static class ProgramFileCheck
         string real = ResolveRegularFile(path);
         CheckPrivileges(real);
         if (!Interop.Access(real, Interop.X_OK))
-            throw new CaptureException($"{real}: not executable (no execute permission)");
+            throw new CaptureException("not executable (no execute permission)");
         var elf = ReadElf(real);
-        string interp = CheckSystemInterpreter(real, CheckDynamicExecutable(real, elf));
-        return new Result(real, interp, DecodeInterpreterEntry(real, interp));
+        string interp = CheckSystemInterpreter(CheckDynamicExecutable(elf));
+        return new Result(real, interp, DecodeInterpreterEntry(interp));
     }
 
     static string ResolveRegularFile(string path)
     {
         if (Interop.Stat(path, out _) != 0)
-            throw new CaptureException($"{path}: not found");
-        string real = Interop.RealPath(path) ?? throw new CaptureException($"{path}: cannot resolve the path");
+            throw new CaptureException("not found");
+        string real = Interop.RealPath(path) ?? throw new CaptureException("cannot resolve the path");
         if (Interop.Stat(real, out var st) != 0)
-            throw new CaptureException($"{real}: not found");
+            throw new CaptureException("not found");
         if ((st.Mode & Interop.S_IFMT) == Interop.S_IFDIR)
-            throw new CaptureException($"{real}: is a directory, not a program");
+            throw new CaptureException("is a directory, not a program");
         if ((st.Mode & Interop.S_IFMT) != Interop.S_IFREG)
-            throw new CaptureException($"{real}: not a regular file");
+            throw new CaptureException("not a regular file");
         return real;
     }
 
@@ -47,11 +48,11 @@ public static class ProgramFileCheck
     {
         Interop.Stat(real, out var st);
         if ((st.Mode & Interop.S_ISUID) != 0)
-            throw new CaptureException($"{real}: setuid programs are never registered");
+            throw new CaptureException("setuid programs are never registered");
         if ((st.Mode & Interop.S_ISGID) != 0)
-            throw new CaptureException($"{real}: setgid programs are never registered");
+            throw new CaptureException("setgid programs are never registered");
         if (Interop.HasXattr(real, "security.capability"))
-            throw new CaptureException($"{real}: has file capabilities (security.capability); such programs are never registered");
+            throw new CaptureException("has file capabilities (security.capability); such programs are never registered");
     }
 
     static ElfFile ReadElf(string real)
@@ -61,11 +62,11 @@ public static class ProgramFileCheck
         catch (InvalidDataException)
         {
             throw new CaptureException(IsScript(real)
-                ? $"{real}: a script (#!), not an ELF program; register its interpreter instead"
-                : $"{real}: not an ELF program");
+                ? "a script (#!), not an ELF program; register its interpreter instead"
+                : "not an ELF program");
         }
         if (elf.Class != 2 || elf.Machine != ElfFile.EmX86_64)
-            throw new CaptureException($"{real}: not an x86_64 program (ELF class {elf.Class}, e_machine {elf.Machine})");
+            throw new CaptureException($"not an x86_64 program (ELF class {elf.Class}, e_machine {elf.Machine})");
         return elf;
     }
 
@@ -77,34 +78,34 @@ public static class ProgramFileCheck
     }
 
     /// <summary>Returns PT_INTERP; refuses static executables and shared libraries.</summary>
-    static string CheckDynamicExecutable(string real, ElfFile elf)
+    static string CheckDynamicExecutable(ElfFile elf)
     {
         if (elf.Type is not (ElfFile.EtExec or ElfFile.EtDyn))
-            throw new CaptureException($"{real}: not an executable (ELF type {elf.Type})");
+            throw new CaptureException($"not an executable (ELF type {elf.Type})");
         string? interp = elf.Interpreter;
         if (interp is not null)
             return interp;
         if (elf.Type == ElfFile.EtExec)
-            throw new CaptureException($"{real}: statically linked (no PT_INTERP): there is no dynamic loading to skip");
+            throw new CaptureException("statically linked (no PT_INTERP): there is no dynamic loading to skip");
         if (elf.IsPieFlagged)
-            throw new CaptureException($"{real}: static-pie executable (no PT_INTERP): there is no dynamic loading to skip");
-        throw new CaptureException($"{real}: a shared library (no PT_INTERP), not a program");
+            throw new CaptureException("static-pie executable (no PT_INTERP): there is no dynamic loading to skip");
+        throw new CaptureException("a shared library (no PT_INTERP), not a program");
     }
 
     /// <summary>Returns the resolved interpreter path when it is the system ld.so.</summary>
-    static string CheckSystemInterpreter(string real, string interp)
+    static string CheckSystemInterpreter(string interp)
     {
         string? interpReal = Interop.RealPath(interp);
         if (interpReal is null)
-            throw new CaptureException($"{real}: its interpreter {interp} does not exist");
+            throw new CaptureException($"its interpreter {interp} does not exist");
         string? system = Interop.RealPath(SystemInterpreter);
         if (system is null || interpReal != system)
-            throw new CaptureException($"{real}: interpreter {interp} is not the system glibc loader {SystemInterpreter}");
+            throw new CaptureException($"interpreter {interp} is not the system glibc loader {SystemInterpreter}");
         return interpReal;
     }
 
     /// <summary>Decodes the entry pattern from the file, so an unknown ld.so is refused before any start.</summary>
-    static LdSoEntry.ResumePoint DecodeInterpreterEntry(string real, string interpReal)
+    static LdSoEntry.ResumePoint DecodeInterpreterEntry(string interpReal)
     {
         ElfFile ld;
         byte[] code;
@@ -115,7 +116,7 @@ public static class ProgramFileCheck
         }
         catch (InvalidDataException e)
         {
-            throw new CaptureException($"{real}: interpreter {interpReal} is unreadable: {e.Message}");
+            throw new CaptureException($"interpreter {interpReal} is unreadable: {e.Message}");
         }
         return LdSoEntry.Decode(code, ld.Entry);
     }
