@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 
 namespace Resident.Image;
 
-// The C# mirror of native/image.h (format version 1); docs/image-format.md is the spec.
+// The C# mirror of native/image.h (format version 2); docs/image-format.md is the spec.
 // Field order, widths and names (snake_case there, PascalCase here) must match the header
 // exactly: tests/Resident.Tests/Image/LayoutTests.cs compiles image.h with gcc and compares
 // every size and offset. Fields are only appended; see the spec's versioning rules.
@@ -12,7 +12,7 @@ namespace Resident.Image;
 public static class ImageFormat
 {
     public const string Magic = "RESIDENT";
-    public const uint Version = 1;
+    public const uint Version = 2; // 2: rlimit_stack appended to rs_header
     public const uint PageSize = 4096;
     public const int MaxVdsoVmas = 4;
 
@@ -183,6 +183,9 @@ public unsafe struct RsHeader
 
     public ulong OldStackArgc;
     public ulong OldStackEnd;
+
+    // version 2
+    public ulong RlimitStack;
 }
 
 /// <summary>rs_header.vdso_vmas: struct rs_vdso_vma[RS_MAX_VDSO_VMAS], inline.</summary>

@@ -196,6 +196,7 @@ public static class SnapshotBuilder
         h.AtSysinfoEhdr = auxv.Get(Auxv.AT_SYSINFO_EHDR);
         h.OldStackArgc = p.Registers.Rsp;
         h.OldStackEnd = stackVma.End;
+        h.RlimitStack = ProcLimits.StackSoftLimit(p.Pid);
     }
 
     /// <summary>

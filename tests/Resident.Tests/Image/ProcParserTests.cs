@@ -118,3 +118,26 @@ public class AuxvTests
         Assert.Equal(0UL, a.Get(Auxv.AT_SECURE));
     }
 }
+
+public class ProcLimitsTests
+{
+    const string Sample =
+        "Limit                     Soft Limit           Hard Limit           Units     \n" +
+        "Max cpu time              unlimited            unlimited            seconds   \n" +
+        "Max stack size            8388608              unlimited            bytes     \n";
+
+    [Fact]
+    public void ReadsTheSoftStackLimit()
+    {
+        Assert.Equal(8388608UL, ProcLimits.StackSoftLimit(Sample));
+        Assert.Equal(ProcLimits.Infinity, ProcLimits.StackSoftLimit(Sample.Replace("8388608 ", "unlimited")));
+        Assert.Throws<FormatException>(() => ProcLimits.StackSoftLimit("Limit x\n"));
+    }
+
+    [Fact]
+    public void ReadsThisProcess()
+    {
+        ulong soft = ProcLimits.StackSoftLimit(Environment.ProcessId);
+        Assert.True(soft == ProcLimits.Infinity || soft >= 4096);
+    }
+}

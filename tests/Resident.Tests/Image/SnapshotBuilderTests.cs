@@ -90,5 +90,6 @@ public sealed class SnapshotBuilderTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(480UL, info.Header.CpuFeaturesLen);
         Assert.Equal(0, info.CpuFeaturesMask[27]);
         Assert.Equal("x86_64", info.Platform);
+        Assert.Equal(ProcLimits.StackSoftLimit(Environment.ProcessId), info.Header.RlimitStack); // inherited
     }
 }
