@@ -40,22 +40,16 @@ public static class SnapshotBuilder
             stackRange, stack);
         regions = MarkPatched(regions, patches);
 
-        ulong ldsoBase = auxv.Get(Auxv.AT_BASE);
-        string ldso = LdsoPath(maps, ldsoBase, files);
-        var facts = LdsoFacts.Read(ldso);
-        var cpu = new byte[facts.CpuFeaturesLen];
-        p.ReadMemory(ldsoBase + facts.CpuFeaturesOff, cpu);
-
-        AddDependencies(files, p.ProbedAbsent);
-        var header = new RsHeader();
+        var header = new RsHeader
+        {
+            Level = ImageFormat.LevelLink,
+            Flags = p.LazyBind ? ImageFormat.HeaderFlagLazyBind : 0,
+            CaptureTimeNs = (DateTime.UtcNow - DateTime.UnixEpoch).Ticks * 100,
+        };
+        var (cpu, mask) = FillLdso(ref header, p, maps, auxv, files);
         FillMachine(ref header, p, maps, auxv);
         FillResumeState(ref header, p, auxv, stackVma);
-        header.LdsoBase = ldsoBase;
-        header.CpuFeaturesOff = facts.CpuFeaturesOff;
-        header.SyscallRetOff = facts.SyscallRetOff;
-        header.Level = ImageFormat.LevelLink;
-        header.Flags = p.LazyBind ? ImageFormat.HeaderFlagLazyBind : 0;
-        header.CaptureTimeNs = (DateTime.UtcNow - DateTime.UnixEpoch).Ticks * 100;
+        AddDependencies(files, p.ProbedAbsent);
 
         return new Snapshot
         {
@@ -66,8 +60,21 @@ public static class SnapshotBuilder
             Patches = patches,
             Env = SelectEnv(p.Environment),
             CpuFeatures = cpu,
-            CpuFeaturesMask = facts.CpuFeaturesMask(),
+            CpuFeaturesMask = mask,
         };
+    }
+
+    /// <summary>ld.so's base, its cpu_features (bytes and mask) and its syscall gadget.</summary>
+    static (byte[] Cpu, byte[] Mask) FillLdso(ref RsHeader h, IStoppedProcess p, IReadOnlyList<MapsEntry> maps, Auxv auxv, FileTable files)
+    {
+        ulong ldsoBase = auxv.Get(Auxv.AT_BASE);
+        var facts = LdsoFacts.Read(LdsoPath(maps, ldsoBase, files));
+        var cpu = new byte[facts.CpuFeaturesLen];
+        p.ReadMemory(ldsoBase + facts.CpuFeaturesOff, cpu);
+        h.LdsoBase = ldsoBase;
+        h.CpuFeaturesOff = facts.CpuFeaturesOff;
+        h.SyscallRetOff = facts.SyscallRetOff;
+        return (cpu, facts.CpuFeaturesMask());
     }
 
     static InitialStack ReadInitialStack(IStoppedProcess p, MapsEntry stackVma)
