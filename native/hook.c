@@ -72,8 +72,8 @@ struct hook {
 	const char *env_debug, *env_dir, *env_cache, *env_home;
 	struct rs_utsname uts;
 	rs_u64 auxv[HOOK_AUXV_WORDS]; /* the kernel's copy, to find ld.so and the stack */
-	char image_path[HOOK_PATH_MAX + 64];
-	char dir_path[HOOK_PATH_MAX + 32];
+	char image_path[HOOK_PATH_MAX + 64]; /* DIR/<dev>-<ino>.img; DIR is image_path[0, dir_len) */
+	rs_u64 dir_len;
 	char exe_path[HOOK_PATH_MAX + 1];
 	rs_u8 meta_stack[HOOK_META_STACK] __attribute__((aligned(8)));
 	int fds_stack[HOOK_FDS_STACK];
@@ -278,15 +278,16 @@ static char *put_hex(char *to, char *end, rs_u64 v)
  * $XDG_CACHE_HOME/resident, else $HOME/.cache/resident (absolute only). */
 static int registry_dir(struct hook *h)
 {
-	char *end = h->dir_path + HOOK_PATH_MAX;
+	char *end = h->image_path + HOOK_PATH_MAX, *p;
 	if (h->env_dir && h->env_dir[0] == '/')
-		put(h->dir_path, end, h->env_dir);
+		p = put(h->image_path, end, h->env_dir);
 	else if (h->env_cache && h->env_cache[0] == '/')
-		put(put(h->dir_path, end, h->env_cache), end, "/resident");
+		p = put(put(h->image_path, end, h->env_cache), end, "/resident");
 	else if (h->env_home && h->env_home[0] == '/')
-		put(put(h->dir_path, end, h->env_home), end, "/.cache/resident");
+		p = put(put(h->image_path, end, h->env_home), end, "/.cache/resident");
 	else
 		return 0;
+	h->dir_len = (rs_u64)(p - h->image_path);
 	return 1;
 }
 
@@ -311,8 +312,7 @@ static int open_image(struct hook *h)
 	if (!registry_dir(h))
 		return 0;
 	char *end = h->image_path + sizeof h->image_path - 1;
-	char *p = put(h->image_path, end, h->dir_path);
-	p = put_hex(put(p, end, "/"), end, h->exe.st_dev);
+	char *p = put_hex(put(h->image_path + h->dir_len, end, "/"), end, h->exe.st_dev);
 	put(put_hex(put(p, end, "-"), end, h->exe.st_ino), end, ".img");
 	long fd = rs_openat(RS_AT_FDCWD, h->image_path, RS_O_RDONLY | RS_O_NOFOLLOW | RS_O_CLOEXEC);
 	if (fd == -RS_ENOENT || fd == -RS_ENOTDIR)
@@ -323,8 +323,10 @@ static int open_image(struct hook *h)
 	/* A registry others can write to could hand us any address space. */
 	if (rs_fstat(h->image_fd, &st) || !trusted(&st, h->live.euid, RS_S_IFREG))
 		return refuse(h, "image not trusted", h->image_path);
-	if (rs_stat(h->dir_path, &dir) || !trusted(&dir, h->live.euid, RS_S_IFDIR))
-		return refuse(h, "registry not trusted", h->dir_path);
+	h->image_path[h->dir_len] = 0; /* the directory alone, for stat and the message */
+	if (rs_stat(h->image_path, &dir) || !trusted(&dir, h->live.euid, RS_S_IFDIR))
+		return refuse(h, "registry not trusted", h->image_path);
+	h->image_path[h->dir_len] = '/';
 	h->img.file_size = (rs_u64)st.st_size;
 	return 1;
 }
