@@ -57,11 +57,20 @@ public sealed record ImageInfo(
         return same ? null : "cpu changed";
     }
 
+    // As the hook decides: only ENOENT/ENOTDIR prove absence (EACCES could hide a library).
+    static bool IsAbsent(string path)
+    {
+        if (Interop.Stat(path, out _) == 0)
+            return false;
+        int errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
+        return errno is Interop.ENOENT or Interop.ENOTDIR;
+    }
+
     static string? FileStaleness(FileEntry recorded, bool isExe)
     {
-        var now = FileEntry.Stat(recorded.Path, recorded.Flags);
         if ((recorded.Flags & ImageFormat.FileAbsent) != 0)
-            return now == null ? null : $"appeared: {recorded.Path}";
+            return IsAbsent(recorded.Path) ? null : $"appeared: {recorded.Path}";
+        var now = FileEntry.Stat(recorded.Path, recorded.Flags);
         if (now == null)
             return isExe ? "executable missing" : $"missing: {recorded.Path}";
         if (recorded.SameStat(now))
