@@ -405,19 +405,18 @@ static rs_u32 put_text(char *to, rs_u32 at, rs_u32 cap, const char *s)
 	return at;
 }
 
+/* Paths are cut at RS_PATH_MAX so the routine always has room to append. */
 static void fill_texts(struct rs_args *a, const struct rs_texts *t)
 {
-	char path[RS_PATH_MAX + 1];
-	rs_u32 n = put_text(path, 0, RS_PATH_MAX, t->path);
-	path[n] = 0;
+	rs_u32 n;
 	a->debug = t->debug;
 	a->t0 = t->t0;
 	n = put_text(a->line, 0, RS_LINE_MAX, "resident: restored ");
-	n = put_text(a->line, n, RS_LINE_MAX, path);
+	n = put_text(a->line, n, n + RS_PATH_MAX, t->path);
 	a->line_len = put_text(a->line, n, RS_LINE_MAX - 32, t->debug >= 2 ? " (takeover " : "\n");
 	put_text(a->tail, 0, sizeof a->tail - 1, " us)\n");
 	n = put_text(a->fatal, 0, RS_LINE_MAX, "resident: fatal ");
-	n = put_text(a->fatal, n, RS_LINE_MAX, path);
+	n = put_text(a->fatal, n, n + RS_PATH_MAX, t->path);
 	a->fatal_len = put_text(a->fatal, n, RS_LINE_MAX - 64, ": ");
 	for (int i = 0; i < RS_STEP_COUNT; i++)
 		put_text(a->step[i], 0, sizeof a->step[i] - 1, step_text[i]);
