@@ -258,6 +258,18 @@ public sealed class EdgeCaseTests(Fixtures fx) : IClassFixture<Fixtures>
     }
 
     [Fact]
+    public void HugeEnvironment()
+    {
+        // 1.5 MB of environment: this exec's argument area reaches far below the capture's
+        using var s = new ResidentSession();
+        var args = fx.Path("args");
+        s.Register(args);
+        var env = Enumerable.Range(1, 15).ToDictionary(i => "BIG" + i, i => new string((char)('a' + i), 100_000));
+        env["FIXTURE_VAR"] = "after the big ones";
+        AssertSame(s, s.Spec(args, ["2"], env), args);
+    }
+
+    [Fact]
     public void ManyRestoresAtOnce()
     {
         using var s = new ResidentSession();

@@ -140,6 +140,18 @@ public sealed class FallbackTests(Fixtures fx) : IClassFixture<Fixtures>
     }
 
     [Fact]
+    public void NoImage_OneLineWithDebug2()
+    {
+        using var s = new ResidentSession();
+        var libs = fx.Path("libs");
+        var spec = s.Spec(libs, "arg");
+        var normal = s.RunNormal(spec);
+        var resident = s.RunResident(spec with { Env = new Dictionary<string, string>(spec.Env) { ["RESIDENT_DEBUG"] = "2" } });
+        var debug = ResidentSession.AssertSameOutput(normal, resident);
+        Assert.True(debug.Lines.Count == 1 && debug.Lines[0].Contains(libs), "RESIDENT_DEBUG=2 must say why a program without an image was not restored:\n" + resident);
+    }
+
+    [Fact]
     public void Removed_NoLongerRestored()
     {
         using var c = RegisteredCopy();

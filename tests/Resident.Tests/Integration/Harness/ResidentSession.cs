@@ -78,13 +78,13 @@ public sealed class ResidentSession : IDisposable
 
     public RunResult RunNormal(RunSpec spec) => ProcessRunner.Run(spec);
 
-    /// <summary>SPEC with the hook enabled the way shell-init enables it; DEBUG sets RESIDENT_DEBUG=1.</summary>
+    /// <summary>SPEC with the hook enabled the way shell-init enables it; DEBUG sets RESIDENT_DEBUG=1 unless SPEC sets it.</summary>
     public RunResult RunResident(RunSpec spec, bool debug = true)
     {
         Product.RequireHook();
         var env = new Dictionary<string, string>(spec.Env) { ["LD_AUDIT"] = Product.Hook };
         if (debug)
-            env["RESIDENT_DEBUG"] = "1";
+            env.TryAdd("RESIDENT_DEBUG", "1");
         return ProcessRunner.Run(spec with { Env = env });
     }
 
