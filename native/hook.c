@@ -63,7 +63,7 @@ struct hook {
 	int image_fd;
 	int parsed;        /* img is valid: files[0] names the program */
 	int files_open;    /* fds hold open files to close on fall back */
-	int *fds;          /* img.file_count slots after the metadata */
+	int *fds;          /* img.file_count slots: fds_stack, or after the metadata in meta */
 	void *meta;        /* a mapping for metadata too big for meta_stack, or 0 */
 	rs_u64 meta_len;
 	struct rs_args *args;
