@@ -42,7 +42,7 @@ public sealed class RealProgramTests
             s.Spec(Perl, "-e", "die qq(perl died\\n)"),
             s.Spec(Perl, "-e", "print qq(cwd ok\\n) if -d q(.); print $ENV{HOME} eq q(" + s.Home + ") ? qq(env ok\\n) : qq(env bad\\n)"),
             s.Spec(Perl, "-e", "kill q(TERM), $$; sleep 5"),
-            s.Spec(Perl, [], stdin: null), // perl </dev/null: reads an empty program from stdin
+            s.Spec(Perl, [], stdin: null), // like perl </dev/null: an empty program on stdin
             s.Spec(Perl, [], stdin: "print qq(program from stdin\\n); exit 0;\n"u8.ToArray()),
             s.Spec(Perl, "-e", "syntax error here ("),
         ];
