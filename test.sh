@@ -4,6 +4,7 @@ set -uo pipefail
 cd "$(dirname "$0")"
 ./setup.sh --no-demo || exit 1
 make -s -C native OUT="$PWD/dist" check || { echo "test: the hook is not freestanding (make -C native check)"; exit 1; }
+make -s -C native OUT="$PWD/dist" test || { echo "test: native validation tests failed (make -C native test)"; exit 1; }
 log=dist/test.log
 dotnet test resident.slnx --nologo --logger "console;verbosity=normal" > "$log" 2>&1
 rc=$?
