@@ -1,0 +1,61 @@
+using Resident.Tests.Integration.Harness;
+using Xunit;
+
+namespace Resident.Tests.Integration;
+
+/// <summary>
+/// Where images live and how they are replaced, seen from outside: the CLI and the hook must
+/// agree on the registry directory ($RESIDENT_DIR, else $XDG_CACHE_HOME/resident, else
+/// ~/.cache/resident), and re-registering must not disturb a process running from the old image.
+/// </summary>
+public sealed class RegistryTests(Fixtures fx) : IClassFixture<Fixtures>
+{
+    [Theory]
+    [InlineData("XDG_CACHE_HOME")]
+    [InlineData("HOME")]
+    public void DefaultRegistryDirectory_SameForCliAndHook(string rule)
+    {
+        using var s = new ResidentSession();
+        var args = fx.Path("args");
+        var env = s.BaseEnv();
+        env.Remove("RESIDENT_DIR");
+        string expectedDir;
+        if (rule == "XDG_CACHE_HOME")
+        {
+            env["XDG_CACHE_HOME"] = Path.Combine(s.Root, "xdg-cache");
+            expectedDir = Path.Combine(s.Root, "xdg-cache", "resident");
+        }
+        else
+            expectedDir = Path.Combine(s.Home, ".cache", "resident");
+
+        Product.RequireBuilt();
+        var add = ProcessRunner.Run(new RunSpec(Product.Cli, ["add", args]) { Env = env, WorkingDirectory = s.WorkDir });
+        Assert.True(add.ExitCode == 0, add.ToString());
+        Assert.True(Directory.Exists(expectedDir) && Directory.EnumerateFiles(expectedDir, "*.img").Any(),
+            $"no image in {expectedDir} (rule {rule}):\n{add}");
+
+        var spec = new RunSpec(args, ["3"]) { Env = env, WorkingDirectory = s.WorkDir };
+        var normal = s.RunNormal(spec);
+        var resident = s.RunResident(spec);
+        ResidentSession.AssertRestored(ResidentSession.AssertSameOutput(normal, resident), args, 1, resident);
+    }
+
+    [Fact]
+    public void ReRegisteringWhileAProgramRunsFromTheOldImage()
+    {
+        // the new image must replace the old one by rename: the running process keeps mapping
+        // the old file, pages it has not touched yet included
+        using var s = new ResidentSession();
+        const string perl = "/usr/bin/perl";
+        s.Register(perl);
+        var spec = s.Spec(perl, "-e", "sleep 2; require POSIX; require Data::Dumper; print POSIX::floor(3.7), Data::Dumper::Dumper([1]), qq(\\n)");
+        var normal = s.RunNormal(spec);
+        var running = Task.Run(() => s.RunResident(spec));
+        Thread.Sleep(500);
+        var again = s.Cli("add", perl);
+        Assert.True(again.ExitCode == 0, "re-registering failed:\n" + again);
+        var resident = running.Result;
+        ResidentSession.AssertRestored(ResidentSession.AssertSameOutput(normal, resident), perl, 1, resident);
+        s.AssertSameResident(spec with { Args = ["-e", "print qq(new image\\n)"] }, perl);
+    }
+}
