@@ -129,7 +129,8 @@ public sealed class FixtureProgramTests(Fixtures fx) : IClassFixture<Fixtures>
         using var s = new ResidentSession();
         var normal = Normal(s, "signals", []);
         AssertLines(normal, "signals: SIGUSR1 handled: yes", "signals: SIGUSR2 handled with si_pid == getpid: yes, on alternate stack: yes",
-            "signals: blocked SIGUSR1 pending: yes, handled early: no", "signals: after unblock handled: yes");
+            "signals: blocked SIGUSR1 pending: yes, handled early: no", "signals: after unblock handled: yes",
+            "signals: siglongjmp out of a handler with SIGALRM: yes");
         Resident(s, "signals", []);
     }
 
@@ -175,6 +176,16 @@ public sealed class FixtureProgramTests(Fixtures fx) : IClassFixture<Fixtures>
             "/proc/self/exe == realpath(argv[0]): yes", "comm: auxv", "argv[2]=--second=2", "FIXTURE_VAR=value with spaces",
             "cwd: " + s.WorkDir);
         Resident(s, "auxv", args, env: env);
+    }
+
+    [Fact]
+    public void LimitsAndMainThreadStack()
+    {
+        using var s = new ResidentSession();
+        var normal = Normal(s, "limits", []);
+        AssertLines(normal, "limits: main thread stack from pthread_getattr_np contains a local: yes",
+            "limits: AT_MINSIGSTKSZ matches sysconf: yes");
+        Resident(s, "limits", []);
     }
 
     [Fact]
