@@ -116,8 +116,9 @@ public static class ImageWriter
 
     static RsRegion ToRaw(Region r, StringTable strings)
     {
-        if (r.Kind == ImageFormat.RegionImage && (r.Data == null || (ulong)r.Data.Length != r.Length))
-            throw new ArgumentException($"image region at 0x{r.Start:x} has {r.Data?.Length ?? 0} bytes for {r.Length}");
+        if (r.Kind == ImageFormat.RegionImage && (r.Pages == null || (ulong)r.Pages.Count * Page != r.Length
+                                                   || r.Pages.Any(p => p.Length != (int)Page)))
+            throw new ArgumentException($"image region at 0x{r.Start:x} does not hold {r.Length / Page} whole pages");
         return new RsRegion
         {
             Start = r.Start, End = r.End, Prot = r.Prot, Kind = r.Kind, File = r.File, Flags = r.Flags,
@@ -143,7 +144,8 @@ public static class ImageWriter
             if (regions[i].Kind != ImageFormat.RegionImage)
                 continue;
             f.Position = (long)regions[i].Offset;
-            f.Write(source[i].Data);
+            foreach (var page in source[i].Pages!)
+                f.Write(page.Span);
         }
         f.Flush(flushToDisk: true);
         return f.Length;

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Buffers.Binary;
 using Microsoft.Win32.SafeHandles;
 using Resident.Capture;
@@ -15,14 +16,18 @@ public sealed class RegionBuilder : IDisposable
     // /proc/PID/pagemap entry bits (Documentation/admin-guide/mm/pagemap.rst)
     const ulong PmPresent = 1UL << 63, PmSwapped = 1UL << 62, PmFileOrShared = 1UL << 61;
 
-    /// <summary>How one page comes back. FileIndex/FileOffset only for FILE; Data only for IMAGE.</summary>
-    public readonly record struct PageInfo(ulong Addr, uint Kind, uint Prot, uint FileIndex, ulong FileOffset, string Name, byte[]? Data);
+    /// <summary>How one page comes back. FileIndex/FileOffset only for FILE; Data (4096 bytes) only for IMAGE.</summary>
+    public readonly record struct PageInfo(ulong Addr, uint Kind, uint Prot, uint FileIndex, ulong FileOffset, string Name,
+        ReadOnlyMemory<byte> Data = default);
+
+    static readonly ReadOnlyMemory<byte> ZeroPage = new byte[Page];
 
     readonly IStoppedProcess _process;
     readonly SafeFileHandle _pagemap;
     readonly Dictionary<string, SafeFileHandle> _open = new(StringComparer.Ordinal);
     readonly byte[] _memPage = new byte[Page];
     readonly byte[] _filePage = new byte[Page];
+    readonly PageStore _saved = new();
 
     public RegionBuilder(IStoppedProcess process)
     {
@@ -57,7 +62,7 @@ public sealed class RegionBuilder : IDisposable
         if ((vma.Prot & MapsEntry.ProtExec) != 0)
             throw new CaptureException($"executable anonymous memory at 0x{addr:x}: code is never stored in an image");
         if ((pm & (PmPresent | PmSwapped)) == 0)
-            return new PageInfo(addr, ImageFormat.RegionZero, vma.Prot, 0, 0, vma.Name, null);
+            return new PageInfo(addr, ImageFormat.RegionZero, vma.Prot, 0, 0, vma.Name);
         return SavedOrZero(vma, addr);
     }
 
@@ -70,8 +75,8 @@ public sealed class RegionBuilder : IDisposable
         bool copied = (pm & PmSwapped) != 0 || ((pm & PmPresent) != 0 && (pm & PmFileOrShared) == 0);
         bool beyondEof = fileOffset >= file.Size;
         if (beyondEof)
-            return copied ? SavedOrZero(vma, addr) : new PageInfo(addr, ImageFormat.RegionZero, vma.Prot, 0, 0, vma.Name, null);
-        var asFile = new PageInfo(addr, ImageFormat.RegionFile, vma.Prot, fileIndex, fileOffset, vma.Name, null);
+            return copied ? SavedOrZero(vma, addr) : new PageInfo(addr, ImageFormat.RegionZero, vma.Prot, 0, 0, vma.Name);
+        var asFile = new PageInfo(addr, ImageFormat.RegionFile, vma.Prot, fileIndex, fileOffset, vma.Name);
         if (!copied)
             return asFile;
         ReadPage(vma, addr, _memPage);
@@ -80,15 +85,15 @@ public sealed class RegionBuilder : IDisposable
             return asFile;
         if ((vma.Prot & MapsEntry.ProtExec) != 0)
             throw new CaptureException($"executable page at 0x{addr:x} differs from {file.Path}: code is never stored in an image");
-        return new PageInfo(addr, ImageFormat.RegionImage, vma.Prot, 0, 0, vma.Name, (byte[])_memPage.Clone());
+        return new PageInfo(addr, ImageFormat.RegionImage, vma.Prot, 0, 0, vma.Name, _saved.Add(_memPage));
     }
 
     PageInfo SavedOrZero(MapsEntry vma, ulong addr)
     {
         ReadPage(vma, addr, _memPage);
         return _memPage.AsSpan().IndexOfAnyExcept((byte)0) < 0
-            ? new PageInfo(addr, ImageFormat.RegionZero, vma.Prot, 0, 0, vma.Name, null)
-            : new PageInfo(addr, ImageFormat.RegionImage, vma.Prot, 0, 0, vma.Name, (byte[])_memPage.Clone());
+            ? new PageInfo(addr, ImageFormat.RegionZero, vma.Prot, 0, 0, vma.Name)
+            : new PageInfo(addr, ImageFormat.RegionImage, vma.Prot, 0, 0, vma.Name, _saved.Add(_memPage));
     }
 
     void ReadPage(MapsEntry vma, ulong addr, byte[] buffer)
@@ -127,76 +132,116 @@ public sealed class RegionBuilder : IDisposable
     public const int MaxAbsorbedZeroPages = 16;
 
     /// <summary>
-    /// Turns each short run of ZERO pages that touches an IMAGE page of the same prot into
+    /// Turns (in place) each short run of ZERO pages that touches an IMAGE page of the same prot into
     /// IMAGE pages of zeros, so data + bss + the next saved pages become one region: one
     /// mmap at restore instead of three, for at most 64 KiB of zeros in the image (shared
     /// in the page cache; a read fault maps it like the zero page would be).
     /// </summary>
-    public static List<PageInfo> AbsorbZeroRuns(IEnumerable<PageInfo> pages)
+    public static List<PageInfo> AbsorbZeroRuns(List<PageInfo> pages)
     {
-        var list = pages.OrderBy(p => p.Addr).ToList();
-        for (int i = 0; i < list.Count;)
+        SortByAddress(pages);
+        var span = CollectionsMarshal.AsSpan(pages);
+        for (int i = 0; i < span.Length;)
         {
-            int end = i;
-            while (end < list.Count && list[end].Kind == ImageFormat.RegionZero && list[end].Prot == list[i].Prot
-                   && list[end].Addr == list[i].Addr + (ulong)(end - i) * (ulong)Page)
-                end++;
-            if (end == i) { i++; continue; }
-            bool before = i > 0 && IsSavedNeighbour(list[i - 1], list[i], list[i].Addr - (ulong)Page);
-            bool after = end < list.Count && IsSavedNeighbour(list[end], list[i], list[end - 1].Addr + (ulong)Page);
-            if (end - i <= MaxAbsorbedZeroPages && (before || after))
-                for (int k = i; k < end; k++)
-                    list[k] = list[k] with { Kind = ImageFormat.RegionImage, Data = new byte[Page] };
+            int end = RunEnd(span, i);
+            ref readonly var zero = ref span[i];
+            bool absorb = zero.Kind == ImageFormat.RegionZero && end - i <= MaxAbsorbedZeroPages
+                && ((i > 0 && Continues(span[i - 1], zero, -1))
+                    || (end < span.Length && Continues(span[end], zero, end - i)));
+            for (int k = i; absorb && k < end; k++)
+                span[k] = span[k] with { Kind = ImageFormat.RegionImage, Data = ZeroPage };
             i = end;
         }
-        return list;
+        return pages;
     }
 
-    static bool IsSavedNeighbour(PageInfo neighbour, PageInfo zero, ulong expectedAddr) =>
-        neighbour.Kind == ImageFormat.RegionImage && neighbour.Prot == zero.Prot && neighbour.Addr == expectedAddr;
+    /// <summary>A saved page of the same prot right before (n = -1) or n pages after <paramref name="zero"/>.</summary>
+    static bool Continues(in PageInfo neighbour, in PageInfo zero, int n) =>
+        neighbour.Kind == ImageFormat.RegionImage && neighbour.Prot == zero.Prot
+        && neighbour.Addr == zero.Addr + (ulong)(long)n * (ulong)Page;
 
     /// <summary>
-    /// Merges address-contiguous pages with the same kind and prot (and for FILE the same
+    /// Merges (after sorting <paramref name="pages"/> in place if needed) address-contiguous pages with the same kind and prot (and for FILE the same
     /// file at contiguous offsets) into regions, sorted by address. Runs may cross VMA
     /// boundaries: fewer regions mean fewer mmaps at restore; the name of the first page wins.
     /// </summary>
-    public static List<Region> Merge(IEnumerable<PageInfo> pages)
+    public static List<Region> Merge(List<PageInfo> pages)
     {
+        SortByAddress(pages);
+        var span = CollectionsMarshal.AsSpan(pages);
         var regions = new List<Region>();
-        var data = new List<byte[]>();
-        PageInfo? first = null;
-        ulong end = 0, nextOffset = 0;
-
-        void Flush()
+        for (int i = 0; i < span.Length;)
         {
-            if (first is not PageInfo f) return;
-            byte[]? bytes = f.Kind == ImageFormat.RegionImage ? Concat(data) : null;
-            regions.Add(new Region(f.Addr, end, f.Kind, f.Prot, f.FileIndex, f.FileOffset, 0, f.Name) { Data = bytes });
-            data.Clear();
+            int end = RunEnd(span, i);
+            regions.Add(ToRegion(span[i..end]));
+            i = end;
         }
-
-        foreach (var p in pages.OrderBy(p => p.Addr))
-        {
-            bool joins = first is PageInfo f && p.Addr == end && p.Kind == f.Kind && p.Prot == f.Prot
-                && (p.Kind != ImageFormat.RegionFile || (p.FileIndex == f.FileIndex && p.FileOffset == nextOffset));
-            if (!joins)
-            {
-                Flush();
-                first = p;
-            }
-            if (p.Data != null) data.Add(p.Data);
-            end = p.Addr + (ulong)Page;
-            nextOffset = p.FileOffset + (ulong)Page;
-        }
-        Flush();
         return regions;
     }
 
-    static byte[] Concat(List<byte[]> parts)
+    /// <summary>End of the run of pages starting at <paramref name="start"/> that one region can cover.</summary>
+    static int RunEnd(ReadOnlySpan<PageInfo> pages, int start)
     {
-        var result = new byte[parts.Sum(p => p.Length)];
-        int o = 0;
-        foreach (var p in parts) { p.CopyTo(result, o); o += p.Length; }
-        return result;
+        ref readonly var first = ref pages[start];
+        int end = start + 1;
+        for (; end < pages.Length; end++)
+        {
+            ref readonly var p = ref pages[end];
+            ulong n = (ulong)(end - start) * (ulong)Page;
+            bool joins = p.Addr == first.Addr + n && p.Kind == first.Kind && p.Prot == first.Prot
+                && (p.Kind != ImageFormat.RegionFile || (p.FileIndex == first.FileIndex && p.FileOffset == first.FileOffset + n));
+            if (!joins)
+                break;
+        }
+        return end;
+    }
+
+    static Region ToRegion(ReadOnlySpan<PageInfo> run)
+    {
+        ref readonly var f = ref run[0];
+        ReadOnlyMemory<byte>[]? saved = null;
+        if (f.Kind == ImageFormat.RegionImage)
+        {
+            saved = new ReadOnlyMemory<byte>[run.Length];
+            for (int k = 0; k < run.Length; k++)
+                saved[k] = run[k].Data;
+        }
+        ulong end = f.Addr + (ulong)run.Length * (ulong)Page;
+        return new Region(f.Addr, end, f.Kind, f.Prot, f.FileIndex, f.FileOffset, 0, f.Name) { Pages = saved };
+    }
+
+    // Pages arrive in address order (maps is sorted); sort, in place, only when they do not.
+    static void SortByAddress(List<PageInfo> pages)
+    {
+        for (int i = 1; i < pages.Count; i++)
+            if (pages[i].Addr <= pages[i - 1].Addr)
+            {
+                pages.Sort((x, y) => x.Addr.CompareTo(y.Addr));
+                return;
+            }
+    }
+
+    /// <summary>
+    /// Saved pages packed into 1 MiB chunks. Thousands of separate 4 KiB arrays would each
+    /// survive into gen2 and be copied by the GC on the way (half the time of a 10 MB capture);
+    /// chunks live in the large object heap, which is not compacted.
+    /// </summary>
+    sealed class PageStore
+    {
+        const int ChunkPages = 256;
+        readonly List<byte[]> _chunks = [];
+        int _used = ChunkPages;
+
+        public ReadOnlyMemory<byte> Add(ReadOnlySpan<byte> page)
+        {
+            if (_used == ChunkPages)
+            {
+                _chunks.Add(new byte[ChunkPages * Page]);
+                _used = 0;
+            }
+            var slot = new Memory<byte>(_chunks[^1], _used++ * Page, Page);
+            page.CopyTo(slot.Span);
+            return slot;
+        }
     }
 }

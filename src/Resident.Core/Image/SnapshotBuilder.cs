@@ -36,7 +36,8 @@ public static class SnapshotBuilder
         var regions = BuildRegions(p, maps, files);
         var stackRange = new AddressRange(stackVma.Start, stackVma.End);
         var patches = PointerClassifier.Scan(
-            regions.Where(r => r.Data != null).Select(r => new PointerClassifier.Chunk(r.Start, r.Data, r.Name)),
+            regions.Where(r => r.Pages != null).SelectMany(r => r.Pages!.Select((page, i) =>
+                new PointerClassifier.Chunk(r.Start + (ulong)i * ImageFormat.PageSize, page, r.Name))),
             stackRange, stack);
         regions = MarkPatched(regions, patches);
 
@@ -90,7 +91,8 @@ public static class SnapshotBuilder
     static List<Region> BuildRegions(IStoppedProcess p, IReadOnlyList<MapsEntry> maps, FileTable files)
     {
         using var builder = new RegionBuilder(p);
-        var pages = new List<RegionBuilder.PageInfo>();
+        // Sized once: regrowing a list of ~50k pages touches megabytes of fresh memory.
+        var pages = new List<RegionBuilder.PageInfo>(maps.Sum(m => (int)(m.Length / ImageFormat.PageSize)));
         foreach (var vma in maps)
         {
             if (!IsRegion(vma))

@@ -46,10 +46,10 @@ public sealed class ImageRoundTripTests : IDisposable
             Regions =
             [
                 new(0x400000, 0x402000, ImageFormat.RegionFile, 5, 0, 0x1000, 0, "/usr/bin/prog"),
-                new(0x402000, 0x403000, ImageFormat.RegionImage, 1, 0, 0, ImageFormat.RegionFlagPatched, "/usr/bin/prog") { Data = page1 },
+                new(0x402000, 0x403000, ImageFormat.RegionImage, 1, 0, 0, ImageFormat.RegionFlagPatched, "/usr/bin/prog") { Pages = Region.SplitPages(page1) },
                 new(0x403000, 0x405000, ImageFormat.RegionZero, 3, 0, 0, 0, ""),
                 new(0x7f0000000000, 0x7f0000001000, ImageFormat.RegionFile, 5, 1, 0, 0, "/usr/lib/libx.so.1"),
-                new(0x7f0000001000, 0x7f0000003000, ImageFormat.RegionImage, 3, 0, 0, ImageFormat.RegionFlagPatched, "/usr/lib/libx.so.1") { Data = page2 },
+                new(0x7f0000001000, 0x7f0000003000, ImageFormat.RegionImage, 3, 0, 0, ImageFormat.RegionFlagPatched, "/usr/lib/libx.so.1") { Pages = Region.SplitPages(page2) },
             ],
             Patches =
             [
@@ -88,7 +88,7 @@ public sealed class ImageRoundTripTests : IDisposable
         Assert.Equal(s.CpuFeaturesMask, info.CpuFeaturesMask);
         // An env-string patch's index becomes the string-table offset of its name (checked below).
         Assert.Equal(s.Patches, info.Patches.Select(p => p with { Index = p.EnvName == null ? p.Index : 0 }));
-        Assert.Equal(s.Regions.Select(r => r with { Offset = r.Kind == ImageFormat.RegionImage ? 0 : r.Offset, Data = null }),
+        Assert.Equal(s.Regions.Select(r => r with { Offset = r.Kind == ImageFormat.RegionImage ? 0 : r.Offset, Pages = null }),
             info.Regions.Select(r => r with { Offset = r.Kind == ImageFormat.RegionImage ? 0 : r.Offset }));
 
         // IMAGE pages sit page-aligned at their offsets, in region order, after the metadata.
@@ -99,7 +99,7 @@ public sealed class ImageRoundTripTests : IDisposable
             var r = info.Regions[i];
             Assert.Equal(0UL, r.Offset % 4096);
             Assert.True(r.Offset >= h.DataOffset);
-            Assert.Equal(s.Regions[i].Data, bytes.AsSpan((int)r.Offset, (int)r.Length).ToArray());
+            Assert.Equal(s.Regions[i].Pages!.SelectMany(p => p.ToArray()), bytes.AsSpan((int)r.Offset, (int)r.Length).ToArray());
         }
         Assert.Equal(0UL, (ulong)new FileInfo(path).Length % 4096);
     }
@@ -205,7 +205,7 @@ public sealed class ImageRoundTripTests : IDisposable
         {
             Header = bad.Header, ExePath = bad.ExePath, Files = bad.Files, Patches = bad.Patches, Env = bad.Env,
             CpuFeatures = bad.CpuFeatures, CpuFeaturesMask = bad.CpuFeaturesMask,
-            Regions = [bad.Regions[0], bad.Regions[1] with { Data = new byte[10] }],
+            Regions = [bad.Regions[0], bad.Regions[1] with { Pages = [new byte[10]] }],
         };
         Assert.ThrowsAny<Exception>(() => ImageWriter.Write(broken, path, 2));
         Assert.Equal(before, File.ReadAllBytes(path));

@@ -9,12 +9,12 @@ public class RegionMergeTests
     const uint R = 1, RW = 3, RX = 5;
 
     static PageInfo File(ulong addr, uint prot, uint file, ulong off, string name = "/lib/x.so") =>
-        new(addr, ImageFormat.RegionFile, prot, file, off, name, null);
+        new(addr, ImageFormat.RegionFile, prot, file, off, name);
 
     static PageInfo Saved(ulong addr, uint prot, byte fill) =>
         new(addr, ImageFormat.RegionImage, prot, 0, 0, "/lib/x.so", Enumerable.Repeat(fill, 4096).ToArray());
 
-    static PageInfo Zero(ulong addr, uint prot) => new(addr, ImageFormat.RegionZero, prot, 0, 0, "", null);
+    static PageInfo Zero(ulong addr, uint prot) => new(addr, ImageFormat.RegionZero, prot, 0, 0, "");
 
     [Fact]
     public void MergesContiguousAlikePages()
@@ -32,11 +32,11 @@ public class RegionMergeTests
              (0x13000, 0x14000, ImageFormat.RegionFile, 0x5000), (0x14000, 0x16000, ImageFormat.RegionImage, 0),
              (0x16000, 0x18000, ImageFormat.RegionZero, 0), (0x19000, 0x1a000, ImageFormat.RegionZero, 0)],
             regions.Select(r => (r.Start, r.End, r.Kind, r.Offset)));
-        var data = regions[3].Data!;
-        Assert.Equal(8192, data.Length);
-        Assert.Equal((byte)1, data[4095]);
-        Assert.Equal((byte)2, data[4096]);
-        Assert.Null(regions[0].Data);
+        var pages = regions[3].Pages!;
+        Assert.Equal(2, pages.Count);
+        Assert.Equal((byte)1, pages[0].Span[4095]);
+        Assert.Equal((byte)2, pages[1].Span[0]);
+        Assert.Null(regions[0].Pages);
     }
 
     [Fact]
@@ -100,7 +100,7 @@ public class ZeroAbsorptionTests
     const uint R = 1, RW = 3;
 
     static RegionBuilder.PageInfo P(ulong addr, uint kind, uint prot) =>
-        new(addr, kind, prot, 0, 0, "", kind == ImageFormat.RegionImage ? new byte[4096] : null);
+        new(addr, kind, prot, 0, 0, "", kind == ImageFormat.RegionImage ? new byte[4096] : ReadOnlyMemory<byte>.Empty);
 
     [Fact]
     public void ShortZeroRunsNextToSavedPagesOfTheSameProtBecomeOneRegion()
@@ -112,7 +112,8 @@ public class ZeroAbsorptionTests
         var regions = RegionBuilder.Merge(RegionBuilder.AbsorbZeroRuns(pages));
         var r = Assert.Single(regions);
         Assert.Equal((0x10000UL, 0x16000UL, ImageFormat.RegionImage), (r.Start, r.End, r.Kind));
-        Assert.Equal(6 * 4096, r.Data!.Length);
+        Assert.Equal(6, r.Pages!.Count);
+        Assert.All(r.Pages, p => Assert.Equal(4096, p.Length));
     }
 
     [Fact]
