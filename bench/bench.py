@@ -3,8 +3,10 @@
 
 In alternating rounds, runs `perl </dev/null` (default x1000) and `clang-format --version`
 (default x100) normally and with LD_AUDIT=dist/libresident.so, from a temporary registry in
-which dist/resident registered /usr/bin/perl and /usr/bin/clang-format. Prints ms per run for
-each round and, per program, the median of the per-round ratios resident/normal.
+which dist/resident registered /usr/bin/perl and /usr/bin/clang-format. Within a round the two
+modes also alternate in blocks (--block), so a change in background load hits both alike.
+Prints ms per run for each round and, per program, the median of the per-round ratios
+resident/normal, next to the bar of issue 2.
 
 Writes nothing outside its temporary directory; all output of the measured programs goes to
 /dev/null. Stdlib only.
@@ -35,6 +37,9 @@ def parse_args():
     p.add_argument("--rounds", type=int, default=5, help="alternating rounds (default 5)")
     p.add_argument("--perl-runs", type=int, default=1000, help="perl runs per round and mode (default 1000)")
     p.add_argument("--clang-runs", type=int, default=100, help="clang-format runs per round and mode (default 100)")
+    p.add_argument("--block", type=int, default=50,
+                   help="runs per mode before switching to the other mode within a round (default 50; "
+                        "set it to the run count for one block per mode)")
     p.add_argument("--only", choices=["perl", "clang-format"], help="measure one program")
     p.add_argument("--resident", default=os.path.join(ROOT, "dist", "resident"), help="the CLI (default dist/resident)")
     p.add_argument("--hook", default=os.path.join(ROOT, "dist", "libresident.so"), help="the hook (default dist/libresident.so)")
@@ -72,21 +77,36 @@ DEVNULL_ACTIONS = [
 ]
 
 
-def ms_per_run(argv, env, runs):
-    """Wall ms per run of RUNS sequential posix_spawn+waitpid; any failing run aborts the benchmark."""
+def seconds(argv, env, runs):
+    """Wall seconds of RUNS sequential posix_spawn+waitpid; any failing run aborts the benchmark."""
     start = time.perf_counter()
     for _ in range(runs):
         pid = os.posix_spawn(argv[0], argv, env, file_actions=DEVNULL_ACTIONS)
         _, status = os.waitpid(pid, 0)
         if status != 0:
             sys.exit(f"bench: {' '.join(argv)} failed with wait status {status:#x}")
-    return (time.perf_counter() - start) * 1000 / runs
+    return time.perf_counter() - start
+
+
+def ms_per_run(argv, modes, runs, block, first):
+    """Wall ms per run for each mode (name -> env), RUNS runs each, in alternating blocks of BLOCK
+    runs so that both modes see the same background load; FIRST says which mode opens each pair."""
+    order = list(modes) if first == 0 else list(reversed(modes))
+    total = {m: 0.0 for m in modes}
+    done = 0
+    while done < runs:
+        n = min(block, runs - done)
+        for m in order:
+            total[m] += seconds(argv, modes[m], n)
+        order.reverse()
+        done += n
+    return {m: t * 1000 / runs for m, t in total.items()}
 
 
 def header(args):
     commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     print(f"bench: {time.strftime('%Y-%m-%d %H:%M:%S')}  commit {commit or '?'}  kernel {platform.release()}  "
-          f"{os.cpu_count()} cpus  rounds {args.rounds}")
+          f"{os.cpu_count()} cpus  rounds {args.rounds}  block {args.block}  load {os.getloadavg()[0]:.2f}")
 
 
 def main():
@@ -109,10 +129,8 @@ def main():
         for rnd in range(1, args.rounds + 1):
             for name, argv, n in programs:
                 # alternate which mode goes first, so drift within a round does not favour one
-                order = [("normal", normal_env), ("resident", resident_env)]
-                if rnd % 2 == 0:
-                    order.reverse()
-                t = {mode: ms_per_run(argv, env, n) for mode, env in order}
+                modes = {"normal": normal_env, "resident": resident_env}
+                t = ms_per_run(argv, modes, n, max(1, min(args.block, n)), rnd % 2)
                 results[name].append((t["normal"], t["resident"]))
                 print(f"round {rnd}  {name:<24} x{n:<5} normal {t['normal']:7.3f} ms  resident {t['resident']:7.3f} ms  "
                       f"ratio {t['resident'] / t['normal']:.3f}", flush=True)
