@@ -232,6 +232,27 @@ public sealed class EdgeCaseTests(Fixtures fx) : IClassFixture<Fixtures>
     }
 
     [Fact]
+    public void HardLinkInAnotherDirectory_OriginRunpath()
+    {
+        // libs finds its libraries through RUNPATH $ORIGIN, and ld.so takes $ORIGIN from
+        // /proc/self/exe: the path of this exec, not the inode. A hard link in a directory with
+        // other libraries must load those, so the capture's image (same dev/ino) is not valid.
+        using var s = new ResidentSession();
+        var a = Path.Combine(s.Root, "a");
+        var b = Directory.CreateDirectory(Path.Combine(s.Root, "b")).FullName;
+        fx.CopyTo(a);
+        s.Register(Path.Combine(a, "libs"));
+        var ln = ProcessRunner.Run(new RunSpec("/bin/ln", [Path.Combine(a, "libs"), Path.Combine(b, "libs")]) { Env = s.BaseEnv() });
+        Assert.True(ln.ExitCode == 0, ln.ToString());
+        File.Copy(Path.Combine(a, "libbeta.so"), Path.Combine(b, "libbeta.so"));
+        File.Copy(Path.Combine(a, "libalpha_v2.so"), Path.Combine(b, "libalpha.so"));
+        var spec = s.Spec(Path.Combine(b, "libs"));
+        Assert.Contains("alpha: constructor (version 2)", s.RunNormal(spec).StdoutText);
+        var resident = s.RunResident(spec);
+        ResidentSession.AssertSameOutput(s.RunNormal(spec), resident);
+    }
+
+    [Fact]
     public void ProgramRunThroughLdSo_NotRestored()
     {
         // /proc/self/exe is ld.so itself (AT_BASE 0): nothing to restore, nothing to say
