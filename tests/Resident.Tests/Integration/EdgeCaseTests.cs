@@ -173,6 +173,23 @@ public sealed class EdgeCaseTests(Fixtures fx) : IClassFixture<Fixtures>
         AssertFallsBack(s, spec, prog);
     }
 
+    [Fact]
+    public void LdLibraryPathAtCapture_LibraryAppearsThere_FallsBack()
+    {
+        using var s = new ResidentSession();
+        var dir = Path.Combine(s.Root, "fixtures");
+        fx.CopyTo(dir);
+        var extra = Directory.CreateDirectory(Path.Combine(s.Root, "ld-library-path")).FullName;
+        var env = new Dictionary<string, string> { ["LD_LIBRARY_PATH"] = extra };
+        var libs = Path.Combine(dir, "libs");
+        s.Register(env, libs);
+        var spec = s.Spec(libs, [], env);
+        AssertSame(s, spec, libs);
+        File.Copy(Path.Combine(dir, "libalpha_v2.so"), Path.Combine(extra, "libalpha.so"));
+        Assert.Contains("alpha: constructor (version 2)", s.RunNormal(spec).StdoutText);
+        AssertFallsBack(s, spec, libs);
+    }
+
     [Theory]
     [InlineData("registry directory writable by others")]
     [InlineData("image writable by group")]
