@@ -54,6 +54,10 @@ public sealed class InitialStack
         ulong slot = envp;
         for (ulong p; (p = reader.Word(slot)) != 0; slot += 8)
         {
+            // ld.so points the GLIBC_TUNABLES slot at its own copy (tunables_strdup): such
+            // a string is not in the stack, so nothing can point into it there.
+            if (!reader.Inside(p, 1))
+                continue;
             var range = reader.CString(p);
             env.Add((EnvName(reader.Text(range)), range));
         }
@@ -104,9 +108,12 @@ public sealed class InitialStack
         readonly ulong baseAddr = baseAddr;
         readonly ReadOnlySpan<byte> mem = mem;
 
+        public readonly bool Inside(ulong addr, int length) =>
+            addr >= baseAddr && addr - baseAddr + (ulong)length <= (ulong)mem.Length;
+
         public readonly void Check(ulong addr, int length)
         {
-            if (addr < baseAddr || addr - baseAddr + (ulong)length > (ulong)mem.Length)
+            if (!Inside(addr, length))
                 throw new CaptureException($"initial stack: 0x{addr:x} is outside the argument area");
         }
 

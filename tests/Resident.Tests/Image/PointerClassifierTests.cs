@@ -81,6 +81,17 @@ public class InitialStackTests
     }
 
     [Fact]
+    public void EnvSlotsRepointedByLdsoAreSkipped()
+    {
+        // ld.so replaces the GLIBC_TUNABLES slot with a pointer to its own copy, outside the stack.
+        var st = new SyntheticStack(["prog"], ["A=1", "GLIBC_TUNABLES=x", "B=2"]);
+        BinaryPrimitives.WriteUInt64LittleEndian(st.Block.AsSpan(8 * 4), 0x7f00_0000_1000); // envp[1]
+        var s = st.Parse();
+        Assert.Equal(["A", "B"], s.EnvStrings.Select(e => e.Name));
+        Assert.Equal(new AddressRange(SyntheticStack.Rsp + 24, SyntheticStack.Rsp + 56), s.EnvpArray);
+    }
+
+    [Fact]
     public void RefusesPointersOutsideTheBlock()
     {
         var st = new SyntheticStack(["prog"], []);
