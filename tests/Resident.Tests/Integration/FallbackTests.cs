@@ -81,6 +81,25 @@ public sealed class FallbackTests(Fixtures fx) : IClassFixture<Fixtures>
     }
 
     [Fact]
+    public void LibrarySymlinkRepointed_AsPackageUpgradesDo()
+    {
+        // libalpha.so -> libalpha.so.1.0 at capture; the "upgrade" installs libalpha.so.2.0 and
+        // repoints the link, leaving the old file in place. ld.so opens the link's name, so a
+        // normal start gets version 2; the image maps the old target and must not be used.
+        using var c = new Copy();
+        fx.CopyTo(c.Dir);
+        File.Move(c.Alpha, c.Alpha + ".1.0");
+        File.CreateSymbolicLink(c.Alpha, "libalpha.so.1.0");
+        c.S.Register(c.Libs);
+        c.S.AssertSameResident(c.Spec, c.Libs);
+        File.Copy(Path.Combine(c.Dir, "libalpha_v2.so"), c.Alpha + ".2.0");
+        File.CreateSymbolicLink(c.Alpha + ".tmp", "libalpha.so.2.0");
+        File.Move(c.Alpha + ".tmp", c.Alpha, overwrite: true); // ln -sfn: a new link by rename
+        Assert.Contains("alpha: constructor (version 2)", c.S.RunNormal(c.Spec).StdoutText);
+        AssertFallsBack(c.S, c.Spec, c.Libs);
+    }
+
+    [Fact]
     public void ExecutableTouched()
     {
         using var c = RegisteredCopy();
