@@ -388,9 +388,26 @@ static int read_image(struct hook *h)
 	return 1;
 }
 
+/* Same inode reached by another path (a hard link elsewhere, a rename):
+ * ld.so expands $ORIGIN from this path, so the image's libraries may not be
+ * the ones this exec would load. One readlink; symlinks resolve the same. */
+static int same_exe_path(struct hook *h)
+{
+	const char *want = h->img.strings + h->img.files[0].path;
+	long n = rs_readlink("/proc/self/exe", h->exe_path, HOOK_PATH_MAX);
+	if (n <= 0)
+		return refuse(h, "readlink /proc/self/exe failed", 0);
+	h->exe_path[n] = 0;
+	if (!rs_streq(h->exe_path, want))
+		return refuse(h, "executable reached by another path", h->exe_path);
+	return 1;
+}
+
 static int check_image(struct hook *h)
 {
 	rs_u64 lim[2];
+	if (!same_exe_path(h))
+		return 0;
 	if (rs_uname(&h->uts) || rs_getrlimit(RS_RLIMIT_STACK, lim))
 		return refuse(h, "uname or getrlimit failed", 0);
 	h->live.rlimit_stack = lim[0];
