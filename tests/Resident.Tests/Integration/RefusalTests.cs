@@ -29,6 +29,19 @@ public sealed class RefusalTests(Fixtures fx) : IClassFixture<Fixtures>
         Assert.DoesNotContain(Path.GetFileName(target), list.StdoutText);
     }
 
+    [Fact]
+    public void AddRefuses_RegistryNotWritable()
+    {
+        // a path below a regular file can never become a directory (root ignores permissions)
+        using var s = new ResidentSession();
+        var file = Path.Combine(s.Root, "a-file");
+        File.WriteAllText(file, "");
+        var r = s.Cli(["add", fx.Path("args")], new Dictionary<string, string> { ["RESIDENT_DIR"] = Path.Combine(file, "registry") });
+        Assert.True(r.ExitCode != 0, "resident add succeeded without a registry:\n" + r);
+        Assert.True(r.StderrText.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length == 1, "expected exactly one line on stderr:\n" + r);
+        Assert.Equal(0, new FileInfo(file).Length);
+    }
+
     /// <summary>A file of the given kind in the session's directory (copies: nothing outside temp is touched).</summary>
     string Prepare(ResidentSession s, string kind)
     {
