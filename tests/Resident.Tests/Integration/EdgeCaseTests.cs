@@ -112,6 +112,27 @@ public sealed class EdgeCaseTests(Fixtures fx) : IClassFixture<Fixtures>
     }
 
     [Fact]
+    public void LibraryNeedingAnExecutableStack_RefusedOrRestoredFaithfully()
+    {
+        // ld.so mprotects the stack PROT_EXEC for libexecstack before the capture point; an
+        // image is acceptable only if the restore repeats that (else the trampoline faults)
+        using var s = new ResidentSession();
+        var prog = fx.Path("execstack");
+        var spec = s.Spec(prog);
+        var normal = s.RunNormal(spec);
+        Assert.Contains("execstack: stack permissions rwxp\n", normal.StdoutText);
+        var add = s.Cli("add", prog);
+        if (add.ExitCode != 0)
+        {
+            Assert.True(add.StderrText.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length == 1, add.ToString());
+            Assert.Empty(s.ImageFiles());
+            return;
+        }
+        var resident = s.RunResident(spec);
+        ResidentSession.AssertRestored(ResidentSession.AssertSameOutput(normal, resident), prog, 1, resident);
+    }
+
+    [Fact]
     public void LdPreloadAtRunTime_FallsBack()
     {
         // a restore would silently drop the preloaded library (its constructor prints a line)
