@@ -41,6 +41,26 @@ public sealed class RegistryTests(Fixtures fx) : IClassFixture<Fixtures>
     }
 
     [Fact]
+    public void ConcurrentAdds_DistinctIdsAndAllRestored()
+    {
+        using var s = new ResidentSession();
+        string[] names = ["args", "auxv", "tls", "libs", "threads", "signals"];
+        var adds = names.AsParallel().WithDegreeOfParallelism(names.Length).Select(n => s.Cli("add", fx.Path(n))).ToList();
+        foreach (var r in adds)
+            Assert.True(r.ExitCode == 0, r.ToString());
+        var ids = adds.Select(r => System.Text.RegularExpressions.Regex.Match(r.StdoutText, @"\(id (\d+)\)").Groups[1].Value).ToList();
+        Assert.True(ids.All(i => i.Length > 0) && ids.Distinct().Count() == names.Length,
+            "concurrent adds must get distinct ids:\n" + string.Join("\n", adds.Select(a => a.StdoutText.Trim())));
+        Assert.Equal(names.Length, s.ImageFiles().Count());
+        foreach (var n in names)
+        {
+            var spec = s.Spec(fx.Path(n));
+            var resident = s.RunResident(spec);
+            ResidentSession.AssertRestored(ResidentSession.AssertSameOutput(s.RunNormal(spec), resident), fx.Path(n), 1, resident);
+        }
+    }
+
+    [Fact]
     public void ReRegisteringWhileAProgramRunsFromTheOldImage()
     {
         // the new image must replace the old one by rename: the running process keeps mapping
