@@ -9,8 +9,8 @@ log=dist/test.log
 dotnet test resident.slnx --nologo --logger "console;verbosity=normal" > "$log" 2>&1
 rc=$?
 grep -E '^\s+(Passed|Failed|Skipped) |^\s+(Error Message|Stack Trace)|^\s+at |Assert|error ' "$log" | grep -v '^\s*Passed ' | head -200
-summary=$(grep -E '(Passed|Failed)!' "$log" | tail -1)
-echo "$summary"
-failed=$(sed -n 's/.*Failed: *\([0-9]*\).*/\1/p' <<<"$summary"); passed=$(sed -n 's/.*Passed: *\([0-9]*\).*/\1/p' <<<"$summary")
+# dotnet test closes with "Total tests: N" then "Passed: N" / "Failed: N" lines.
+passed=$(sed -n 's/^ *Passed: *\([0-9]*\)$/\1/p' "$log" | tail -1)
+failed=$(sed -n 's/^ *Failed: *\([0-9]*\)$/\1/p' "$log" | tail -1)
 echo "${passed:-0} passed, ${failed:-0} failed"
-[ "$rc" -eq 0 ] && [ -n "$summary" ] || { echo "test: dotnet test exited $rc (full log: $log)"; exit 1; }
+[ "$rc" -eq 0 ] && [ -n "$passed" ] || { echo "test: dotnet test exited $rc (full log: $log)"; exit 1; }

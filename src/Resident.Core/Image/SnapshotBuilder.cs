@@ -50,7 +50,7 @@ public static class SnapshotBuilder
         var (cpu, mask) = FillLdso(ref header, p, maps, auxv, files);
         FillMachine(ref header, p, maps, auxv);
         FillResumeState(ref header, p, auxv, stackVma);
-        AddDependencies(files, p.ProbedAbsent);
+        AddDependencies(files, p.ProbedAbsent, p.Opened);
 
         return new Snapshot
         {
@@ -140,10 +140,16 @@ public static class SnapshotBuilder
     }
 
     /// <summary>The stamps and absences that make ld.so's library search come out the same.</summary>
-    static void AddDependencies(FileTable files, IReadOnlyList<string> probedAbsent)
+    /// Paths ld.so opened are stamped as it named them: a library opened through a symlink
+    /// (libfoo.so.1 -> libfoo.so.1.2.3) is mapped under its target's name, and a package upgrade
+    /// that repoints the symlink leaves the old target untouched — only the symlink's stat shows it.
+    static void AddDependencies(FileTable files, IReadOnlyList<string> probedAbsent, IReadOnlyList<string> opened)
     {
         files.AddStampOrAbsent(LdSoCache);
         files.AddStampOrAbsent(LdSoPreload);
+        foreach (var path in opened)
+            if (path.StartsWith('/'))
+                files.AddStampOrAbsent(path);
         foreach (var path in probedAbsent)
             if (path.StartsWith('/')) // the hook stats absolute paths only; the tracer reports those
                 files.AddAbsent(path);
