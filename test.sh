@@ -4,6 +4,7 @@ set -uo pipefail
 cd "$(dirname "$0")"
 ./setup.sh --no-demo || exit 1
 make -s -C native OUT="$PWD/dist" check || { echo "test: the hook is not freestanding (make -C native check)"; exit 1; }
+clang-format-14 --dry-run --Werror native/*.c native/*.h native/tests/*.c || { echo "test: native/ does not follow .clang-format (clang-format-14 -i native/*.[ch] native/tests/*.c)"; exit 1; }
 make -s -C native OUT="$PWD/dist" test || { echo "test: native validation tests failed (make -C native test)"; exit 1; }
 log=dist/test.log
 dotnet test resident.slnx --nologo --logger "console;verbosity=normal" > "$log" 2>&1

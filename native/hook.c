@@ -61,10 +61,10 @@ struct hook {
 	struct rs_why why;
 	int debug;
 	int image_fd;
-	int parsed;        /* img is valid: files[0] names the program */
-	int files_open;    /* fds hold open files to close on fall back */
-	int *fds;          /* img.file_count slots: fds_stack, or after the metadata in meta */
-	void *meta;        /* a mapping for metadata too big for meta_stack, or 0 */
+	int parsed; /* img is valid: files[0] names the program */
+	int files_open; /* fds hold open files to close on fall back */
+	int *fds; /* img.file_count slots: fds_stack, or after the metadata in meta */
+	void *meta; /* a mapping for metadata too big for meta_stack, or 0 */
 	rs_u64 meta_len;
 	struct rs_args *args;
 	struct rs_stat exe;
@@ -109,10 +109,7 @@ static int read_auxv(rs_u64 *buf)
 
 /* ld.so relocates its own dynamic section's pointers on most targets;
  * accept both forms. */
-static rs_u64 dyn_ptr(rs_u64 base, rs_u64 v)
-{
-	return v < base ? v + base : v;
-}
+static rs_u64 dyn_ptr(rs_u64 base, rs_u64 v) { return v < base ? v + base : v; }
 
 static rs_u32 gnu_hash(const char *s)
 {
@@ -506,8 +503,7 @@ __attribute__((visibility("default"))) unsigned int la_version(unsigned int vers
 	hook_init(&h);
 	if (!find_exec(&h))
 		return 0; /* not a normal dynamic exec: not ours to judge */
-	if (!open_image(&h) || !read_image(&h) || !check_image(&h) || !open_files(&h) || !prepare(&h) ||
-	    !take_over(&h))
+	if (!open_image(&h) || !read_image(&h) || !check_image(&h) || !open_files(&h) || !prepare(&h) || !take_over(&h))
 		return fall_back(&h);
 	return 0;
 }

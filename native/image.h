@@ -42,7 +42,7 @@ typedef long long rs_i64;
 /* A table: where it is and how many fixed-size entries it has. */
 struct rs_table {
 	rs_u64 offset; /* from the start of the file; 8-aligned */
-	rs_u32 count;  /* number of entries */
+	rs_u32 count; /* number of entries */
 	rs_u32 entry_size; /* sizeof the entry type; readers refuse a mismatch */
 };
 
@@ -54,24 +54,24 @@ struct rs_span {
 
 /* rs_file.flags */
 #define RS_FILE_MAPPED 1u /* regions map it: the restorer opens it and keeps the fd */
-#define RS_FILE_STAMP 2u  /* checked by stat only (e.g. /etc/ld.so.cache) */
+#define RS_FILE_STAMP 2u /* checked by stat only (e.g. /etc/ld.so.cache) */
 #define RS_FILE_ABSENT 4u /* probed by ld.so and not found: must still not exist */
 
 /* A file the image depends on. files[0] is always the executable. */
 struct rs_file {
-	rs_u32 path;  /* string table offset of the absolute path */
+	rs_u32 path; /* string table offset of the absolute path */
 	rs_u32 flags; /* RS_FILE_* */
-	rs_u64 dev;   /* st_dev as stat(2) returns it (ABSENT: 0) */
-	rs_u64 ino;   /* st_ino (ABSENT: 0) */
-	rs_u64 size;  /* st_size (ABSENT: 0) */
-	rs_i64 mtime_sec;  /* st_mtim.tv_sec (ABSENT: 0) */
+	rs_u64 dev; /* st_dev as stat(2) returns it (ABSENT: 0) */
+	rs_u64 ino; /* st_ino (ABSENT: 0) */
+	rs_u64 size; /* st_size (ABSENT: 0) */
+	rs_i64 mtime_sec; /* st_mtim.tv_sec (ABSENT: 0) */
 	rs_i64 mtime_nsec; /* st_mtim.tv_nsec (ABSENT: 0) */
 };
 
 /* rs_region.kind */
-#define RS_REGION_FILE 1u  /* MAP_PRIVATE from files[file] at offset */
+#define RS_REGION_FILE 1u /* MAP_PRIVATE from files[file] at offset */
 #define RS_REGION_IMAGE 2u /* MAP_PRIVATE from the image file at offset */
-#define RS_REGION_ZERO 3u  /* anonymous zero pages */
+#define RS_REGION_ZERO 3u /* anonymous zero pages */
 
 /* rs_region.flags */
 #define RS_RF_PATCHED 1u /* contains patch targets: map writable, patch, then mprotect to prot */
@@ -86,35 +86,36 @@ struct rs_region {
 	rs_u64 start;
 	rs_u64 end;
 	rs_u64 offset; /* FILE: offset in files[file]; IMAGE: offset in the image (page-aligned, >= data_offset); ZERO: 0 */
-	rs_u32 prot;   /* final PROT_READ|PROT_WRITE|PROT_EXEC bits */
-	rs_u32 kind;   /* RS_REGION_* */
-	rs_u32 file;   /* FILE: index into files (that file has RS_FILE_MAPPED); else 0 */
-	rs_u32 flags;  /* RS_RF_* */
-	rs_u32 name;   /* string table offset of the /proc/PID/maps name at capture ("" for none); informational */
+	rs_u32 prot; /* final PROT_READ|PROT_WRITE|PROT_EXEC bits */
+	rs_u32 kind; /* RS_REGION_* */
+	rs_u32 file; /* FILE: index into files (that file has RS_FILE_MAPPED); else 0 */
+	rs_u32 flags; /* RS_RF_* */
+	rs_u32 name; /* string table offset of the /proc/PID/maps name at capture ("" for none); informational */
 	rs_u32 reserved; /* 0 */
 };
 
 /* rs_patch.kind: the word at addr becomes BASE + delta, where BASE is, in this exec: */
-#define RS_PATCH_ARGC 1u       /* &argc (the initial stack pointer) */
-#define RS_PATCH_ARGV 2u       /* &argv[0] */
-#define RS_PATCH_ENVP 3u       /* &envp[0] */
-#define RS_PATCH_AUXV 4u       /* &auxv[0] (the first Elf64_auxv_t) */
+#define RS_PATCH_ARGC 1u /* &argc (the initial stack pointer) */
+#define RS_PATCH_ARGV 2u /* &argv[0] */
+#define RS_PATCH_ENVP 3u /* &envp[0] */
+#define RS_PATCH_AUXV 4u /* &auxv[0] (the first Elf64_auxv_t) */
 #define RS_PATCH_ARG_STRING 5u /* argv[index] (index < this exec's argc, else fall back) */
 #define RS_PATCH_ENV_STRING 6u /* the envp string "NAME=VALUE" whose NAME is strings[index]; absent: fall back */
-#define RS_PATCH_AUXV_VALUE 7u /* the value of auxv entry with a_type == index (AT_PLATFORM, AT_EXECFN, AT_RANDOM, ...); absent: fall back */
+#define RS_PATCH_AUXV_VALUE                                                                                                                \
+	7u /* the value of auxv entry with a_type == index (AT_PLATFORM, AT_EXECFN, AT_RANDOM, ...); absent: fall back */
 
 /* One word in the snapshot that pointed into the capture's initial stack. */
 struct rs_patch {
-	rs_u64 addr;  /* address of the 8-byte word (inside some region) */
-	rs_u32 kind;  /* RS_PATCH_* */
+	rs_u64 addr; /* address of the 8-byte word (inside some region) */
+	rs_u32 kind; /* RS_PATCH_* */
 	rs_u32 index; /* see kind; 0 when unused */
 	rs_i64 delta; /* byte offset added to BASE */
 };
 
 /* rs_vdso_vma.kind */
-#define RS_VDSO_VVAR 1u        /* [vvar] */
+#define RS_VDSO_VVAR 1u /* [vvar] */
 #define RS_VDSO_VVAR_VCLOCK 2u /* [vvar_vclock] */
-#define RS_VDSO_VDSO 3u        /* [vdso] */
+#define RS_VDSO_VDSO 3u /* [vdso] */
 
 /* One VMA of the kernel's vvar..vdso block at capture. Its offset from [vdso]
  * start is the same in every process of the same kernel, which lets the
@@ -133,60 +134,60 @@ struct rs_vdso_vma {
  */
 struct rs_header {
 	/* identity of the format */
-	char magic[8];      /* RS_MAGIC */
-	rs_u32 version;     /* RS_VERSION */
+	char magic[8]; /* RS_MAGIC */
+	rs_u32 version; /* RS_VERSION */
 	rs_u32 header_size; /* sizeof(struct rs_header) */
-	rs_u64 file_size;   /* exact size of the image file; a different size means truncated or corrupt */
-	rs_u64 meta_size;   /* bytes [0, meta_size) are covered by checksum; multiple of 8 */
-	rs_u64 checksum;    /* rs_checksum() of [0, meta_size) computed with this field zero */
+	rs_u64 file_size; /* exact size of the image file; a different size means truncated or corrupt */
+	rs_u64 meta_size; /* bytes [0, meta_size) are covered by checksum; multiple of 8 */
+	rs_u64 checksum; /* rs_checksum() of [0, meta_size) computed with this field zero */
 	rs_u64 data_offset; /* page-aligned start of saved pages, >= meta_size */
 
 	/* what and when (informational for the CLI; the hook does not read these) */
-	rs_u64 id;             /* registry id, stable, never reused */
+	rs_u64 id; /* registry id, stable, never reused */
 	rs_i64 capture_time_ns; /* CLOCK_REALTIME at capture */
-	rs_u32 level;          /* RS_LEVEL_* */
-	rs_u32 flags;          /* RS_HF_* */
-	rs_u32 exe_path;       /* string table offset: the path the user registered (resolved) */
+	rs_u32 level; /* RS_LEVEL_* */
+	rs_u32 flags; /* RS_HF_* */
+	rs_u32 exe_path; /* string table offset: the path the user registered (resolved) */
 	rs_u32 reserved0;
 
 	/* tables */
-	struct rs_table files;   /* struct rs_file; files[0] = executable */
+	struct rs_table files; /* struct rs_file; files[0] = executable */
 	struct rs_table regions; /* struct rs_region, sorted by start */
 	struct rs_table patches; /* struct rs_patch */
-	struct rs_table env;     /* rs_u32 string offsets of "NAME=VALUE": the LD_*, MALLOC_* and GLIBC_TUNABLES
+	struct rs_table env; /* rs_u32 string offsets of "NAME=VALUE": the LD_*, MALLOC_* and GLIBC_TUNABLES
 	                          * variables at capture, except LD_AUDIT and LD_BIND_NOW; entry_size 4 */
-	rs_u64 strings_offset;   /* string table */
+	rs_u64 strings_offset; /* string table */
 	rs_u64 strings_size;
 
 	/* machine the image is valid on */
-	rs_u64 hwcap;            /* AT_HWCAP */
-	rs_u64 hwcap2;           /* AT_HWCAP2 */
-	char platform[16];       /* AT_PLATFORM string, NUL-padded */
+	rs_u64 hwcap; /* AT_HWCAP */
+	rs_u64 hwcap2; /* AT_HWCAP2 */
+	char platform[16]; /* AT_PLATFORM string, NUL-padded */
 	char kernel_release[65]; /* uname().release */
 	char reserved1[7];
 	char kernel_version[65]; /* uname().version */
 	char reserved2[7];
-	rs_u64 vdso_hash;        /* rs_checksum() of the [vdso] VMA's bytes */
+	rs_u64 vdso_hash; /* rs_checksum() of the [vdso] VMA's bytes */
 	struct rs_vdso_vma vdso_vmas[RS_MAX_VDSO_VMAS]; /* the vvar..vdso block, by address */
 
 	/* ld.so: offsets from its load base (AT_BASE); valid because ld.so (a files[] entry) is unchanged */
-	rs_u64 ldso_base;           /* AT_BASE at capture */
-	rs_u64 cpu_features_off;    /* struct cpu_features (what _dl_x86_get_cpu_features returns) */
-	rs_u64 cpu_features_len;    /* bytes compared */
-	rs_u64 cpu_features_blob;   /* file offset of cpu_features_len bytes: the capture's values */
-	rs_u64 cpu_features_mask;   /* file offset of cpu_features_len mask bytes: compare (v & m) only;
+	rs_u64 ldso_base; /* AT_BASE at capture */
+	rs_u64 cpu_features_off; /* struct cpu_features (what _dl_x86_get_cpu_features returns) */
+	rs_u64 cpu_features_len; /* bytes compared */
+	rs_u64 cpu_features_blob; /* file offset of cpu_features_len bytes: the capture's values */
+	rs_u64 cpu_features_mask; /* file offset of cpu_features_len mask bytes: compare (v & m) only;
 	                             * 0 in the per-core APIC id byte */
-	rs_u64 syscall_ret_off;     /* a "syscall; ret" (0f 05 c3) in ld.so's executable text */
+	rs_u64 syscall_ret_off; /* a "syscall; ret" (0f 05 c3) in ld.so's executable text */
 
 	/* resume state at the stop point */
-	rs_u64 resume_pc;    /* _dl_start_user: first instruction after "call _dl_start" */
-	rs_u64 resume_cont;  /* where the final return lands: resume_pc + length of its "mov %rax,%r12" */
-	rs_u64 user_entry;   /* rax at the stop (the program's entry point), goes into r12 */
-	rs_u64 fs_base;      /* arch_prctl(ARCH_SET_FS) value */
-	rs_u64 tid_address;  /* set_tid_address() pointer (struct pthread.tid) */
-	rs_u64 robust_head;  /* set_robust_list() head; 0 = none */
+	rs_u64 resume_pc; /* _dl_start_user: first instruction after "call _dl_start" */
+	rs_u64 resume_cont; /* where the final return lands: resume_pc + length of its "mov %rax,%r12" */
+	rs_u64 user_entry; /* rax at the stop (the program's entry point), goes into r12 */
+	rs_u64 fs_base; /* arch_prctl(ARCH_SET_FS) value */
+	rs_u64 tid_address; /* set_tid_address() pointer (struct pthread.tid) */
+	rs_u64 robust_head; /* set_robust_list() head; 0 = none */
 	rs_u64 robust_len;
-	rs_u64 rseq_addr;    /* rseq() area; 0 = not registered */
+	rs_u64 rseq_addr; /* rseq() area; 0 = not registered */
 	rs_u32 rseq_len;
 	rs_u32 rseq_sig;
 
@@ -200,7 +201,7 @@ struct rs_header {
 
 	/* the capture's initial stack (informational; patches carry the meaning) */
 	rs_u64 old_stack_argc; /* rsp at the stop */
-	rs_u64 old_stack_end;  /* end of the [stack] VMA */
+	rs_u64 old_stack_end; /* end of the [stack] VMA */
 
 	/* version 2 */
 	rs_u64 rlimit_stack; /* soft RLIMIT_STACK of the captured process (RLIM_INFINITY: ~0). glibc

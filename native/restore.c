@@ -93,10 +93,7 @@ static const void *table_at(const rs_u8 *meta, rs_u64 meta_size, const struct rs
 	return meta + t->offset;
 }
 
-const char *rs_image_string(const struct rs_image *img, rs_u64 off)
-{
-	return off < img->strings_size ? img->strings + off : 0;
-}
+const char *rs_image_string(const struct rs_image *img, rs_u64 off) { return off < img->strings_size ? img->strings + off : 0; }
 
 static int locate_tables(struct rs_image *img, struct rs_why *why)
 {
@@ -239,8 +236,8 @@ static int check_vdso_vmas(const struct rs_image *img, struct rs_why *why)
 		const struct rs_vdso_vma *v = &img->h->vdso_vmas[i];
 		if (v->kind == 0)
 			continue;
-		if (v->kind > RS_VDSO_VDSO || v->start % RS_PAGE || v->end % RS_PAGE || v->start >= v->end ||
-		    v->end > RS_TASK_SIZE || v->start < prev_end)
+		if (v->kind > RS_VDSO_VDSO || v->start % RS_PAGE || v->end % RS_PAGE || v->start >= v->end || v->end > RS_TASK_SIZE ||
+		    v->start < prev_end)
 			return rs_refuse(why, "corrupt image: vdso table", 0);
 		for (rs_u32 r = 0; r < img->region_count; r++)
 			if (v->start < img->regions[r].end && img->regions[r].start < v->end)
@@ -265,11 +262,10 @@ static int check_state(const struct rs_image *img, struct rs_why *why)
 		return rs_refuse(why, "corrupt image: thread state", 0);
 	if (h->robust_head && (h->robust_len != RS_ROBUST_HEAD_LEN || !writable(img, h->robust_head, 24)))
 		return rs_refuse(why, "corrupt image: robust list", 0);
-	if (h->rseq_addr && (h->rseq_len < RS_RSEQ_MIN_LEN || h->rseq_addr % 32 ||
-			     !writable(img, h->rseq_addr, h->rseq_len)))
+	if (h->rseq_addr && (h->rseq_len < RS_RSEQ_MIN_LEN || h->rseq_addr % 32 || !writable(img, h->rseq_addr, h->rseq_len)))
 		return rs_refuse(why, "corrupt image: rseq", 0);
-	if (!executable(img, h->resume_cont) || !executable(img, h->user_entry) ||
-	    h->syscall_ret_off > RS_TASK_SIZE || !executable(img, h->ldso_base + h->syscall_ret_off))
+	if (!executable(img, h->resume_cont) || !executable(img, h->user_entry) || h->syscall_ret_off > RS_TASK_SIZE ||
+	    !executable(img, h->ldso_base + h->syscall_ret_off))
 		return rs_refuse(why, "corrupt image: resume state", 0);
 	return 1;
 }
@@ -288,8 +284,8 @@ int rs_image_parse(struct rs_image *img, const void *buf, rs_u64 size, rs_u64 fi
 		return rs_refuse(why, "corrupt image: meta size", 0);
 	if (image_checksum(img->meta, size) != img->h->checksum)
 		return rs_refuse(why, "corrupt image: checksum", 0);
-	return locate_tables(img, why) && check_files_table(img, why) && check_regions_table(img, why) &&
-	       check_patches_table(img, why) && check_vdso_vmas(img, why) && check_state(img, why);
+	return locate_tables(img, why) && check_files_table(img, why) && check_regions_table(img, why) && check_patches_table(img, why) &&
+	       check_vdso_vmas(img, why) && check_state(img, why);
 }
 
 /* ---- this exec against the image ---- */
@@ -378,10 +374,7 @@ static rs_u64 env_name_len(const char *s)
 	return n;
 }
 
-static int name_is(const char *s, rs_u64 n, const char *name)
-{
-	return rs_strlen(name) == n && rs_memeq(s, name, n);
-}
+static int name_is(const char *s, rs_u64 n, const char *name) { return rs_strlen(name) == n && rs_memeq(s, name, n); }
 
 static int has_prefix(const char *s, rs_u64 n, const char *prefix)
 {
@@ -466,10 +459,18 @@ int rs_patch_base(const struct rs_image *img, const struct rs_live *live, const 
 {
 	int found = 1;
 	switch (p->kind) {
-	case RS_PATCH_ARGC: *base = (rs_uptr)live->argv - 8; break;
-	case RS_PATCH_ARGV: *base = (rs_uptr)live->argv; break;
-	case RS_PATCH_ENVP: *base = (rs_uptr)live->envp; break;
-	case RS_PATCH_AUXV: *base = (rs_uptr)live->auxv; break;
+	case RS_PATCH_ARGC:
+		*base = (rs_uptr)live->argv - 8;
+		break;
+	case RS_PATCH_ARGV:
+		*base = (rs_uptr)live->argv;
+		break;
+	case RS_PATCH_ENVP:
+		*base = (rs_uptr)live->envp;
+		break;
+	case RS_PATCH_AUXV:
+		*base = (rs_uptr)live->auxv;
+		break;
 	case RS_PATCH_ARG_STRING:
 		found = p->index < live->argc;
 		*base = found ? (rs_uptr)live->argv[p->index] : 0;
@@ -478,7 +479,9 @@ int rs_patch_base(const struct rs_image *img, const struct rs_live *live, const 
 		*base = (rs_uptr)live_env(live, img->strings + p->index);
 		found = *base != 0;
 		break;
-	default: *base = auxv_value(live->auxv, p->index, &found); break;
+	default:
+		*base = auxv_value(live->auxv, p->index, &found);
+		break;
 	}
 	return found;
 }
@@ -540,7 +543,6 @@ static int check_ldso(const struct rs_image *img, const struct rs_live *live, st
 
 int rs_check_live(const struct rs_image *img, const struct rs_live *live, struct rs_why *why)
 {
-	return check_machine(img, live, why) && check_vdso(img, live, why) && check_cpu(img, live, why) &&
-	       check_env(img, live, why) && check_patches(img, live, why) && check_stack(img, live, why) &&
-	       check_ldso(img, live, why);
+	return check_machine(img, live, why) && check_vdso(img, live, why) && check_cpu(img, live, why) && check_env(img, live, why) &&
+	       check_patches(img, live, why) && check_stack(img, live, why) && check_ldso(img, live, why);
 }

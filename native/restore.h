@@ -24,7 +24,7 @@
 struct rs_why {
 	const char *reason;
 	const char *detail; /* 0 for none */
-	rs_u64 detail_len;  /* bytes of detail to print; 0: up to its NUL */
+	rs_u64 detail_len; /* bytes of detail to print; 0: up to its NUL */
 };
 
 /* Record why and return 0, the failure value of every stage. */
@@ -39,17 +39,17 @@ static inline int rs_refuse(struct rs_why *why, const char *reason, const char *
 /* Facts about this exec, gathered by the entry point before validation. */
 struct rs_live {
 	rs_u64 argc;
-	char **argv;       /* the live initial stack: argv[argc] == 0 */
-	char **envp;       /* envp[env_count] == 0 */
+	char **argv; /* the live initial stack: argv[argc] == 0 */
+	char **envp; /* envp[env_count] == 0 */
 	rs_u64 env_count;
-	rs_u64 *auxv;      /* (a_type, a_val) pairs on the live stack, AT_NULL-terminated */
-	rs_u64 at_base;    /* ld.so's load address */
-	rs_u64 ldso_size;  /* bytes from at_base that ld.so's PT_LOAD segments cover */
+	rs_u64 *auxv; /* (a_type, a_val) pairs on the live stack, AT_NULL-terminated */
+	rs_u64 at_base; /* ld.so's load address */
+	rs_u64 ldso_size; /* bytes from at_base that ld.so's PT_LOAD segments cover */
 	rs_u64 sysinfo_ehdr; /* the live [vdso], 0 when there is none */
-	rs_u64 vdso_size;  /* bytes from sysinfo_ehdr known to be mapped (its PT_LOADs) */
-	rs_u64 fs_base;    /* the live thread pointer (%fs:0) */
-	rs_u64 sp;         /* a stack address of the entry point's frame */
-	rs_u64 stack_end;  /* end of the live [stack] VMA */
+	rs_u64 vdso_size; /* bytes from sysinfo_ehdr known to be mapped (its PT_LOADs) */
+	rs_u64 fs_base; /* the live thread pointer (%fs:0) */
+	rs_u64 sp; /* a stack address of the entry point's frame */
+	rs_u64 stack_end; /* end of the live [stack] VMA */
 	rs_u64 exe_dev, exe_ino;
 	rs_u32 euid;
 	const char *kernel_release; /* uname(), NUL-terminated */
@@ -106,7 +106,7 @@ void rs_close_files(const int *fds, rs_u32 count);
 /* Text the takeover routine prints; it cannot reach string constants. */
 struct rs_texts {
 	const char *path; /* the program, for "resident: restored PATH" */
-	int debug;        /* RESIDENT_DEBUG level */
+	int debug; /* RESIDENT_DEBUG level */
 	struct rs_timespec t0; /* entry time, for debug level 2 */
 };
 
@@ -115,8 +115,8 @@ struct rs_args;
 /* rs_prepare(img, live, fds, image_fd, texts, why): place the takeover
  * routine and its arguments in one fresh mapping where the snapshot has
  * nothing; returns it or 0 (then nothing was changed). */
-struct rs_args *rs_prepare(const struct rs_image *img, const struct rs_live *live, const int *fds,
-			   int image_fd, const struct rs_texts *texts, struct rs_why *why);
+struct rs_args *rs_prepare(const struct rs_image *img, const struct rs_live *live, const int *fds, int image_fd,
+			   const struct rs_texts *texts, struct rs_why *why);
 
 /* rs_abandon(args): undo rs_prepare (fall back after all). */
 void rs_abandon(struct rs_args *args);

@@ -109,15 +109,11 @@ RS_INLINE long rs_syscall6(long n, long a, long b, long c, long d, long e, long 
 	register long r8 __asm__("r8") = e;
 	register long r9 __asm__("r9") = f;
 	long ret;
-	__asm__ volatile("syscall"
-			 : "=a"(ret)
-			 : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
-			 : "rcx", "r11", "memory");
+	__asm__ volatile("syscall" : "=a"(ret) : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9) : "rcx", "r11", "memory");
 	return ret;
 }
 
-#define RS_SC(n, a, b, c, d, e, f) \
-	rs_syscall6((n), (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), (long)(f))
+#define RS_SC(n, a, b, c, d, e, f) rs_syscall6((n), (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), (long)(f))
 
 /* ---- the table: every system call the native core makes ---- */
 
@@ -130,10 +126,16 @@ RS_INLINE long rs_close_range(unsigned lo, unsigned hi) { return RS_SC(__NR_clos
 RS_INLINE long rs_fstat(int fd, struct rs_stat *st) { return RS_SC(__NR_fstat, fd, st, 0, 0, 0, 0); }
 RS_INLINE long rs_stat(const char *path, struct rs_stat *st) { return RS_SC(__NR_newfstatat, RS_AT_FDCWD, path, st, 0, 0, 0); }
 RS_INLINE long rs_readlink(const char *path, char *buf, unsigned long n) { return RS_SC(__NR_readlinkat, RS_AT_FDCWD, path, buf, n, 0, 0); }
-RS_INLINE long rs_mmap(rs_u64 addr, rs_u64 len, int prot, int flags, int fd, rs_u64 off) { return RS_SC(__NR_mmap, addr, len, prot, flags, fd, off); }
+RS_INLINE long rs_mmap(rs_u64 addr, rs_u64 len, int prot, int flags, int fd, rs_u64 off)
+{
+	return RS_SC(__NR_mmap, addr, len, prot, flags, fd, off);
+}
 RS_INLINE long rs_munmap(rs_u64 addr, rs_u64 len) { return RS_SC(__NR_munmap, addr, len, 0, 0, 0, 0); }
 RS_INLINE long rs_mprotect(rs_u64 addr, rs_u64 len, int prot) { return RS_SC(__NR_mprotect, addr, len, prot, 0, 0, 0); }
-RS_INLINE long rs_mremap(rs_u64 old, rs_u64 len, rs_u64 to) { return RS_SC(__NR_mremap, old, len, len, RS_MREMAP_MAYMOVE | RS_MREMAP_FIXED, to, 0); }
+RS_INLINE long rs_mremap(rs_u64 old, rs_u64 len, rs_u64 to)
+{
+	return RS_SC(__NR_mremap, old, len, len, RS_MREMAP_MAYMOVE | RS_MREMAP_FIXED, to, 0);
+}
 RS_INLINE long rs_prctl(int op, rs_u64 a, rs_u64 b) { return RS_SC(__NR_prctl, op, a, b, 0, 0, 0); }
 RS_INLINE long rs_arch_prctl(int op, rs_u64 a) { return RS_SC(__NR_arch_prctl, op, a, 0, 0, 0, 0); }
 RS_INLINE long rs_set_tid_address(rs_u64 p) { return RS_SC(__NR_set_tid_address, p, 0, 0, 0, 0, 0); }

@@ -16,8 +16,8 @@
 
 static int same_file(const struct rs_file *f, const struct rs_stat *st)
 {
-	return st->st_dev == f->dev && st->st_ino == f->ino && (rs_u64)st->st_size == f->size &&
-	       (rs_i64)st->st_mtime_sec == f->mtime_sec && (rs_i64)st->st_mtime_nsec == f->mtime_nsec;
+	return st->st_dev == f->dev && st->st_ino == f->ino && (rs_u64)st->st_size == f->size && (rs_i64)st->st_mtime_sec == f->mtime_sec &&
+	       (rs_i64)st->st_mtime_nsec == f->mtime_nsec;
 }
 
 static const char *changed_reason(const struct rs_image *img, rs_u32 i)
@@ -104,10 +104,10 @@ struct rs_move {
 
 struct rs_map {
 	rs_u64 start, len, offset;
-	rs_u32 prot;       /* mapped with: final_prot, plus WRITE when patched */
+	rs_u32 prot; /* mapped with: final_prot, plus WRITE when patched */
 	rs_u32 final_prot; /* mprotect to this after the pokes if it differs */
-	rs_u32 flags;      /* MAP_PRIVATE|MAP_FIXED_NOREPLACE[|MAP_ANONYMOUS][|MAP_POPULATE] */
-	int fd;            /* -1 for anonymous */
+	rs_u32 flags; /* MAP_PRIVATE|MAP_FIXED_NOREPLACE[|MAP_ANONYMOUS][|MAP_POPULATE] */
+	int fd; /* -1 for anonymous */
 };
 
 struct rs_poke {
@@ -121,8 +121,8 @@ enum { RS_STEP_MUNMAP, RS_STEP_MREMAP, RS_STEP_MMAP, RS_STEP_MPROTECT, RS_STEP_S
 #define RS_EXTRA_POKES 8 /* six auxv entries, canary, pointer guard */
 
 struct rs_args {
-	rs_u64 self, self_len;  /* the takeover mapping */
-	rs_u64 entry_off;       /* rs_takeover's offset in it */
+	rs_u64 self, self_len; /* the takeover mapping */
+	rs_u64 entry_off; /* rs_takeover's offset in it */
 	struct rs_range unmaps[4]; /* the complement of what is kept */
 	rs_u32 unmap_count;
 	rs_u32 move_count;
@@ -139,10 +139,10 @@ struct rs_args {
 	rs_u32 rseq_len, rseq_sig;
 
 	/* resume */
-	rs_u64 argc_addr;   /* &argc of this exec: rsp after the final ret */
+	rs_u64 argc_addr; /* &argc of this exec: rsp after the final ret */
 	rs_u64 resume_cont; /* pushed below argc, "returned" to */
-	rs_u64 user_entry;  /* r12 */
-	rs_u64 gadget;      /* "syscall; ret" in the restored ld.so */
+	rs_u64 user_entry; /* r12 */
+	rs_u64 gadget; /* "syscall; ret" in the restored ld.so */
 
 	/* log: line = "resident: restored PATH\n", or with debug 2 the same up to
 	 * " (takeover " and the routine appends the microseconds and tail */
@@ -209,10 +209,7 @@ static void plan_layout(const struct rs_image *img, rs_u64 block_len, struct rs_
 	l->total = l->bounce_off + block_len;
 }
 
-static int overlaps(rs_u64 a, rs_u64 len, const struct rs_range *r)
-{
-	return a < r->end && r->start < a + len;
-}
+static int overlaps(rs_u64 a, rs_u64 len, const struct rs_range *r) { return a < r->end && r->start < a + len; }
 
 /* Would [a, a + len) collide with the snapshot or a kept range? */
 static int spot_taken(const struct rs_image *img, rs_u64 a, rs_u64 len, const struct rs_range *avoid, int n)
@@ -223,7 +220,7 @@ static int spot_taken(const struct rs_image *img, rs_u64 a, rs_u64 len, const st
 		if (overlaps(a, len, &avoid[i]))
 			return 1;
 	for (rs_u32 i = 0; i < img->region_count; i++) {
-		struct rs_range r = { img->regions[i].start, img->regions[i].end };
+		struct rs_range r = {img->regions[i].start, img->regions[i].end};
 		if (overlaps(a, len, &r))
 			return 1;
 	}
@@ -304,13 +301,26 @@ static void poke_auxv(struct rs_args *a, const struct rs_image *img, const struc
 	for (rs_u64 *v = live->auxv; v[0] != AT_NULL && done < 6; v += 2) {
 		rs_u64 want;
 		switch (v[0]) {
-		case AT_PHDR: want = h->at_phdr; break;
-		case AT_PHENT: want = h->at_phent; break;
-		case AT_PHNUM: want = h->at_phnum; break;
-		case AT_ENTRY: want = h->at_entry; break;
-		case AT_BASE: want = h->at_base; break;
-		case AT_SYSINFO_EHDR: want = h->at_sysinfo_ehdr; break;
-		default: continue;
+		case AT_PHDR:
+			want = h->at_phdr;
+			break;
+		case AT_PHENT:
+			want = h->at_phent;
+			break;
+		case AT_PHNUM:
+			want = h->at_phnum;
+			break;
+		case AT_ENTRY:
+			want = h->at_entry;
+			break;
+		case AT_BASE:
+			want = h->at_base;
+			break;
+		case AT_SYSINFO_EHDR:
+			want = h->at_sysinfo_ehdr;
+			break;
+		default:
+			continue;
 		}
 		done++;
 		if (v[1] != want)
@@ -363,7 +373,7 @@ static void fill_unmaps(struct rs_args *a, struct rs_range keep[3])
 	for (int i = 0; i <= 3; i++) {
 		rs_u64 stop = i < 3 ? keep[i].start : RS_TASK_SIZE;
 		if (stop > cursor)
-			a->unmaps[a->unmap_count++] = (struct rs_range){ cursor, stop };
+			a->unmaps[a->unmap_count++] = (struct rs_range){cursor, stop};
 		if (i < 3 && keep[i].end > cursor)
 			cursor = keep[i].end;
 	}
@@ -393,9 +403,8 @@ static void plan_moves(struct rs_args *a, const struct rs_image *img, const stru
 
 /* Arrays, not pointers: no relocations, so no RELRO segment in the .so. */
 static const char step_text[RS_STEP_COUNT][32] = {
-	"munmap failed, errno ", "mremap failed, errno ", "mmap failed, errno ",
-	"mprotect failed, errno ", "arch_prctl failed, errno ", "set_robust_list failed, errno ",
-	"rseq failed, errno ",
+    "munmap failed, errno ",	 "mremap failed, errno ",	   "mmap failed, errno ", "mprotect failed, errno ",
+    "arch_prctl failed, errno ", "set_robust_list failed, errno ", "rseq failed, errno ",
 };
 
 static rs_u32 put_text(char *to, rs_u32 at, rs_u32 cap, const char *s)
@@ -462,8 +471,8 @@ static void fill_fds(struct rs_args *a, const struct rs_image *img, const int *f
 }
 
 /* The anonymous mapping is zero-filled, so only set fields need writing. */
-static void fill_args(struct rs_args *a, const struct rs_layout *l, const struct rs_image *img,
-		      const struct rs_live *live, const int *fds, int image_fd, const struct rs_texts *t)
+static void fill_args(struct rs_args *a, const struct rs_layout *l, const struct rs_image *img, const struct rs_live *live, const int *fds,
+		      int image_fd, const struct rs_texts *t)
 {
 	rs_u8 *self = (rs_u8 *)a - l->args_off;
 	a->self = (rs_uptr)self;
@@ -479,8 +488,8 @@ static void fill_args(struct rs_args *a, const struct rs_layout *l, const struct
 	fill_texts(a, t);
 }
 
-struct rs_args *rs_prepare(const struct rs_image *img, const struct rs_live *live, const int *fds,
-			   int image_fd, const struct rs_texts *texts, struct rs_why *why)
+struct rs_args *rs_prepare(const struct rs_image *img, const struct rs_live *live, const int *fds, int image_fd,
+			   const struct rs_texts *texts, struct rs_why *why)
 {
 	struct rs_block b;
 	struct rs_layout l;
@@ -488,7 +497,7 @@ struct rs_args *rs_prepare(const struct rs_image *img, const struct rs_live *liv
 	find_block(img, live, &b);
 	plan_layout(img, block_overlaps(&b) ? b.end - b.start : 0, &l);
 	rs_stack_zone(live, &lo, &hi);
-	struct rs_range avoid[3] = { { b.start, b.end }, { b.live, b.live + (b.end - b.start) }, { lo, hi } };
+	struct rs_range avoid[3] = {{b.start, b.end}, {b.live, b.live + (b.end - b.start)}, {lo, hi}};
 	rs_u64 self = place_mapping(img, l.total, avoid, 3);
 	if (!self) {
 		rs_refuse(why, "address conflict", "no room for the takeover routine");
@@ -499,9 +508,8 @@ struct rs_args *rs_prepare(const struct rs_image *img, const struct rs_live *liv
 	fill_args(a, &l, img, live, fds, image_fd, texts);
 	plan_moves(a, img, &b, self + l.bounce_off);
 	/* Keep the stack from a margin below the current frames to its end. */
-	struct rs_range keep[3] = { { self, self + l.total },
-				    { rs_page_down(live->sp) - 0x10000, live->stack_end },
-				    { b.live, b.live + (b.end - b.start) } };
+	struct rs_range keep[3] = {
+	    {self, self + l.total}, {rs_page_down(live->sp) - 0x10000, live->stack_end}, {b.live, b.live + (b.end - b.start)}};
 	fill_unmaps(a, keep);
 	if (rs_failed(rs_mprotect(self, l.args_off, RS_PROT_READ | RS_PROT_EXEC))) {
 		rs_munmap(self, l.total);
@@ -511,10 +519,7 @@ struct rs_args *rs_prepare(const struct rs_image *img, const struct rs_live *liv
 	return a;
 }
 
-void rs_abandon(struct rs_args *a)
-{
-	rs_munmap(a->self, a->self_len);
-}
+void rs_abandon(struct rs_args *a) { rs_munmap(a->self, a->self_len); }
 
 int rs_start(struct rs_args *a, struct rs_why *why)
 {

@@ -28,14 +28,14 @@ static unsigned char image[DATA_OFF];
 static rs_u64 meta_size;
 static int failures;
 
-#define EXPECT(cond, ...)                                  \
-	do {                                               \
-		if (!(cond)) {                             \
-			failures++;                        \
-			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-			fprintf(stderr, __VA_ARGS__);      \
-			fputc('\n', stderr);               \
-		}                                          \
+#define EXPECT(cond, ...)                                                                                                                  \
+	do {                                                                                                                               \
+		if (!(cond)) {                                                                                                             \
+			failures++;                                                                                                        \
+			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                                               \
+			fprintf(stderr, __VA_ARGS__);                                                                                      \
+			fputc('\n', stderr);                                                                                               \
+		}                                                                                                                          \
 	} while (0)
 
 static rs_u32 add_string(rs_u64 *at, const char *s)
@@ -67,13 +67,13 @@ static void build_image(void)
 	h->data_offset = DATA_OFF;
 	h->file_size = DATA_OFF + 4096;
 	rs_u64 at = sizeof *h;
-	h->files = (struct rs_table){ at, 3, sizeof(struct rs_file) };
+	h->files = (struct rs_table){at, 3, sizeof(struct rs_file)};
 	at += 3 * sizeof(struct rs_file);
-	h->regions = (struct rs_table){ at, 4, sizeof(struct rs_region) };
+	h->regions = (struct rs_table){at, 4, sizeof(struct rs_region)};
 	at += 4 * sizeof(struct rs_region);
-	h->patches = (struct rs_table){ at, 3, sizeof(struct rs_patch) };
+	h->patches = (struct rs_table){at, 3, sizeof(struct rs_patch)};
 	at += 3 * sizeof(struct rs_patch);
-	h->env = (struct rs_table){ at, 1, 4 };
+	h->env = (struct rs_table){at, 1, 4};
 	at += 8;
 	h->cpu_features_len = 64;
 	h->cpu_features_off = 0x1000;
@@ -86,18 +86,18 @@ static void build_image(void)
 	h->strings_offset = at;
 	image[at++] = 0; /* "" at offset 0 */
 	struct rs_file *f = (struct rs_file *)(image + h->files.offset);
-	f[0] = (struct rs_file){ add_string(&at, "/usr/bin/prog"), RS_FILE_MAPPED, 1, 2, 8192, 3, 4 };
-	f[1] = (struct rs_file){ add_string(&at, "/lib64/ld.so"), RS_FILE_MAPPED, 1, 3, 16384, 3, 4 };
-	f[2] = (struct rs_file){ add_string(&at, "/opt/lib/libx.so"), RS_FILE_ABSENT, 0, 0, 0, 0, 0 };
+	f[0] = (struct rs_file){add_string(&at, "/usr/bin/prog"), RS_FILE_MAPPED, 1, 2, 8192, 3, 4};
+	f[1] = (struct rs_file){add_string(&at, "/lib64/ld.so"), RS_FILE_MAPPED, 1, 3, 16384, 3, 4};
+	f[2] = (struct rs_file){add_string(&at, "/opt/lib/libx.so"), RS_FILE_ABSENT, 0, 0, 0, 0, 0};
 	struct rs_region *r = (struct rs_region *)(image + h->regions.offset);
-	r[0] = (struct rs_region){ EXE_LO, EXE_LO + 8192, 0, 5, RS_REGION_FILE, 0, 0, 0, 0 };
-	r[1] = (struct rs_region){ LDSO_BASE, LDSO_BASE + 16384, 0, 5, RS_REGION_FILE, 1, 0, 0, 0 };
-	r[2] = (struct rs_region){ DATA_LO, DATA_LO + 4096, DATA_OFF, 1, RS_REGION_IMAGE, 0, RS_RF_PATCHED, 0, 0 };
-	r[3] = (struct rs_region){ DATA_LO + 4096, DATA_LO + 16384, 0, 3, RS_REGION_ZERO, 0, 0, 0, 0 };
+	r[0] = (struct rs_region){EXE_LO, EXE_LO + 8192, 0, 5, RS_REGION_FILE, 0, 0, 0, 0};
+	r[1] = (struct rs_region){LDSO_BASE, LDSO_BASE + 16384, 0, 5, RS_REGION_FILE, 1, 0, 0, 0};
+	r[2] = (struct rs_region){DATA_LO, DATA_LO + 4096, DATA_OFF, 1, RS_REGION_IMAGE, 0, RS_RF_PATCHED, 0, 0};
+	r[3] = (struct rs_region){DATA_LO + 4096, DATA_LO + 16384, 0, 3, RS_REGION_ZERO, 0, 0, 0, 0};
 	struct rs_patch *p = (struct rs_patch *)(image + h->patches.offset);
-	p[0] = (struct rs_patch){ DATA_LO, RS_PATCH_ARGC, 0, 0 };
-	p[1] = (struct rs_patch){ DATA_LO + 8, RS_PATCH_ENV_STRING, add_string(&at, "LD_LIBRARY_PATH"), 16 };
-	p[2] = (struct rs_patch){ DATA_LO + 16, RS_PATCH_AUXV_VALUE, AT_PLATFORM, 0 };
+	p[0] = (struct rs_patch){DATA_LO, RS_PATCH_ARGC, 0, 0};
+	p[1] = (struct rs_patch){DATA_LO + 8, RS_PATCH_ENV_STRING, add_string(&at, "LD_LIBRARY_PATH"), 16};
+	p[2] = (struct rs_patch){DATA_LO + 16, RS_PATCH_AUXV_VALUE, AT_PLATFORM, 0};
 	((rs_u32 *)(image + h->env.offset))[0] = add_string(&at, "LD_LIBRARY_PATH=/opt/lib");
 	h->strings_size = at - h->strings_offset;
 	h->meta_size = (at + 7) & ~7ull;
@@ -106,8 +106,8 @@ static void build_image(void)
 	strcpy(h->kernel_release, "6.18.0");
 	strcpy(h->kernel_version, "#1 SMP");
 	h->hwcap = 0x178bfbff;
-	h->vdso_vmas[0] = (struct rs_vdso_vma){ 0x7f0000000000ull, 0x7f0000004000ull, RS_VDSO_VVAR, 0 };
-	h->vdso_vmas[1] = (struct rs_vdso_vma){ 0x7f0000004000ull, 0x7f0000006000ull, RS_VDSO_VDSO, 0 };
+	h->vdso_vmas[0] = (struct rs_vdso_vma){0x7f0000000000ull, 0x7f0000004000ull, RS_VDSO_VVAR, 0};
+	h->vdso_vmas[1] = (struct rs_vdso_vma){0x7f0000004000ull, 0x7f0000006000ull, RS_VDSO_VDSO, 0};
 	for (unsigned i = 0; i < sizeof vdso; i++)
 		vdso[i] = (unsigned char)(i * 7);
 	h->vdso_hash = memory_checksum(vdso, sizeof vdso);
@@ -128,8 +128,8 @@ static void build_image(void)
 	seal();
 }
 
-static char *envp[] = { "HOME=/root", "LD_LIBRARY_PATH=/opt/lib", "LD_AUDIT=/x/libresident.so", 0 };
-static char *argv[] = { "prog", 0 };
+static char *envp[] = {"HOME=/root", "LD_LIBRARY_PATH=/opt/lib", "LD_AUDIT=/x/libresident.so", 0};
+static char *argv[] = {"prog", 0};
 static rs_u64 auxv[20];
 static unsigned char rnd[16];
 
@@ -173,7 +173,7 @@ static int parse(struct rs_image *img, struct rs_why *why)
 static void test_accepts(void)
 {
 	struct rs_image img;
-	struct rs_why why = { 0 };
+	struct rs_why why = {0};
 	struct rs_live live;
 	build_image();
 	build_live(&live);
@@ -185,7 +185,7 @@ static void test_accepts(void)
 static const char *live_refusal(void (*change)(struct rs_live *))
 {
 	struct rs_image img;
-	struct rs_why why = { 0 };
+	struct rs_why why = {0};
 	struct rs_live live;
 	build_image();
 	build_live(&live);
@@ -197,16 +197,16 @@ static const char *live_refusal(void (*change)(struct rs_live *))
 	return ok ? "accepted" : why.reason;
 }
 
-static char *env_more[] = { "LD_PRELOAD=/x.so", "LD_LIBRARY_PATH=/opt/lib", 0 };
-static char *env_less[] = { "HOME=/", 0 };
-static char *env_other[] = { "LD_LIBRARY_PATH=/opt/lib2", 0 };
-static char *env_ok[] = { "LD_BIND_NOW=1", "MALLOCX=1", "LD_LIBRARY_PATH=/opt/lib", 0 };
+static char *env_more[] = {"LD_PRELOAD=/x.so", "LD_LIBRARY_PATH=/opt/lib", 0};
+static char *env_less[] = {"HOME=/", 0};
+static char *env_other[] = {"LD_LIBRARY_PATH=/opt/lib2", 0};
+static char *env_ok[] = {"LD_BIND_NOW=1", "MALLOCX=1", "LD_LIBRARY_PATH=/opt/lib", 0};
 static void env_added(struct rs_live *l) { l->envp = env_more, l->env_count = 2; }
 static void env_removed(struct rs_live *l) { l->envp = env_less, l->env_count = 1; }
 static void env_changed(struct rs_live *l) { l->envp = env_other, l->env_count = 1; }
 static void env_ignored(struct rs_live *l) { l->envp = env_ok, l->env_count = 3; }
-static char *env_audit2[] = { "LD_AUDIT=/x/other.so:/x/libresident.so", "LD_LIBRARY_PATH=/opt/lib", 0 };
-static char *env_audit1[] = { "LD_AUDIT=:/x/libresident.so::", "LD_LIBRARY_PATH=/opt/lib", 0 };
+static char *env_audit2[] = {"LD_AUDIT=/x/other.so:/x/libresident.so", "LD_LIBRARY_PATH=/opt/lib", 0};
+static char *env_audit1[] = {"LD_AUDIT=:/x/libresident.so::", "LD_LIBRARY_PATH=/opt/lib", 0};
 static void audit_two(struct rs_live *l) { l->envp = env_audit2, l->env_count = 2; }
 static void audit_one(struct rs_live *l) { l->envp = env_audit1, l->env_count = 2; }
 static void kernel(struct rs_live *l) { l->kernel_version = "#2 SMP"; }
@@ -215,7 +215,11 @@ static void cpu(struct rs_live *l) { ldso[0x1005] ^= 1; }
 static void apic(struct rs_live *l) { ldso[0x1000 + 27] ^= 0x40; }
 static void vdso_bytes(struct rs_live *l) { vdso[100] ^= 1; }
 static void hwcap(struct rs_live *l) { auxv[1] ^= 2; }
-static void stack(struct rs_live *l) { l->sp = DATA_LO + 0x100000; l->stack_end = DATA_LO + 0x200000; }
+static void stack(struct rs_live *l)
+{
+	l->sp = DATA_LO + 0x100000;
+	l->stack_end = DATA_LO + 0x200000;
+}
 static void exe(struct rs_live *l) { l->exe_ino = 9; }
 
 static void test_live_refusals(void)
@@ -243,7 +247,7 @@ static void test_live_refusals(void)
 static void test_bounds(void)
 {
 	struct rs_image img;
-	struct rs_why why = { 0 };
+	struct rs_why why = {0};
 	struct rs_header *h = (struct rs_header *)image;
 	build_image();
 	h->cpu_features_len = 4000; /* more than the metadata: must not wrap */
@@ -266,21 +270,20 @@ static void test_bounds(void)
 static void test_checksum(void)
 {
 	struct rs_image img;
-	struct rs_why why = { 0 };
+	struct rs_why why = {0};
 	build_image();
 	image[300] ^= 1;
 	EXPECT(!parse(&img, &why) && !strcmp(why.reason, "corrupt image: checksum"), "flipped byte");
 }
 
-
 /* ---- planner ---- */
 
-static char *plan_envp[] = { "HOME=/root", "LD_LIBRARY_PATH=/opt/lib", 0 };
+static char *plan_envp[] = {"HOME=/root", "LD_LIBRARY_PATH=/opt/lib", 0};
 
 static int plan(struct rs_image *img, struct rs_live *live, struct rs_args **args, int *fds)
 {
-	struct rs_why why = { 0 };
-	struct rs_texts t = { "/usr/bin/prog", 2, { 1, 2 } };
+	struct rs_why why = {0};
+	struct rs_texts t = {"/usr/bin/prog", 2, {1, 2}};
 	if (!parse(img, &why)) {
 		fprintf(stderr, "plan: parse refused: %s\n", why.reason);
 		return 0;
@@ -358,9 +361,9 @@ static void test_plan(void)
 	EXPECT(a->move_count == 2 && a->moves[1].from == (rs_uptr)vdso && a->moves[1].to == 0x7f0000004000ull, "direct moves");
 	rs_u64 lo, hi;
 	rs_stack_zone(&live, &lo, &hi);
-	struct rs_range keep[3] = { { a->self, a->self + a->self_len },
-				    { rs_page_down(live.sp) - 0x10000, live.stack_end },
-				    { (rs_uptr)vdso - 0x4000, (rs_uptr)vdso + 0x2000 } };
+	struct rs_range keep[3] = {{a->self, a->self + a->self_len},
+				   {rs_page_down(live.sp) - 0x10000, live.stack_end},
+				   {(rs_uptr)vdso - 0x4000, (rs_uptr)vdso + 0x2000}};
 	fill_unmaps(a, keep); /* sorts keep the same way */
 	expect_tiling(a, keep);
 	EXPECT(!strcmp(a->line, "resident: restored /usr/bin/prog (takeover ") && a->line_len == strlen(a->line), "line");
@@ -379,8 +382,8 @@ static void test_plan_bounce(void)
 	struct rs_header *h = (struct rs_header *)image;
 	build_image();
 	rs_u64 live_block = (rs_uptr)vdso - 0x4000, old = live_block + 0x2000;
-	h->vdso_vmas[0] = (struct rs_vdso_vma){ old, old + 0x4000, RS_VDSO_VVAR, 0 };
-	h->vdso_vmas[1] = (struct rs_vdso_vma){ old + 0x4000, old + 0x6000, RS_VDSO_VDSO, 0 };
+	h->vdso_vmas[0] = (struct rs_vdso_vma){old, old + 0x4000, RS_VDSO_VVAR, 0};
+	h->vdso_vmas[1] = (struct rs_vdso_vma){old + 0x4000, old + 0x6000, RS_VDSO_VDSO, 0};
 	seal();
 	if (!plan(&img, &live, &a, fds)) {
 		failures++;
@@ -406,7 +409,7 @@ static void test_fuzz(unsigned rounds)
 	srand(1);
 	for (unsigned i = 0; i < rounds; i++) {
 		struct rs_image img;
-		struct rs_why why = { 0 };
+		struct rs_why why = {0};
 		build_image();
 		build_live(&live);
 		int flips = 1 + rand() % 4;
