@@ -2,7 +2,7 @@
  * image.h - the on-disk image format of resident, version 1.
  *
  * This header is the C half of ONE spec (docs/image-format.md). Its C# mirror
- * is src/Resident.Core/Image/ImageFormat.cs; tests/Resident.Tests/LayoutTests.cs
+ * is src/Resident.Core/Image/ImageFormat.cs; tests/Resident.Tests/Image/LayoutTests.cs
  * compiles a program against this header and checks every size and offset
  * against the mirror. Rules (STYLE.md 7): fields are only appended, retired
  * fields are never reused, RS_VERSION is bumped on any change.
