@@ -154,6 +154,18 @@ public sealed class EdgeCaseTests(Fixtures fx) : IClassFixture<Fixtures>
     }
 
     [Fact]
+    public void MallocPerturbAtRunTime_FallsBack()
+    {
+        // ld.so turns MALLOC_PERTURB_ into a tunable before the capture point
+        using var s = new ResidentSession();
+        var limits = fx.Path("limits");
+        s.Register(limits);
+        var spec = s.Spec(limits, [], new Dictionary<string, string> { ["MALLOC_PERTURB_"] = "85" });
+        Assert.Contains("limits: fresh malloc byte aa\n", s.RunNormal(spec).StdoutText);
+        AssertFallsBack(s, spec, limits);
+    }
+
+    [Fact]
     public void LdBindNowAtRunTime_StillRestored()
     {
         using var s = new ResidentSession();
