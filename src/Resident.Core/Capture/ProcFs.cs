@@ -6,23 +6,6 @@ namespace Resident.Capture;
 /// <summary>What /proc tells about a (stopped) process. Plain file reads: any thread may call.</summary>
 internal static class ProcFs
 {
-    public const ulong AT_PHDR = 3, AT_BASE = 7, AT_ENTRY = 9;
-
-    /// <summary>The kernel's auxv of the current exec: type → value.</summary>
-    public static Dictionary<ulong, ulong> ReadAuxv(int pid)
-    {
-        var raw = File.ReadAllBytes($"/proc/{pid}/auxv");
-        var auxv = new Dictionary<ulong, ulong>();
-        for (int o = 0; o + 16 <= raw.Length; o += 16)
-        {
-            ulong type = BinaryPrimitives.ReadUInt64LittleEndian(raw.AsSpan(o));
-            if (type == 0)
-                break;
-            auxv[type] = BinaryPrimitives.ReadUInt64LittleEndian(raw.AsSpan(o + 8));
-        }
-        return auxv;
-    }
-
     /// <summary>The environment block of the current exec, "NAME=value" entries in order.</summary>
     public static List<string> ReadEnviron(int pid) =>
         File.ReadAllText($"/proc/{pid}/environ").Split('\0', StringSplitOptions.RemoveEmptyEntries).ToList();

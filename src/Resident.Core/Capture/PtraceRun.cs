@@ -145,15 +145,15 @@ internal sealed class PtraceRun(string programPath, ulong expectedResumePc, Sysc
         string exe = ProcFs.Exe(pid);
         if (exe != programPath)
             throw new CaptureException($"the shell executed {exe} instead");
-        var auxv = ProcFs.ReadAuxv(pid);
-        if (auxv.GetValueOrDefault(ProcFs.AT_BASE) == 0)
+        ulong ldsoBase = Image.Auxv.Read(pid).Find(Image.Auxv.AT_BASE) ?? 0;
+        if (ldsoBase == 0)
             throw new CaptureException("the kernel loaded no interpreter (AT_BASE is 0)");
         Span<byte> code = stackalloc byte[LdSoEntry.WindowSize];
         RemoteMemory.Read(pid, entry, code);
         var resume = LdSoEntry.Decode(code, entry);
         // The loader in memory must be the file the pre-check decoded, at AT_BASE.
-        if (resume.ResumePc != auxv[ProcFs.AT_BASE] + expectedResumePc)
-            throw new CaptureException($"ld.so entry at 0x{entry:x} does not match the loader file (AT_BASE 0x{auxv[ProcFs.AT_BASE]:x})");
+        if (resume.ResumePc != ldsoBase + expectedResumePc)
+            throw new CaptureException($"ld.so entry at 0x{entry:x} does not match the loader file (AT_BASE 0x{ldsoBase:x})");
         return resume;
     }
 
