@@ -41,6 +41,22 @@ public sealed class RegistryTests(Fixtures fx) : IClassFixture<Fixtures>
     }
 
     [Fact]
+    public void AddByNameAndByRelativePath()
+    {
+        using var s = new ResidentSession();
+        var args = Path.Combine(s.WorkDir, "args");
+        File.Copy(fx.Path("args"), args);
+        var byName = s.Cli("add", "perl"); // found on PATH
+        var relative = s.Cli("add", "./args"); // relative to the working directory
+        Assert.True(byName.ExitCode == 0 && relative.ExitCode == 0, byName + "\n" + relative);
+        foreach (var (program, spec) in new[] { ("/usr/bin/perl", s.Spec("/usr/bin/perl", "-e", "print 1")), (args, s.Spec(args, "2")) })
+        {
+            var resident = s.RunResident(spec);
+            ResidentSession.AssertRestored(ResidentSession.AssertSameOutput(s.RunNormal(spec), resident), program, 1, resident);
+        }
+    }
+
+    [Fact]
     public void ConcurrentAdds_DistinctIdsAndAllRestored()
     {
         using var s = new ResidentSession();
