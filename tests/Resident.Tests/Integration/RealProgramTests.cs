@@ -55,6 +55,8 @@ public sealed class RealProgramTests
         s.Register(Perl);
         foreach (var spec in specs)
             s.AssertSameResident(spec, Perl);
+        // stdin really /dev/null (the benchmark's case), through a shell that is not registered
+        s.AssertSameResident(s.Spec("/bin/bash", "-c", "exec /usr/bin/perl </dev/null"), Perl);
         // a #! script: the kernel execs /usr/bin/perl, which is restored
         var scriptRun = s.AssertSameResident(s.Spec(script, "x", "y"), Perl);
         Assert.Equal(5, scriptRun.ExitCode);
