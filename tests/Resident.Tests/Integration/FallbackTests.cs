@@ -187,9 +187,12 @@ public sealed class FallbackTests(Fixtures fx) : IClassFixture<Fixtures>
     {
         using var c = RegisteredCopy();
         var normal = c.S.RunNormal(c.Spec);
+        var debug0 = c.Spec with { Env = new Dictionary<string, string>(c.Spec.Env) { ["RESIDENT_DEBUG"] = "0" } };
         Assert.Equal(normal.Stderr, c.S.RunResident(c.Spec, debug: false).Stderr); // restored
+        Assert.Equal(normal.Stderr, c.S.RunResident(debug0).Stderr);
         File.SetLastWriteTimeUtc(c.Alpha, DateTime.UtcNow.AddSeconds(2));
         Assert.Equal(normal.Stderr, c.S.RunResident(c.Spec, debug: false).Stderr); // fallback
+        Assert.Equal(normal.Stderr, c.S.RunResident(debug0).Stderr);
     }
 
     static ulong Inode(string path)
