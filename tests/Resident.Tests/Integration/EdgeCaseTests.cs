@@ -227,6 +227,7 @@ public sealed class EdgeCaseTests(Fixtures fx) : IClassFixture<Fixtures>
     [InlineData("registry directory writable by others")]
     [InlineData("image writable by group")]
     [InlineData("image owned by another user")]
+    [InlineData("image is a symbolic link")]
     public void UnsafeRegistry_FallsBack(string how)
     {
         using var s = new ResidentSession();
@@ -240,6 +241,11 @@ public sealed class EdgeCaseTests(Fixtures fx) : IClassFixture<Fixtures>
                 break;
             case "image writable by group":
                 File.SetUnixFileMode(image, File.GetUnixFileMode(image) | UnixFileMode.GroupWrite);
+                break;
+            case "image is a symbolic link":
+                var moved = Path.Combine(s.Root, Path.GetFileName(image));
+                File.Move(image, moved);
+                File.CreateSymbolicLink(image, moved);
                 break;
             default:
                 var r = ProcessRunner.Run(new RunSpec("/bin/chown", ["65534:65534", image]) { Env = s.BaseEnv() });
