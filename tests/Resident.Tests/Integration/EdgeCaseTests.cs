@@ -151,6 +151,22 @@ public sealed class EdgeCaseTests(Fixtures fx) : IClassFixture<Fixtures>
     }
 
     [Fact]
+    public void UnderGdb_BreakpointInALibraryIsHit()
+    {
+        // gdb follows libraries through ld.so's r_debug and its breakpoint in _dl_debug_state;
+        // a restore that swaps ld.so under it must not leave the debugger blind
+        using var s = new ResidentSession();
+        var libs = fx.Path("libs");
+        s.Register(libs);
+        var spec = s.Spec("/usr/bin/gdb", "-q", "-batch", "-nx", "-ex", "break alpha_value", "-ex", "run", "-ex", "info sharedlibrary", libs);
+        var normal = s.RunNormal(spec);
+        Assert.Contains("Breakpoint 1, ", normal.StdoutText);
+        var resident = s.RunResident(spec);
+        Assert.True(resident.StdoutText.Contains("Breakpoint 1, ") && resident.StdoutText.Contains("libalpha.so"),
+            "under gdb the breakpoint in libalpha was not hit (or the library is unknown to gdb):\n" + resident);
+    }
+
+    [Fact]
     public void LdPreloadAtRunTime_FallsBack()
     {
         // a restore would silently drop the preloaded library (its constructor prints a line)
