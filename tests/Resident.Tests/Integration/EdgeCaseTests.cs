@@ -71,6 +71,17 @@ public sealed class EdgeCaseTests(Fixtures fx) : IClassFixture<Fixtures>
     }
 
     [Fact]
+    public void PathWithSpacesAndNonAscii()
+    {
+        using var s = new ResidentSession();
+        var dir = Path.Combine(s.Root, "dir with spaces", "ünïcödé");
+        fx.CopyTo(dir);
+        var prog = Path.Combine(dir, "libs");
+        s.Register(prog);
+        s.AssertSameResident(s.Spec(prog, "x"), prog);
+    }
+
+    [Fact]
     public void NoPageOfTheHookRemains()
     {
         using var s = new ResidentSession();
