@@ -400,10 +400,42 @@ static int same_exe_path(struct hook *h)
 	return 1;
 }
 
+/* A seccomp filter (containers, systemd's SystemCallFilter=) may deny a call
+ * the takeover needs and ld.so never made; found out half-way, that would kill
+ * the program. So ask each first with invalid arguments: an allowed call says
+ * EINVAL, a filtered one EPERM, EACCES or ENOSYS. */
+static int denied(long r) { return r == -RS_EPERM || r == -RS_EACCES || r == -RS_ENOSYS; }
+
+static int syscalls_allowed(struct hook *h)
+{
+	if (denied(rs_munmap(1, 0)) || denied(rs_mremap(1, 0, 0)) || denied(rs_set_robust_list(0, 0)) || denied(rs_close_range(1, 0)))
+		return refuse(h, "a system call the takeover needs is denied (seccomp)", 0);
+	return 1;
+}
+
+/* Under a debugger (or strace) the takeover would swap ld.so behind its back:
+ * gdb watches the abandoned ld.so's r_debug and would never see a library.
+ * /proc/self/status is only read when an image exists. */
+static int not_traced(struct hook *h)
+{
+	char buf[1024];
+	long fd = rs_openat(RS_AT_FDCWD, "/proc/self/status", RS_O_RDONLY | RS_O_CLOEXEC);
+	if (fd < 0)
+		return refuse(h, "cannot read /proc/self/status", 0);
+	long n = rs_read((int)fd, buf, sizeof buf - 1);
+	rs_close((int)fd);
+	buf[n > 0 ? n : 0] = 0;
+	static const char key[] = "\nTracerPid:\t";
+	for (long i = 0; i + (long)sizeof key - 1 < n; i++)
+		if (rs_memeq(buf + i, key, sizeof key - 1))
+			return buf[i + sizeof key - 1] == '0' ? 1 : refuse(h, "traced (debugger or strace)", 0);
+	return refuse(h, "no TracerPid in /proc/self/status", 0);
+}
+
 static int check_image(struct hook *h)
 {
 	rs_u64 lim[2];
-	if (!same_exe_path(h))
+	if (!same_exe_path(h) || !syscalls_allowed(h) || !not_traced(h))
 		return 0;
 	if (rs_uname(&h->uts) || rs_getrlimit(RS_RLIMIT_STACK, lim))
 		return refuse(h, "uname or getrlimit failed", 0);

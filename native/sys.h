@@ -59,6 +59,9 @@ typedef unsigned long rs_uptr;
 #define RS_ENOENT 2
 #define RS_ENOTDIR 20
 #define RS_EEXIST 17
+#define RS_EPERM 1
+#define RS_EACCES 13
+#define RS_ENOSYS 38
 
 /* The end of 47-bit user space: munmap ranges stop here ([vsyscall] above is the kernel's;
  * with 5-level paging only an explicit hint maps higher, which ld.so never gives). */

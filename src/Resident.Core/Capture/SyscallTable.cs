@@ -8,6 +8,8 @@ namespace Resident.Capture;
 internal static class SyscallTable
 {
     public const long Read = 0, Write = 1, Open = 2, Close = 3, Stat = 4, Fstat = 5, Lstat = 6, Lseek = 8;
+    const ulong ProtGrowsDown = 0x01000000;
+
     public const long Mmap = 9, Mprotect = 10, Munmap = 11, Brk = 12, Pread64 = 17, Access = 21;
     public const long Writev = 20, Execve = 59, Uname = 63, Getcwd = 79, Readlink = 89;
     public const long Getuid = 102, Getgid = 104, Geteuid = 107, Getegid = 108;
@@ -62,6 +64,10 @@ internal static class SyscallTable
             return $"ld.so made {Describe(r)}, which the restorer cannot reproduce";
         if (r.Nr == ArchPrctl && r.Args[0] is not (ArchSetFs or ArchGetFs or ArchGetGs or ArchGetCpuid or ArchCetStatus or ArchShstkStatus))
             return $"ld.so made {Describe(r)} (code 0x{r.Args[0]:x}), which the restorer cannot reproduce";
+        // ld.so's _dl_make_stack_executable: mprotect(stack page, PROT_EXEC | PROT_GROWSDOWN).
+        // The restored process keeps this exec's stack, which nobody made executable.
+        if (r.Nr == Mprotect && (r.Args[2] & ProtGrowsDown) != 0)
+            return "a library needs an executable stack (PT_GNU_STACK with PF_X): not supported";
         if (r.Nr == Prlimit64 && r.Args[2] != 0)
             return $"ld.so changed a resource limit ({Describe(r)})";
         return null;
