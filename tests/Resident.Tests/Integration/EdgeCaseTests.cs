@@ -392,6 +392,18 @@ public sealed class EdgeCaseTests(Fixtures fx) : IClassFixture<Fixtures>
     }
 
     [Fact]
+    public void CapturedOnOneCpu_RestoredOnEveryCpu()
+    {
+        // the cpu signature in the image must not include per-core values (APIC id)
+        using var s = new ResidentSession();
+        var args = fx.Path("args");
+        var add = ProcessRunner.Run(s.Spec("/usr/bin/taskset", "-c", "0", Product.Cli, "add", args));
+        Assert.True(add.ExitCode == 0, add.ToString());
+        for (int cpu = 0; cpu < Math.Min(Environment.ProcessorCount, 8); cpu++)
+            AssertSame(s, s.Spec("/usr/bin/taskset", "-c", cpu.ToString(), args, "1"), args);
+    }
+
+    [Fact]
     public void ManyRestoresAtOnce()
     {
         using var s = new ResidentSession();
