@@ -82,6 +82,21 @@ public sealed class EdgeCaseTests(Fixtures fx) : IClassFixture<Fixtures>
     }
 
     [Fact]
+    public void WithoutProc_SameOutput()
+    {
+        // in a mount namespace without /proc (chroots, minimal containers) the hook cannot key
+        // the image; the program must simply start normally
+        using var s = new ResidentSession();
+        var args = fx.Path("args");
+        s.Register(args);
+        var spec = s.Spec("/usr/bin/unshare", "-m", "/bin/sh", "-c", $"umount -l /proc && exec '{args}' 2");
+        var normal = s.RunNormal(spec);
+        Assert.True(normal.ExitCode == 2, normal.ToString());
+        var debug = ResidentSession.AssertSameOutput(normal, s.RunResident(spec));
+        Assert.True(debug.Lines.Count <= 1, string.Join("\n", debug.Lines));
+    }
+
+    [Fact]
     public void NoPageOfTheHookRemains()
     {
         using var s = new ResidentSession();
