@@ -101,8 +101,9 @@ struct rs_region {
 #define RS_PATCH_AUXV 4u /* &auxv[0] (the first Elf64_auxv_t) */
 #define RS_PATCH_ARG_STRING 5u /* argv[index] (index < this exec's argc, else fall back) */
 #define RS_PATCH_ENV_STRING 6u /* the envp string "NAME=VALUE" whose NAME is strings[index]; absent: fall back */
-#define RS_PATCH_AUXV_VALUE                                                                                                                \
-	7u /* the value of auxv entry with a_type == index (AT_PLATFORM, AT_EXECFN, AT_RANDOM, ...); absent: fall back */
+/* RS_PATCH_AUXV_VALUE: the value of the auxv entry with a_type == index
+ * (AT_PLATFORM, AT_EXECFN, AT_RANDOM, ...); absent: fall back */
+#define RS_PATCH_AUXV_VALUE 7u
 
 /* One word in the snapshot that pointed into the capture's initial stack. */
 struct rs_patch {
