@@ -120,6 +120,8 @@ enum { RS_STEP_MUNMAP, RS_STEP_MREMAP, RS_STEP_MMAP, RS_STEP_MPROTECT, RS_STEP_S
 #define RS_PATH_MAX 4096
 #define RS_EXTRA_POKES 8 /* six auxv entries, canary, pointer guard */
 
+#define RS_MARK_COUNT 7
+
 struct rs_args {
 	rs_u64 self, self_len; /* the takeover mapping */
 	rs_u64 entry_off; /* rs_takeover's offset in it */
@@ -153,6 +155,12 @@ struct rs_args {
 	char fatal[RS_LINE_MAX]; /* "resident: fatal PATH: " */
 	char tail[8];
 	char step[RS_STEP_COUNT][32]; /* "mmap failed, errno " ... */
+
+	/* debug 3: when each stage of the routine ended, appended to the line as
+	 * microseconds from t0 (profiling the takeover without a tracer) */
+	struct rs_timespec marks[RS_MARK_COUNT];
+	rs_u32 mark_count;
+	char marks_text[64];
 };
 
 /* The routine's section; the linker defines its bounds. */
@@ -424,6 +432,8 @@ static void fill_texts(struct rs_args *a, const struct rs_texts *t)
 	n = put_text(a->line, n, n + RS_PATH_MAX, t->path);
 	a->line_len = put_text(a->line, n, RS_LINE_MAX - 32, t->debug >= 2 ? " (takeover " : "\n");
 	put_text(a->tail, 0, sizeof a->tail - 1, " us)\n");
+	put_text(a->marks_text, 0, sizeof a->marks_text - 1, " us: start/unmap/vdso/map/patch/thread/close");
+	a->mark_count = 0;
 	n = put_text(a->fatal, 0, RS_LINE_MAX, "resident: fatal ");
 	n = put_text(a->fatal, n, n + RS_PATH_MAX, t->path);
 	a->fatal_len = put_text(a->fatal, n, RS_LINE_MAX - 64, ": ");
@@ -557,6 +567,34 @@ RS_ROUTINE static rs_u32 put_decimal(char *to, rs_u64 v)
 	return i;
 }
 
+RS_ROUTINE static void mark(struct rs_args *a)
+{
+	if (a->debug >= 3 && a->mark_count < RS_MARK_COUNT)
+		rs_clock_gettime(RS_CLOCK_MONOTONIC, &a->marks[a->mark_count++]);
+}
+
+RS_ROUTINE static rs_u64 micros_since(const struct rs_timespec *t0, const struct rs_timespec *t)
+{
+	long us = (t->tv_sec - t0->tv_sec) * 1000000 + (t->tv_nsec - t0->tv_nsec) / 1000;
+	return us > 0 ? (rs_u64)us : 0;
+}
+
+/* " [A/B/.../G us: start/unmap/...]": when each stage ended, from t0. */
+RS_ROUTINE static rs_u32 put_marks(struct rs_args *a, rs_u32 n)
+{
+	a->line[n++] = ' ';
+	a->line[n++] = '[';
+	for (rs_u32 i = 0; i < a->mark_count; i++) {
+		if (i)
+			a->line[n++] = '/';
+		n += put_decimal(a->line + n, micros_since(&a->t0, &a->marks[i]));
+	}
+	for (const char *s = a->marks_text; *s; s++)
+		a->line[n++] = *s;
+	a->line[n++] = ']';
+	return n;
+}
+
 RS_ROUTINE __attribute__((noreturn)) static void fail(struct rs_args *a, int step, long r)
 {
 	rs_u32 n = a->fatal_len;
@@ -634,14 +672,16 @@ RS_ROUTINE static void finish(struct rs_args *a)
 	if (!a->close_hi || rs_close_range(a->close_lo, a->close_hi))
 		for (rs_u32 i = 0; i < a->fd_count; i++)
 			rs_close(a->fds[i]);
+	mark(a);
 	if (!a->debug)
 		return;
 	rs_u32 n = a->line_len;
 	if (a->debug >= 2) {
 		struct rs_timespec now;
 		rs_clock_gettime(RS_CLOCK_MONOTONIC, &now);
-		long us = (now.tv_sec - a->t0.tv_sec) * 1000000 + (now.tv_nsec - a->t0.tv_nsec) / 1000;
-		n += put_decimal(a->line + n, us > 0 ? (rs_u64)us : 0);
+		n += put_decimal(a->line + n, micros_since(&a->t0, &now));
+		if (a->debug >= 3)
+			n = put_marks(a, n);
 		for (const char *s = a->tail; *s; s++)
 			a->line[n++] = *s;
 	}
@@ -670,12 +710,18 @@ RS_ROUTINE __attribute__((noreturn)) static void resume(struct rs_args *a)
 
 RS_ROUTINE __attribute__((noreturn, used)) void rs_takeover(struct rs_args *a)
 {
+	mark(a);
 	unmap_rest(a);
+	mark(a);
 	move_vdso(a);
+	mark(a);
 	map_regions(a);
+	mark(a);
 	apply_pokes(a);
 	protect_patched(a);
+	mark(a);
 	set_thread(a);
+	mark(a);
 	finish(a);
 	resume(a);
 }
