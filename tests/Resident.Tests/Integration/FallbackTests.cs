@@ -25,11 +25,19 @@ public sealed class FallbackTests(Fixtures fx) : IClassFixture<Fixtures>
     Copy RegisteredCopy()
     {
         var c = new Copy();
-        fx.CopyTo(c.Dir);
-        c.S.Register(c.Libs);
-        c.S.AssertSameResident(c.Spec, c.Libs);
-        AssertListed(c, "fresh");
-        return c;
+        try
+        {
+            fx.CopyTo(c.Dir);
+            c.S.Register(c.Libs);
+            c.S.AssertSameResident(c.Spec, c.Libs);
+            AssertListed(c, "fresh");
+            return c;
+        }
+        catch
+        {
+            c.Dispose(); // the caller's using never sees it
+            throw;
+        }
     }
 
     /// <summary>
