@@ -266,13 +266,18 @@ static rs_u64 place_mapping(const struct rs_image *img, rs_u64 len, const struct
  * populating a page a fraction of that. Read-only image pages are shared page
  * cache (no copy, any size); writable and zero pages become private memory,
  * so only regions up to RS_POPULATE_PRIVATE_MAX are (a huge .bss stays lazy).
- * Code and other file pages are left to the kernel's fault-around. */
+ * Read-only file pages (code, rodata) are shared page cache too, but a big
+ * library is mostly never touched (libLLVM's 60 MB of code), so only segments
+ * up to RS_POPULATE_FILE_MAX are; bigger ones are left to fault-around.
+ * Measured side by side (perl </dev/null): populating small file segments
+ * took resident/normal from 0.97-1.00 to 0.92-0.97. */
 #define RS_POPULATE_PRIVATE_MAX (1ull << 20)
+#define RS_POPULATE_FILE_MAX (4ull << 20)
 
 static int populate(const struct rs_region *r, rs_u32 prot)
 {
 	if (r->kind == RS_REGION_FILE)
-		return 0;
+		return !(prot & RS_PROT_WRITE) && r->end - r->start <= RS_POPULATE_FILE_MAX;
 	return r->kind == RS_REGION_IMAGE && !(prot & RS_PROT_WRITE) ? 1 : r->end - r->start <= RS_POPULATE_PRIVATE_MAX;
 }
 
