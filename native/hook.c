@@ -432,6 +432,19 @@ static int not_traced(struct hook *h)
 	return refuse(h, "no TracerPid in /proc/self/status", 0);
 }
 
+/* The stack below argc that this hook and then the restored program are
+ * about to touch: one madvise populates it, where each first touch would be a
+ * page fault (several microseconds each here). The kernel maps at least 128
+ * KiB below the arguments at exec; a smaller stack rlimit makes this fail
+ * harmlessly. */
+#define HOOK_STACK_PREFAULT (96u << 10)
+
+static void prefault_stack(const struct hook *h)
+{
+	rs_u64 argc_page = (rs_u64)(h->live.argv - 1) & ~(rs_u64)(RS_PAGE - 1);
+	rs_madvise(argc_page - HOOK_STACK_PREFAULT, HOOK_STACK_PREFAULT, RS_MADV_POPULATE_WRITE);
+}
+
 static int check_image(struct hook *h)
 {
 	rs_u64 lim[2];
@@ -535,7 +548,10 @@ __attribute__((visibility("default"))) unsigned int la_version(unsigned int vers
 	hook_init(&h);
 	if (!find_exec(&h))
 		return 0; /* not a normal dynamic exec: not ours to judge */
-	if (!open_image(&h) || !read_image(&h) || !check_image(&h) || !open_files(&h) || !prepare(&h) || !take_over(&h))
+	if (!open_image(&h))
+		return fall_back(&h);
+	prefault_stack(&h);
+	if (!read_image(&h) || !check_image(&h) || !open_files(&h) || !prepare(&h) || !take_over(&h))
 		return fall_back(&h);
 	return 0;
 }

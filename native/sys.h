@@ -46,6 +46,7 @@ typedef unsigned long rs_uptr;
 #define RS_MAP_FIXED 0x10
 #define RS_MAP_ANONYMOUS 0x20
 #define RS_MAP_POPULATE 0x8000
+#define RS_MADV_POPULATE_WRITE 23 /* Linux 5.14+; older kernels: -EINVAL */
 #define RS_MAP_FIXED_NOREPLACE 0x100000
 #define RS_MREMAP_MAYMOVE 1
 #define RS_MREMAP_FIXED 2
@@ -133,6 +134,7 @@ RS_INLINE long rs_mmap(rs_u64 addr, rs_u64 len, int prot, int flags, int fd, rs_
 {
 	return RS_SC(__NR_mmap, addr, len, prot, flags, fd, off);
 }
+RS_INLINE long rs_madvise(rs_u64 addr, rs_u64 len, int advice) { return RS_SC(__NR_madvise, addr, len, advice, 0, 0, 0); }
 RS_INLINE long rs_munmap(rs_u64 addr, rs_u64 len) { return RS_SC(__NR_munmap, addr, len, 0, 0, 0, 0); }
 RS_INLINE long rs_mprotect(rs_u64 addr, rs_u64 len, int prot) { return RS_SC(__NR_mprotect, addr, len, prot, 0, 0, 0); }
 RS_INLINE long rs_mremap(rs_u64 old, rs_u64 len, rs_u64 to)
