@@ -342,8 +342,11 @@ static void test_plan(void)
 	EXPECT(a->maps[0].fd == 7 && a->maps[1].fd == 8 && a->maps[2].fd == 6 && a->maps[3].fd == -1, "map fds");
 	EXPECT(a->maps[2].prot == 3 && a->maps[2].final_prot == 1, "patched region mapped writable, then read-only");
 	EXPECT(a->maps[3].flags & RS_MAP_ANONYMOUS && !(a->maps[0].flags & RS_MAP_ANONYMOUS), "anonymous only for ZERO");
-	EXPECT(!(a->maps[0].flags & RS_MAP_POPULATE) && a->maps[2].flags & RS_MAP_POPULATE && a->maps[3].flags & RS_MAP_POPULATE,
-	       "populate image and small zero regions, not files");
+	/* file segments: populated when read-only and small (code, rodata), never when writable */
+	for (int i = 0; i < 2; i++)
+		EXPECT(!!(a->maps[i].flags & RS_MAP_POPULATE) == (!(a->maps[i].prot & RS_PROT_WRITE) && a->maps[i].len <= (4u << 20)),
+		       "file region %d populate policy", i);
+	EXPECT(a->maps[2].flags & RS_MAP_POPULATE && a->maps[3].flags & RS_MAP_POPULATE, "populate image and small zero regions");
 	/* pokes: 3 patches, AT_PHDR (AT_ENTRY is equal), canary, guard */
 	EXPECT(a->poke_count == 6, "poke count %u", a->poke_count);
 	EXPECT(a->pokes[0].addr == DATA_LO && a->pokes[0].value == (rs_uptr)argv - 8, "ARGC patch");
