@@ -6,7 +6,7 @@ namespace Resident.Activation;
 /// How the hook gets into a process: LD_AUDIT names libresident.so by absolute path. ld.so then
 /// loads it for every dynamically linked exec below that environment (children included).
 /// </summary>
-public static partial class HookActivation
+public static class HookActivation
 {
     /// <summary>LD_AUDIT value with the hook first and not twice; other audit modules are kept.</summary>
     public static string ComposeLdAudit(string hookPath, string? current)
@@ -31,11 +31,7 @@ public static partial class HookActivation
         env.Add("LD_AUDIT=" + ComposeLdAudit(hookPath, ldAudit));
         string?[] argv = [program, .. args, null];
         string?[] envp = [.. env, null];
-        Execvpe(program, argv, envp);
+        Interop.Execvpe(program, argv, envp);
         return Marshal.GetLastPInvokeErrorMessage();
     }
-
-    // execvpe searches PATH like a shell; argv and envp are NULL-terminated by the caller.
-    [LibraryImport("libc", EntryPoint = "execvpe", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int Execvpe(string file, string?[] argv, string?[] envp);
 }
