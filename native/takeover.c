@@ -237,10 +237,27 @@ static int spot_taken(const struct rs_image *img, rs_u64 a, rs_u64 len, const st
 
 /* Try the gaps just below each snapshot region, then above the last one;
  * MAP_FIXED_NOREPLACE makes the kernel refuse spots live mappings use. */
+/* First where the kernel would put it: next to the live ld.so and this hook,
+ * whose page tables already exist (creating page tables for a fresh range is
+ * the expensive part here). Used only if it misses every snapshot region. */
+static rs_u64 place_near_live(const struct rs_image *img, rs_u64 len, const struct rs_range *avoid, int n)
+{
+	long r = rs_mmap(0, len, RS_PROT_READ | RS_PROT_WRITE, RS_MAP_PRIVATE | RS_MAP_ANONYMOUS | RS_MAP_POPULATE, -1, 0);
+	if (rs_failed(r))
+		return 0;
+	if (!spot_taken(img, (rs_u64)r, len, avoid, n))
+		return (rs_u64)r;
+	rs_munmap((rs_u64)r, len);
+	return 0;
+}
+
 static rs_u64 place_mapping(const struct rs_image *img, rs_u64 len, const struct rs_range *avoid, int n)
 {
 	const rs_u64 gap = 0x10000;
 	int tries = 0;
+	rs_u64 near = place_near_live(img, len, avoid, n);
+	if (near)
+		return near;
 	for (rs_u32 i = 0; img->region_count && i <= img->region_count && tries < 16; i++) {
 		rs_u64 a = i < img->region_count ? img->regions[i].start - len - gap : img->regions[i - 1].end + gap;
 		if (i < img->region_count && img->regions[i].start < len + gap)
