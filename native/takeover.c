@@ -280,22 +280,22 @@ static rs_u64 place_mapping(const struct rs_image *img, rs_u64 len, const struct
 
 /* Prefault at mmap time what the program is about to touch anyway: a page
  * fault costs several microseconds (about 9 in the VM this was measured on),
- * populating a page a fraction of that. Read-only image pages are shared page
- * cache (no copy, any size); writable and zero pages become private memory,
- * so only regions up to RS_POPULATE_PRIVATE_MAX are (a huge .bss stays lazy).
- * Read-only file pages (code, rodata) are shared page cache too, but a big
- * library is mostly never touched (libLLVM's 60 MB of code), so only segments
- * up to RS_POPULATE_FILE_MAX are; bigger ones are left to fault-around.
- * Measured side by side (perl </dev/null): populating small file segments
- * took resident/normal from 0.97-1.00 to 0.92-0.97. */
+ * populating a page a fraction of that, but populating pages a run never
+ * touches costs too (at mmap and again at exit). So: read-only regions (code,
+ * rodata, RELRO; shared page cache, no copy) up to RS_POPULATE_SHARED_MAX, and
+ * writable or zero regions (private copies) up to RS_POPULATE_PRIVATE_MAX.
+ * Bigger ones (libLLVM's 40 MB of code and 8 MB of RELRO) are left to the
+ * kernel's fault-around. Measured side by side: perl </dev/null 0.97-1.00 ->
+ * 0.90-0.92, clang-format --version 0.30 -> 0.29 (docs/benchmarks.md). */
+#define RS_POPULATE_SHARED_MAX (4ull << 20)
 #define RS_POPULATE_PRIVATE_MAX (1ull << 20)
-#define RS_POPULATE_FILE_MAX (4ull << 20)
 
 static int populate(const struct rs_region *r, rs_u32 prot)
 {
-	if (r->kind == RS_REGION_FILE)
-		return !(prot & RS_PROT_WRITE) && r->end - r->start <= RS_POPULATE_FILE_MAX;
-	return r->kind == RS_REGION_IMAGE && !(prot & RS_PROT_WRITE) ? 1 : r->end - r->start <= RS_POPULATE_PRIVATE_MAX;
+	rs_u64 len = r->end - r->start;
+	if (!(prot & RS_PROT_WRITE))
+		return len <= RS_POPULATE_SHARED_MAX;
+	return r->kind != RS_REGION_FILE && len <= RS_POPULATE_PRIVATE_MAX;
 }
 
 static void fill_maps(struct rs_args *a, const struct rs_image *img, const int *fds, int image_fd)
