@@ -19,7 +19,12 @@ public static class Cli
             "resident: make dynamically linked programs start as if they were resident.\n" +
             "A registered program's address space is saved right after ld.so loaded and relocated\n" +
             "its libraries; every later exec of it (with the hook enabled) maps that image back\n" +
-            "instead of linking again. Stale images are never used: the program then starts normally.")
+            "instead of linking again. Stale images are never used: the program then starts normally.\n\n" +
+            "Environment:\n" +
+            "  RESIDENT_DIR    registry directory (default $XDG_CACHE_HOME/resident, else ~/.cache/resident)\n" +
+            "  RESIDENT_DEBUG  1: the hook prints one line per exec of a registered program\n" +
+            "                  (restored, or fallback with the reason); 2: also for programs without an\n" +
+            "                  image, with the takeover time; 3: with the time of each takeover stage")
         {
             AddCommand.Create(stdout, stderr),
             ListCommand.Create(stdout, stderr),
