@@ -439,10 +439,16 @@ static int not_traced(struct hook *h)
  * harmlessly. */
 #define HOOK_STACK_PREFAULT (96u << 10)
 
+extern const char __ehdr_start[] __attribute__((visibility("hidden")));
+extern const char _etext[] __attribute__((visibility("hidden")));
+
 static void prefault_stack(const struct hook *h)
 {
 	rs_u64 argc_page = (rs_u64)(h->live.argv - 1) & ~(rs_u64)(RS_PAGE - 1);
 	rs_madvise(argc_page - HOOK_STACK_PREFAULT, HOOK_STACK_PREFAULT, RS_MADV_POPULATE_WRITE);
+	/* and this hook's own code, which the validation and the copy of the
+	 * routine are about to run through page by page */
+	rs_madvise((rs_u64)__ehdr_start, rs_page_up((rs_u64)(_etext - __ehdr_start)), RS_MADV_POPULATE_READ);
 }
 
 static int check_image(struct hook *h)

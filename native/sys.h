@@ -46,6 +46,7 @@ typedef unsigned long rs_uptr;
 #define RS_MAP_FIXED 0x10
 #define RS_MAP_ANONYMOUS 0x20
 #define RS_MAP_POPULATE 0x8000
+#define RS_MADV_POPULATE_READ 22 /* Linux 5.14+ */
 #define RS_MADV_POPULATE_WRITE 23 /* Linux 5.14+; older kernels: -EINVAL */
 #define RS_MAP_FIXED_NOREPLACE 0x100000
 #define RS_MREMAP_MAYMOVE 1
