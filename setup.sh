@@ -9,10 +9,12 @@ cd "$(dirname "$0")"
 root=$PWD
 
 # System packages: the C toolchain builds the hook and links NativeAOT; perl, python3.11,
-# clang-format, git and gdb are the real programs the tests and benchmarks run.
+# clang-format, git and gdb are the real programs the tests and benchmarks run; zsh and fish
+# are there so `resident shell-init zsh|fish` is tested in the shells themselves.
 need=()
 for pair in gcc:gcc g++:g++ make:make objdump:binutils clang-14:clang-14 perl:perl \
-            python3.11:python3.11 clang-format-14:clang-format-14 git:git gdb:gdb strace:strace; do
+            python3.11:python3.11 clang-format-14:clang-format-14 git:git gdb:gdb strace:strace \
+            zsh:zsh fish:fish; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 if ((${#need[@]})); then

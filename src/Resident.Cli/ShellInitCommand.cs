@@ -36,7 +36,7 @@ public static class ShellInitCommand
             return 1;
         }
         stdout.WriteLine(s.Shell == "fish"
-            ? $"if not contains -- '{hook}' (string split : -- \"$LD_AUDIT\"); set -gx LD_AUDIT '{hook}'(test -n \"$LD_AUDIT\"; and echo \":$LD_AUDIT\"); end"
+            ? $"if not contains -- '{hook}' (string split : -- \"$LD_AUDIT\"); if test -n \"$LD_AUDIT\"; set -gx LD_AUDIT '{hook}:'\"$LD_AUDIT\"; else; set -gx LD_AUDIT '{hook}'; end; end"
             : $"case \":${{LD_AUDIT-}}:\" in *':{hook}:'*) ;; *) export LD_AUDIT='{hook}'\"${{LD_AUDIT:+:$LD_AUDIT}}\" ;; esac");
         return 0;
     }

@@ -88,6 +88,21 @@ public sealed class CliVerbTests : IDisposable
         Assert.Contains("fresh", o.ToString());
     }
 
+    [Theory]
+    [InlineData("zsh", "/usr/bin/zsh")]
+    [InlineData("fish", "/usr/bin/fish")]
+    public void ShellInitIsIdempotentInZshAndFish(string shell, string binary)
+    {
+        var o = new StringWriter();
+        Assert.Equal(0, ShellInitCommand.Run(new ShellInitSettings(shell, Product.Hook), o, new StringWriter()));
+        string twice = $"{o}\n{o}\necho $LD_AUDIT";
+        var env = new Dictionary<string, string> { ["PATH"] = "/usr/bin:/bin", ["HOME"] = dir };
+        var fresh = ProcessRunner.Run(new RunSpec(binary, ["-c", twice]) { Env = env });
+        Assert.Equal(Product.Hook + "\n", fresh.StdoutText);
+        var kept = ProcessRunner.Run(new RunSpec(binary, ["-c", twice]) { Env = new Dictionary<string, string>(env) { ["LD_AUDIT"] = "/other.so" } });
+        Assert.Equal($"{Product.Hook}:/other.so\n", kept.StdoutText);
+    }
+
     [Fact]
     public void ShellInitIsIdempotentInBash()
     {
