@@ -53,7 +53,8 @@ public static class AddCommand
         var file = ProgramFile.Identify(program);
         string imagePath = registry.ImagePath(file.Dev, file.Ino);
         // Re-registering keeps the program's id: ids name registrations, not captures.
-        ulong id = registry.Entries().FirstOrDefault(e => e.Path == imagePath)?.Image?.Header.Id ?? registry.AllocateId();
+        var entries = registry.Entries();
+        ulong id = entries.FirstOrDefault(e => e.Path == imagePath)?.Image?.Header.Id ?? registry.AllocateId(entries);
         var summary = Capturer.Capture(file.Path, imagePath, id, env);
         string lazy = summary.LazyBind ? " (lazy binding: the program does not start with LD_BIND_NOW=1)" : "";
         return $"registered {summary.ProgramPath} (id {id}): image {Cli.FormatSize(summary.ImageSize)}, captured in {summary.Elapsed.TotalMilliseconds:0} ms{lazy}";

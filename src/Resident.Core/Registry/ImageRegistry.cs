@@ -43,9 +43,14 @@ public sealed class ImageRegistry(string directory)
 
     public string ImagePath(ulong dev, ulong ino) => Path.Combine(Directory, RegistryPaths.ImageFileName(dev, ino));
 
-    /// <summary>Hands out the next id under an exclusive lock on the counter file.</summary>
-    public ulong AllocateId()
+    /// <summary>
+    /// Hands out the next id under an exclusive lock on the counter file. <paramref name="entries"/>
+    /// (the caller's read of <see cref="Entries"/>) keeps ids above every one in use even if the
+    /// counter file was lost.
+    /// </summary>
+    public ulong AllocateId(IReadOnlyList<RegistryEntry> entries)
     {
+        ulong maxInUse = entries.Select(e => e.Image?.Header.Id ?? 0).DefaultIfEmpty(0UL).Max();
         string path = Path.Combine(Directory, CounterFile);
         for (int attempt = 0; ; attempt++)
         {
@@ -54,7 +59,7 @@ public sealed class ImageRegistry(string directory)
                 using var fs = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
                 using var reader = new StreamReader(fs, leaveOpen: true);
                 ulong next = ulong.TryParse(reader.ReadToEnd().Trim(), out var n) && n > 0 ? n : 1;
-                next = Math.Max(next, MaxIdInUse() + 1);
+                next = Math.Max(next, maxInUse + 1);
                 fs.SetLength(0);
                 using var writer = new StreamWriter(fs);
                 writer.Write($"{next + 1}\n");
@@ -85,8 +90,6 @@ public sealed class ImageRegistry(string directory)
         list.Sort((a, b) => (a.Image?.Header.Id ?? ulong.MaxValue).CompareTo(b.Image?.Header.Id ?? ulong.MaxValue));
         return list;
     }
-
-    ulong MaxIdInUse() => Entries().Select(e => e.Image?.Header.Id ?? 0).DefaultIfEmpty(0UL).Max();
 }
 
 /// <summary>One image file: its parsed header (null when it cannot be read) or why not.</summary>
