@@ -31,6 +31,7 @@ public static class Cli
             RemoveCommand.Create(stdout, stderr),
             ExecCommand.Create(stderr),
             ShellInitCommand.Create(stdout, stderr),
+            BenchCommand.Create(stdout, stderr),
         };
         var config = new InvocationConfiguration { Output = stdout, Error = stderr };
         return root.Parse(args).Invoke(config);
