@@ -11,6 +11,9 @@
  * is none yet), globals (nothing here outlives one call). RESIDENT_DEBUG
  * unset or 0 means no output ever; 1 one line per exec of a program with an
  * image; 2 also a line for programs without one, and the takeover time.
+ * RESIDENT_PROBE=1 (for `resident doctor PROG`): make every check, say in
+ * one line whether this exec would be restored, and exit 0 before the
+ * program runs any code of its own.
  */
 #include "restore.h"
 
@@ -60,6 +63,7 @@ struct hook {
 	struct rs_image img;
 	struct rs_why why;
 	int debug;
+	int probe; /* RESIDENT_PROBE=1: judge, say, exit */
 	int image_fd;
 	int parsed; /* img is valid: files[0] names the program */
 	int files_open; /* fds hold open files to close on fall back */
@@ -69,7 +73,7 @@ struct hook {
 	struct rs_args *args;
 	struct rs_stat exe;
 	struct rs_timespec t0;
-	const char *env_debug, *env_dir, *env_cache, *env_home;
+	const char *env_debug, *env_dir, *env_cache, *env_home, *env_system, *env_probe;
 	struct rs_utsname uts;
 	rs_u64 auxv[HOOK_AUXV_WORDS]; /* the kernel's copy, to find ld.so and the stack */
 	char image_path[HOOK_PATH_MAX + 64]; /* DIR/<dev>-<ino>.img; DIR is image_path[0, dir_len) */
@@ -204,19 +208,24 @@ static rs_u64 stack_top(const struct rs_live *l)
 
 static void read_env(struct hook *h)
 {
-	h->env_debug = h->env_dir = h->env_cache = h->env_home = 0;
+	h->env_debug = h->env_dir = h->env_cache = h->env_home = h->env_system = h->env_probe = 0;
 	for (rs_u64 i = 0; i < h->live.env_count; i++) {
 		const char *s = h->live.envp[i];
 		if (s[0] == 'R' && rs_memeq(s, "RESIDENT_DEBUG=", 15))
 			h->env_debug = s + 15;
 		else if (s[0] == 'R' && rs_memeq(s, "RESIDENT_DIR=", 13))
 			h->env_dir = s + 13;
+		else if (s[0] == 'R' && rs_memeq(s, "RESIDENT_SYSTEM_DIR=", 20))
+			h->env_system = s + 20;
+		else if (s[0] == 'R' && rs_memeq(s, "RESIDENT_PROBE=", 15))
+			h->env_probe = s + 15;
 		else if (s[0] == 'X' && rs_memeq(s, "XDG_CACHE_HOME=", 15))
 			h->env_cache = s + 15;
 		else if (s[0] == 'H' && rs_memeq(s, "HOME=", 5))
 			h->env_home = s + 5;
 	}
 	h->debug = h->env_debug && h->env_debug[0] >= '1' && h->env_debug[0] <= '9' ? h->env_debug[0] - '0' : 0;
+	h->probe = h->env_probe && rs_streq(h->env_probe, "1");
 }
 
 static int find_exec(struct hook *h)
@@ -271,12 +280,17 @@ static char *put_hex(char *to, char *end, rs_u64 v)
 	return to;
 }
 
-/* The registry rule shared with the C# side: $RESIDENT_DIR, else
- * $XDG_CACHE_HOME/resident, else $HOME/.cache/resident (absolute only). */
-static int registry_dir(struct hook *h)
+/* The registry rule shared with the C# side (RegistryPaths): the user's
+ * registry is $RESIDENT_DIR, else $XDG_CACHE_HOME/resident, else
+ * $HOME/.cache/resident (absolute only); the system's, consulted when the
+ * user's has no image, is $RESIDENT_SYSTEM_DIR, else /var/cache/resident.
+ * Either is used only if trusted (open_in). */
+static int registry_dir(struct hook *h, int system)
 {
 	char *end = h->image_path + HOOK_PATH_MAX, *p;
-	if (h->env_dir && h->env_dir[0] == '/')
+	if (system)
+		p = put(h->image_path, end, h->env_system && h->env_system[0] == '/' ? h->env_system : "/var/cache/resident");
+	else if (h->env_dir && h->env_dir[0] == '/')
 		p = put(h->image_path, end, h->env_dir);
 	else if (h->env_cache && h->env_cache[0] == '/')
 		p = put(put(h->image_path, end, h->env_cache), end, "/resident");
@@ -301,13 +315,12 @@ static int refuse(struct hook *h, const char *reason, const char *detail)
 	return 0;
 }
 
-/* 1: open and trusted; 0: there is no image (why.reason 0); else refused. */
-static int open_image(struct hook *h)
+/* The image for this executable in the registry named by image_path[0,
+ * dir_len). 1: open and trusted; 0: there is none (why.reason 0); else
+ * refused. */
+static int open_in(struct hook *h)
 {
 	struct rs_stat st, dir;
-	h->why.reason = 0;
-	if (!registry_dir(h))
-		return 0;
 	char *end = h->image_path + sizeof h->image_path - 1;
 	char *p = put_hex(put(h->image_path + h->dir_len, end, "/"), end, h->exe.st_dev);
 	put(put_hex(put(p, end, "-"), end, h->exe.st_ino), end, ".img");
@@ -326,6 +339,16 @@ static int open_image(struct hook *h)
 	h->image_path[h->dir_len] = '/';
 	h->img.file_size = (rs_u64)st.st_size;
 	return 1;
+}
+
+/* The user's image, else the system's. An image the user's registry has but
+ * cannot use is a fall back, not a reason to try another one. */
+static int open_image(struct hook *h)
+{
+	h->why.reason = 0;
+	if (registry_dir(h, 0) && (open_in(h) || h->why.reason))
+		return h->image_fd >= 0 && !h->why.reason;
+	return registry_dir(h, 1) && open_in(h);
 }
 
 static int read_at(int fd, rs_u8 *to, rs_u64 len, rs_u64 off)
@@ -503,27 +526,36 @@ static int take_over(struct hook *h)
 
 /* ---- the one failure exit ---- */
 
-static void say(struct hook *h, const char *reason, const char *detail, rs_u64 detail_len)
+/* "resident: WHAT PATH: [VERDICT: ]REASON[: DETAIL]" on stderr. */
+static void say(struct hook *h, const char *what, const char *verdict, const char *reason)
 {
 	char line[HOOK_LINE_MAX];
 	char *end = line + sizeof line - 2;
-	char *p = put(put(put(line, end, "resident: fallback "), end, program_path(h)), end, ": ");
+	char *p = put(put(put(put(put(line, end, "resident: "), end, what), end, " "), end, program_path(h)), end, ": ");
+	if (verdict)
+		p = put(put(p, end, verdict), end, ": ");
 	p = put(p, end, reason);
+	const char *detail = reason == h->why.reason ? h->why.detail : 0;
 	if (detail) {
 		p = put(p, end, ": ");
-		for (rs_u64 i = 0; detail[i] && (!detail_len || i < detail_len) && p < end; i++)
+		for (rs_u64 i = 0; detail[i] && (!h->why.detail_len || i < h->why.detail_len) && p < end; i++)
 			*p++ = detail[i];
 	}
 	*p++ = '\n';
 	rs_write(2, line, (rs_u64)(p - line));
 }
 
-/* Undo everything and let ld.so go on: nothing was changed. */
+/* Undo everything and let ld.so go on: nothing was changed. With
+ * RESIDENT_PROBE, say what would have happened and end the process instead. */
 static unsigned int fall_back(struct hook *h)
 {
 	int has_image = h->why.reason != 0;
-	if (h->debug >= (has_image ? 1 : 2))
-		say(h, has_image ? h->why.reason : "no image", h->why.detail, h->why.detail_len);
+	if (h->probe)
+		say(h, "probe", has_image ? "would fall back" : 0, has_image ? h->why.reason : "no image");
+	else if (h->debug >= (has_image ? 1 : 2))
+		say(h, "fallback", 0, has_image ? h->why.reason : "no image");
+	if (h->probe)
+		rs_exit_group(0);
 	if (h->files_open)
 		rs_close_files(h->fds, h->img.file_count);
 	if (h->meta)
@@ -557,7 +589,13 @@ __attribute__((visibility("default"))) unsigned int la_version(unsigned int vers
 	if (!open_image(&h))
 		return fall_back(&h);
 	prefault_stack(&h);
-	if (!read_image(&h) || !check_image(&h) || !open_files(&h) || !prepare(&h) || !take_over(&h))
+	if (!read_image(&h) || !check_image(&h) || !open_files(&h) || !prepare(&h))
+		return fall_back(&h);
+	if (h.probe) {
+		say(&h, "probe", 0, "would restore");
+		rs_exit_group(0);
+	}
+	if (!take_over(&h))
 		return fall_back(&h);
 	return 0;
 }

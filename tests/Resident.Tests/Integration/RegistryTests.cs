@@ -94,4 +94,51 @@ public sealed class RegistryTests(Fixtures fx) : IClassFixture<Fixtures>
         ResidentSession.AssertRestored(ResidentSession.AssertSameOutput(normal, resident), perl, 1, resident);
         s.AssertSameResident(spec with { Args = ["-e", "print qq(new image\\n)"] }, perl);
     }
+
+    [Fact]
+    public void SystemRegistry_ConsultedWhenTheUsersHasNoImage_AndOnlyIfTrusted()
+    {
+        using var s = new ResidentSession();
+        var args = fx.Path("args");
+        var system = Path.Combine(s.Root, "system-registry");
+        var add = s.Cli(["add", args], new Dictionary<string, string> { ["RESIDENT_DIR"] = system });
+        Assert.True(add.ExitCode == 0, add.ToString());
+        Assert.Empty(s.ImageFiles()); // the user's registry stays empty
+
+        var spec = s.Spec(args, ["1", "two"], new Dictionary<string, string> { ["RESIDENT_SYSTEM_DIR"] = system });
+        var normal = s.RunNormal(spec);
+        var resident = s.RunResident(spec);
+        ResidentSession.AssertRestored(ResidentSession.AssertSameOutput(normal, resident), args, 1, resident);
+
+        File.SetUnixFileMode(system, File.GetUnixFileMode(system) | UnixFileMode.OtherWrite);
+        var untrusted = s.RunResident(spec);
+        var debug = ResidentSession.AssertSameOutput(normal, untrusted);
+        ResidentSession.AssertFallback(debug, args, untrusted);
+        Assert.Contains("registry not trusted", debug.Fallbacks.Single());
+    }
+
+    [Fact]
+    public void Probe_SaysWhatWouldHappen_AndRunsNothing()
+    {
+        // RESIDENT_PROBE=1 is what `resident doctor PROG` asks the hook: one line, exit 0, and
+        // not one instruction of the program (the fixture would print its arguments)
+        using var s = new ResidentSession();
+        var args = fx.Path("args");
+        var probe = new Dictionary<string, string> { ["RESIDENT_PROBE"] = "1" };
+        string Probe(IDictionary<string, string>? more = null)
+        {
+            var env = new Dictionary<string, string>(probe);
+            foreach (var (k, v) in more ?? new Dictionary<string, string>())
+                env[k] = v;
+            var r = s.RunResident(s.Spec(args, ["printed-only-if-it-ran"], env), debug: false);
+            Assert.True(r.ExitCode == 0 && r.Stdout.Length == 0, "a probe must exit 0 without running the program:\n" + r);
+            return r.StderrText;
+        }
+
+        Assert.Equal($"resident: probe {args}: no image\n", Probe());
+        s.Register(args);
+        Assert.Equal($"resident: probe {args}: would restore\n", Probe());
+        Assert.Equal($"resident: probe {args}: would fall back: env differs: LD_BIND_NOT\n",
+            Probe(new Dictionary<string, string> { ["LD_BIND_NOT"] = "1" }));
+    }
 }
