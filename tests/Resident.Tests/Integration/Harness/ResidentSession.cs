@@ -132,6 +132,20 @@ public sealed class ResidentSession : IDisposable
             $"expected exactly one 'resident: fallback {program}: REASON' line, got:\n  {string.Join("\n  ", debug.Lines)}\n{run}");
     }
 
+    /// <summary>
+    /// SPEC run resident equals its normal run and the hook says `fallback PROGRAM: REASON` once,
+    /// REASON containing <paramref name="reason"/> when given. Returns that line.
+    /// </summary>
+    public string AssertFallsBack(RunSpec spec, string program, string? reason = null)
+    {
+        var resident = RunResident(spec);
+        var debug = AssertSameOutput(RunNormal(spec), resident);
+        AssertFallback(debug, program, resident);
+        var line = debug.Lines[0];
+        Assert.True(reason == null || line.Contains(": " + reason), $"expected the reason '{reason}', got '{line}'");
+        return line;
+    }
+
     /// <summary>The names the hook may print for PROGRAM: as registered, or resolved.</summary>
     static HashSet<string> ProgramNames(string program)
     {
