@@ -4,7 +4,10 @@ using Resident.Registry;
 
 namespace Resident.Cli;
 
-public sealed record AddSettings(IReadOnlyList<string> Programs, string RegistryDir);
+/// <param name="ThroughWrapper">-f: each PROG is a wrapper; capture the first dynamically linked program it execs.</param>
+/// <param name="System">RegistryDir is the system registry (root only; images 0644).</param>
+public sealed record AddSettings(IReadOnlyList<string> Programs, string RegistryDir, bool ThroughWrapper = false, bool System = false,
+    bool Quiet = false);
 
 /// <summary>
 /// resident add PROG... — captures each program right after ld.so relocated it and stores the
@@ -16,47 +19,51 @@ public static class AddCommand
     public static Command Create(TextWriter stdout, TextWriter stderr)
     {
         var programs = new Argument<string[]>("program") { Arity = ArgumentArity.OneOrMore, Description = "program name (searched on PATH) or path" };
+        var wrapper = new Option<bool>("--through-wrapper", "-f")
+        {
+            Description = "PROG is a wrapper (e.g. a shell script): register the first dynamically linked program it execs",
+        };
+        var system = Cli.SystemOption();
+        var quiet = Cli.QuietOption();
         var cmd = new Command("add",
             "Register programs: capture each one once and store its image.\n" +
-            "Example: resident add /usr/bin/perl python3.11 clang-format") { programs };
-        cmd.SetAction(r => Run(new AddSettings(r.GetValue(programs)!, Cli.RegistryDir), stdout, stderr));
+            "Examples: resident add /usr/bin/perl python3.11 clang-format\n" +
+            "          resident add -f ~/bin/launcher.sh    (registers what the script execs)")
+        { programs, wrapper, system, quiet };
+        cmd.SetAction(r => Run(new AddSettings(r.GetValue(programs)!, Cli.RegistryDirFor(r.GetValue(system)), r.GetValue(wrapper),
+            r.GetValue(system), r.GetValue(quiet)), stdout, stderr));
         return cmd;
     }
 
     public static int Run(AddSettings s, TextWriter stdout, TextWriter stderr)
     {
-        var registry = Cli.OpenRegistry(s.RegistryDir, stderr);
+        var registry = Cli.OpenWritableRegistry(s.RegistryDir, s.System, stderr);
         if (registry is null) return 1;
-        try { registry.EnsureWritable(); }
-        catch (RegistryException e) { stderr.WriteLine($"resident: {e.Message}"); return 1; }
-
-        var env = Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
-            .ToDictionary(e => (string)e.Key, e => (string?)e.Value ?? "");
+        var registrar = new Registrar(registry, Registrar.ProcessEnvironment());
         int failures = 0;
-        foreach (string program in s.Programs)
+        Cli.ForEachWithProgress(s.Programs, p => p, s.Quiet, stdout, (program, output) =>
         {
             try
             {
-                stdout.WriteLine(AddOne(registry, program, env));
+                var summary = registrar.Add(program, s.ThroughWrapper);
+                if (!s.Quiet)
+                    output.WriteLine(Describe(summary, s.ThroughWrapper ? program : null));
             }
             catch (Exception e) when (e is CaptureException or RegistryException or IOException or UnauthorizedAccessException)
             {
                 stderr.WriteLine($"resident: cannot register {program}: {e.Message}");
                 failures++;
             }
-        }
+        });
         return failures == 0 ? 0 : 1;
     }
 
-    static string AddOne(ImageRegistry registry, string program, IReadOnlyDictionary<string, string> env)
+    /// <summary>The one line of a successful capture (add, and the refreshes of refresh and sync).</summary>
+    internal static string Describe(CaptureSummary summary, string? wrapper = null)
     {
-        var file = ProgramFile.Identify(program);
-        string imagePath = registry.ImagePath(file.Dev, file.Ino);
-        // Re-registering keeps the program's id: ids name registrations, not captures.
-        var entries = registry.Entries();
-        ulong id = entries.FirstOrDefault(e => e.Path == imagePath)?.Image?.Header.Id ?? registry.AllocateId(entries);
-        var summary = Capturer.Capture(file.Path, imagePath, id, env);
+        string via = wrapper is null ? "" : $" (exec'd by {wrapper})";
         string lazy = summary.LazyBind ? " (lazy binding: the program does not start with LD_BIND_NOW=1)" : "";
-        return $"registered {summary.ProgramPath} (id {id}): image {Cli.FormatSize(summary.ImageSize)}, captured in {summary.Elapsed.TotalMilliseconds:0} ms{lazy}";
+        return $"registered {summary.ProgramPath}{via} (id {summary.Id}): image {Cli.FormatSize(summary.ImageSize)}, " +
+            $"captured in {summary.Elapsed.TotalMilliseconds:0} ms{lazy}";
     }
 }

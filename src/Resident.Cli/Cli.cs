@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Text;
 using Spectre.Console;
 
 namespace Resident.Cli;
@@ -20,39 +21,75 @@ public static class Cli
             "A registered program's address space is saved right after ld.so loaded and relocated\n" +
             "its libraries; every later exec of it (with the hook enabled) maps that image back\n" +
             "instead of linking again. Stale images are never used: the program then starts normally.\n\n" +
+            "DragonFly form: resident [-l] [-f] [-x id] [-d] [-R] program ...\n" +
+            "  (register; -l list, -x remove by id, -R remove all, -d remove the programs, -f through a wrapper)\n\n" +
             "Environment:\n" +
-            "  RESIDENT_DIR    registry directory (default $XDG_CACHE_HOME/resident, else ~/.cache/resident)\n" +
-            "  RESIDENT_DEBUG  1: the hook prints one line per exec of a registered program\n" +
-            "                  (restored, or fallback with the reason); 2: also for programs without an\n" +
-            "                  image, with the takeover time; 3: with the time of each takeover stage")
+            "  RESIDENT_DIR         registry directory (default $XDG_CACHE_HOME/resident, else ~/.cache/resident)\n" +
+            "  RESIDENT_SYSTEM_DIR  system registry (default /var/cache/resident), used after yours\n" +
+            "  RESIDENT_DEBUG       1: the hook prints one line per exec of a registered program\n" +
+            "                       (restored, or fallback with the reason); 2: also for programs without an\n" +
+            "                       image, with the takeover time; 3: with the time of each takeover stage\n" +
+            "  NO_COLOR             no colour in tables and doctor's marks")
         {
             AddCommand.Create(stdout, stderr),
             ListCommand.Create(stdout, stderr),
+            ShowCommand.Create(stdout, stderr),
             RemoveCommand.Create(stdout, stderr),
+            RefreshCommand.Create(stdout, stderr),
+            SyncCommand.Create(stdout, stderr),
+            DoctorCommand.Create(stdout, stderr),
             ExecCommand.Create(stderr),
             ShellInitCommand.Create(stdout, stderr),
-            BenchCommand.Create(stdout, stderr),
         };
+        // DragonFly's resident(8) takes flags and programs without a verb; mapped onto the verbs.
+        if (DragonflyCommand.Applies(args, root))
+            return DragonflyCommand.Run(DragonflyCommand.Parse(args, RegistryDir), stdout, stderr);
         var config = new InvocationConfiguration { Output = stdout, Error = stderr };
         return root.Parse(args).Invoke(config);
     }
 
-    /// <summary>The registry directory from this process's environment ("" when none applies).</summary>
+    /// <summary>The user's registry directory from this process's environment ("" when none applies).</summary>
     internal static string RegistryDir => Registry.RegistryPaths.ResolveFromProcess() ?? "";
 
+    /// <summary>The registry a verb works on: the system's with --system, else the user's.</summary>
+    internal static string RegistryDirFor(bool system) =>
+        system ? Registry.RegistryPaths.ResolveSystem(Environment.GetEnvironmentVariable) : RegistryDir;
+
+    /// <summary>--system, the same on every verb that works on a registry.</summary>
+    internal static Option<bool> SystemOption() => new("--system")
+    {
+        Description = "the system registry ($RESIDENT_SYSTEM_DIR, else /var/cache/resident; writing it needs root)",
+    };
+
+    /// <summary>--quiet / -q: only errors are printed.</summary>
+    internal static Option<bool> QuietOption() => new("--quiet", "-q") { Description = "print nothing but errors" };
+
     /// <summary>The registry in <paramref name="dir"/>, or null after a one-line error.</summary>
-    internal static Registry.ImageRegistry? OpenRegistry(string dir, TextWriter stderr)
+    internal static Registry.ImageRegistry? OpenRegistry(string dir, TextWriter stderr, bool system = false)
     {
         if (dir.Length == 0)
         {
             stderr.WriteLine("resident: no registry directory: set RESIDENT_DIR, XDG_CACHE_HOME or HOME to an absolute path");
             return null;
         }
-        return new Registry.ImageRegistry(dir);
+        return new Registry.ImageRegistry(dir, system);
+    }
+
+    /// <summary>A registry to write to (created if needed), or null after a one-line error.</summary>
+    internal static Registry.ImageRegistry? OpenWritableRegistry(string dir, bool system, TextWriter stderr)
+    {
+        var registry = OpenRegistry(dir, stderr, system);
+        if (registry is null) return null;
+        try { registry.EnsureWritable(); }
+        catch (Registry.RegistryException e) { stderr.WriteLine($"resident: {e.Message}"); return null; }
+        return registry;
     }
 
     /// <summary>dist/libresident.so, next to this executable.</summary>
     internal static string HookPath => Path.Combine(AppContext.BaseDirectory, "libresident.so");
+
+    /// <summary>True when <paramref name="writer"/> is this process's stdout and that is a terminal.</summary>
+    internal static bool IsTerminal(TextWriter writer) => writer == System.Console.Out && !System.Console.IsOutputRedirected;
 
     /// <summary>A Spectre console writing to <paramref name="writer"/>; colour only on a terminal, never with NO_COLOR.</summary>
     /// When the output is not a terminal, lines are never wrapped, so scripts can grep whole paths.
@@ -61,12 +98,58 @@ public static class Cli
         var console = AnsiConsole.Create(new AnsiConsoleSettings
         {
             Out = new AnsiConsoleOutput(writer),
-            Ansi = AnsiSupport.Detect,
-            ColorSystem = ColorSystemSupport.Detect,
+            Ansi = IsTerminal(writer) ? AnsiSupport.Detect : AnsiSupport.No,
+            ColorSystem = IsTerminal(writer) && Environment.GetEnvironmentVariable("NO_COLOR") is null or ""
+                ? ColorSystemSupport.Detect : ColorSystemSupport.NoColors,
         });
-        if (writer != System.Console.Out || System.Console.IsOutputRedirected)
+        if (!IsTerminal(writer))
             console.Profile.Width = 4096;
         return console;
+    }
+
+    /// <summary>
+    /// Runs <paramref name="each"/> for every item. On a terminal, unless quiet, with more than
+    /// one item (captures of large programs take seconds each) a progress bar shows which one
+    /// runs; the lines each item writes then go above the bar. Elsewhere the lines go straight
+    /// to <paramref name="stdout"/>.
+    /// </summary>
+    internal static void ForEachWithProgress<T>(IReadOnlyList<T> items, Func<T, string> name, bool quiet, TextWriter stdout,
+        Action<T, TextWriter> each)
+    {
+        if (quiet || items.Count < 2 || !IsTerminal(stdout))
+        {
+            foreach (var item in items)
+                each(item, stdout);
+            return;
+        }
+        var console = Console(stdout);
+        console.Progress().AutoClear(true).Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new RemainingTimeColumn())
+            .Start(ctx =>
+            {
+                var task = ctx.AddTask("capturing", maxValue: items.Count);
+                var lines = new LineWriter(console);
+                foreach (var item in items)
+                {
+                    task.Description = Markup.Escape(name(item));
+                    each(item, lines);
+                    task.Increment(1);
+                }
+            });
+    }
+
+    /// <summary>Hands whole lines to a Spectre console (which keeps them above a live progress bar).</summary>
+    sealed class LineWriter(IAnsiConsole console) : TextWriter
+    {
+        readonly StringBuilder _line = new();
+
+        public override Encoding Encoding => Encoding.UTF8;
+
+        public override void Write(char value)
+        {
+            if (value != '\n') { _line.Append(value); return; }
+            console.WriteLine(_line.ToString());
+            _line.Clear();
+        }
     }
 
     internal static string FormatSize(long bytes) => bytes switch

@@ -1,12 +1,13 @@
 using System.CommandLine;
-using Resident.Capture;
 
 namespace Resident.Cli;
 
 /// <param name="Programs">programs to deregister (by path or PATH name)</param>
 /// <param name="Ids">registration ids to deregister</param>
 /// <param name="All">deregister everything</param>
-public sealed record RemoveSettings(IReadOnlyList<string> Programs, IReadOnlyList<ulong> Ids, bool All, string RegistryDir);
+/// <param name="System">RegistryDir is the system registry.</param>
+public sealed record RemoveSettings(IReadOnlyList<string> Programs, IReadOnlyList<ulong> Ids, bool All, string RegistryDir,
+    bool System = false, bool Quiet = false);
 
 /// <summary>
 /// resident remove PROG... | --id N... | --all — deletes images. A program that was never
@@ -19,11 +20,14 @@ public static class RemoveCommand
         var programs = new Argument<string[]>("program") { Arity = ArgumentArity.ZeroOrMore, Description = "registered program (path or name on PATH)" };
         var ids = new Option<ulong[]>("--id") { Description = "registration id, as shown by 'resident list'", AllowMultipleArgumentsPerToken = true };
         var all = new Option<bool>("--all") { Description = "deregister every program" };
+        var system = Cli.SystemOption();
+        var quiet = Cli.QuietOption();
         var cmd = new Command("remove",
             "Deregister programs: their next exec links normally again.\n" +
             "Examples: resident remove /usr/bin/perl   resident remove --id 3   resident remove --all")
-        { programs, ids, all };
-        cmd.SetAction(r => Run(new RemoveSettings(r.GetValue(programs) ?? [], r.GetValue(ids) ?? [], r.GetValue(all), Cli.RegistryDir), stdout, stderr));
+        { programs, ids, all, system, quiet };
+        cmd.SetAction(r => Run(new RemoveSettings(r.GetValue(programs) ?? [], r.GetValue(ids) ?? [], r.GetValue(all),
+            Cli.RegistryDirFor(r.GetValue(system)), r.GetValue(system), r.GetValue(quiet)), stdout, stderr));
         return cmd;
     }
 
@@ -34,7 +38,7 @@ public static class RemoveCommand
             stderr.WriteLine("resident: remove needs PROG..., --id N or --all");
             return 1;
         }
-        var registry = Cli.OpenRegistry(s.RegistryDir, stderr);
+        var registry = Cli.OpenRegistry(s.RegistryDir, stderr, s.System);
         if (registry is null) return 1;
         var entries = registry.Entries();
         var victims = new List<Registry.RegistryEntry>();
@@ -48,7 +52,7 @@ public static class RemoveCommand
         }
         foreach (string program in s.Programs)
         {
-            var e = FindProgram(registry, entries, program);
+            var e = registry.Find(entries, program);
             if (e is null) { stderr.WriteLine($"resident: {program} is not registered"); failures++; }
             else victims.Add(e);
         }
@@ -57,7 +61,8 @@ public static class RemoveCommand
             try
             {
                 File.Delete(e.Path);
-                stdout.WriteLine($"removed {e.Image?.ExePath ?? e.Path}{(e.Image is null ? "" : $" (id {e.Image.Header.Id})")}");
+                if (!s.Quiet)
+                    stdout.WriteLine($"removed {e.Image?.ExePath ?? e.Path}{(e.Image is null ? "" : $" (id {e.Image.Header.Id})")}");
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
@@ -65,21 +70,5 @@ public static class RemoveCommand
             }
         }
         return failures == 0 ? 0 : 1;
-    }
-
-    /// <summary>By the program's current dev/ino, else (program replaced or gone) by the registered path.</summary>
-    static Registry.RegistryEntry? FindProgram(Registry.ImageRegistry registry, IReadOnlyList<Registry.RegistryEntry> entries, string program)
-    {
-        try
-        {
-            var file = ProgramFile.Identify(program);
-            string path = registry.ImagePath(file.Dev, file.Ino);
-            return entries.FirstOrDefault(e => e.Path == path) ?? entries.FirstOrDefault(e => e.Image?.ExePath == file.Path);
-        }
-        catch (CaptureException)
-        {
-            string full = program.Contains('/') ? Path.GetFullPath(program) : program;
-            return entries.FirstOrDefault(e => e.Image?.ExePath == full);
-        }
     }
 }

@@ -5,6 +5,9 @@ namespace Resident.Capture;
 /// <summary>The whole capture: stop the program, build the snapshot, write the image atomically.</summary>
 public static class Capturer
 {
+    /// <summary>Where the image of the program found at the stop goes, and its id; called once the program is known.</summary>
+    public delegate (string ImagePath, ulong Id) ImageDestination(string programPath);
+
     /// <summary>
     /// Captures <paramref name="programPath"/> into the image file <paramref name="imagePath"/>
     /// (written to a temporary file in the same directory, fsynced, renamed). Throws
@@ -12,14 +15,29 @@ public static class Capturer
     /// at imagePath is untouched then.
     /// </summary>
     public static CaptureSummary Capture(string programPath, string imagePath, ulong id,
-        IReadOnlyDictionary<string, string> environment)
+        IReadOnlyDictionary<string, string> environment) =>
+        Capture(programPath, _ => (imagePath, id), environment);
+
+    /// <summary>As above, the image path and id chosen once the capture succeeded (no id is spent on a refusal).</summary>
+    public static CaptureSummary Capture(string programPath, ImageDestination destination,
+        IReadOnlyDictionary<string, string> environment) =>
+        Capture(() => Tracer.RunToResumePoint(programPath, environment), destination);
+
+    /// <summary>As <see cref="Capture(string, ImageDestination, IReadOnlyDictionary{string, string})"/> for the first
+    /// dynamically linked program <paramref name="wrapperPath"/> execs (<see cref="Tracer.RunThroughWrapper"/>).</summary>
+    public static CaptureSummary CaptureThroughWrapper(string wrapperPath, ImageDestination destination,
+        IReadOnlyDictionary<string, string> environment) =>
+        Capture(() => Tracer.RunThroughWrapper(wrapperPath, environment), destination);
+
+    static CaptureSummary Capture(Func<IStoppedProcess> run, ImageDestination destination)
     {
         var started = System.Diagnostics.Stopwatch.StartNew();
-        using var stopped = Tracer.RunToResumePoint(programPath, environment);
+        using var stopped = run();
         var snapshot = SnapshotBuilder.Build(stopped);
+        var (imagePath, id) = destination(stopped.ProgramPath);
         long size = ImageWriter.Write(snapshot, imagePath, id);
-        return new CaptureSummary(stopped.ProgramPath, imagePath, size, started.Elapsed, stopped.LazyBind);
+        return new CaptureSummary(stopped.ProgramPath, imagePath, size, started.Elapsed, stopped.LazyBind, id);
     }
 }
 
-public sealed record CaptureSummary(string ProgramPath, string ImagePath, long ImageSize, TimeSpan Elapsed, bool LazyBind);
+public sealed record CaptureSummary(string ProgramPath, string ImagePath, long ImageSize, TimeSpan Elapsed, bool LazyBind, ulong Id = 0);

@@ -7,16 +7,26 @@ internal sealed class ProgramEndedException(string how) : Exception(how);
 
 /// <summary>Where one run stopped, as seen from the tracer thread.</summary>
 /// <param name="Rseq">the kernel's own view of the rseq registration, to cross-check the syscall log.</param>
-internal sealed record StopState(int Pid, Interop.UserRegs Regs, LdSoEntry.ResumePoint Resume, IReadOnlyList<string> Environment,
-    Interop.PtraceRseqConfiguration Rseq);
+/// <param name="File">the program the run stopped in (the chosen exec).</param>
+internal sealed record StopState(int Pid, ProgramFileCheck.Result File, Interop.UserRegs Regs, LdSoEntry.ResumePoint Resume,
+    IReadOnlyList<string> Environment, Interop.PtraceRseqConfiguration Rseq);
+
+/// <summary>
+/// Decides at each exec event of the spawned process (<paramref name="index"/> 0 is the exec
+/// of the launched path itself) whether <paramref name="exe"/> is the program to stop in:
+/// its checked file, or null to let this exec run on to the next one. Throws
+/// CaptureException to give up.
+/// </summary>
+internal delegate ProgramFileCheck.Result? ExecChoice(string exe, int index);
 
 /// <summary>
 /// One start of the program, from the spawn to the breakpoint at <c>_dl_start_user</c>.
 /// Every method except <see cref="KillFromWatchdog"/> must run on the tracer thread.
 /// </summary>
-/// <param name="expectedResumePc">_dl_start_user as decoded from the ld.so file (relative to its load address).</param>
+/// <param name="launchPath">what the stopping shell execs: the program, or a wrapper that execs it.</param>
+/// <param name="choose">picks the exec to stop in (see <see cref="ExecChoice"/>).</param>
 /// <param name="log">receives every syscall; outlives the run.</param>
-internal sealed class PtraceRun(string programPath, ulong expectedResumePc, SyscallLog log) : IDisposable
+internal sealed class PtraceRun(string launchPath, ExecChoice choose, SyscallLog log) : IDisposable
 {
     const int Options = Interop.PTRACE_O_TRACEEXEC | Interop.PTRACE_O_EXITKILL | Interop.PTRACE_O_TRACESYSGOOD;
     const int SyscallStop = Interop.SIGTRAP | 0x80;   // PTRACE_O_TRACESYSGOOD marks syscall stops
@@ -37,19 +47,20 @@ internal sealed class PtraceRun(string programPath, ulong expectedResumePc, Sysc
     /// </summary>
     public StopState RunToStop(IReadOnlyList<string> environment)
     {
-        int pid = Spawner.Spawn(programPath, environment);
+        int pid = Spawner.Spawn(launchPath, environment);
         try
         {
             _pidfd = Interop.PidfdOpen(pid);
             WaitForSelfStop(pid);
             Seize(pid);
             Interop.Kill(pid, Interop.SIGCONT);
-            var resume = FindResumePoint(pid, RunToExecOf(pid).Rip);
+            var (file, entry) = RunToChosenExec(pid);
+            var resume = FindResumePoint(pid, file, entry);
             var actualEnvironment = ProcFs.ReadEnviron(pid);
             ulong original = InsertBreakpoint(pid, resume.ResumePc);
             RecordSyscallsUntilBreakpoint(pid, resume.ResumePc);
             var regs = RemoveBreakpoint(pid, resume.ResumePc, original);
-            return new StopState(pid, regs, resume, actualEnvironment, Interop.PtraceGetRseqConfiguration(pid));
+            return new StopState(pid, file, regs, resume, actualEnvironment, Interop.PtraceGetRseqConfiguration(pid));
         }
         catch
         {
@@ -109,13 +120,33 @@ internal sealed class PtraceRun(string programPath, ulong expectedResumePc, Sysc
         ThrowIfEnded(status);
     }
 
+    /// <summary>
+    /// Lets execs run on until <c>choose</c> accepts one; returns its file and the registers'
+    /// rip at its exec event (ld.so's _start). Execs in children of the process are not seen
+    /// (no fork tracing): a wrapper must exec the program itself.
+    /// </summary>
+    (ProgramFileCheck.Result File, ulong Entry) RunToChosenExec(int pid)
+    {
+        for (int index = 0; ; index++)
+        {
+            var regs = RunToExecOf(pid, index);
+            if (choose(ProcFs.Exe(pid), index) is { } file)
+                return (file, regs.Rip);
+            Interop.PtraceCont(pid, 0);
+        }
+    }
+
     /// <summary>The exec event's registers; a shell that ends first could not execute the program at all.</summary>
-    Interop.UserRegs RunToExecOf(int pid)
+    Interop.UserRegs RunToExecOf(int pid, int index)
     {
         try { return RunToExec(pid); }
-        catch (ProgramEndedException e)
+        catch (ProgramEndedException e) when (index == 0)
         {
             throw new CaptureException($"could not be executed (the shell's {e.Message})");
+        }
+        catch (ProgramEndedException e)
+        {
+            throw new CaptureException($"the wrapper ended ({e.Message}) without executing a dynamically linked program");
         }
     }
 
@@ -140,11 +171,9 @@ internal sealed class PtraceRun(string programPath, ulong expectedResumePc, Sysc
         }
     }
 
-    LdSoEntry.ResumePoint FindResumePoint(int pid, ulong entry)
+    static LdSoEntry.ResumePoint FindResumePoint(int pid, ProgramFileCheck.Result file, ulong entry)
     {
-        string exe = ProcFs.Exe(pid);
-        if (exe != programPath)
-            throw new CaptureException($"the shell executed {exe} instead");
+        ulong expectedResumePc = file.ResumePoint.ResumePc;
         ulong ldsoBase = Image.Auxv.Read(pid).Find(Image.Auxv.AT_BASE) ?? 0;
         if (ldsoBase == 0)
             throw new CaptureException("the kernel loaded no interpreter (AT_BASE is 0)");

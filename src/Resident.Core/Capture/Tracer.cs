@@ -24,11 +24,34 @@ public static class Tracer
     internal static IStoppedProcess RunToResumePoint(string programPath, IReadOnlyDictionary<string, string> environment, TimeSpan timeout)
     {
         var file = ProgramFileCheck.Check(programPath);
+        return Run(file.ProgramPath, (exe, _) => exe == file.ProgramPath ? file
+            : throw new CaptureException($"the shell executed {exe} instead"), environment, timeout);
+    }
+
+    /// <summary>
+    /// resident -f: starts <paramref name="wrapperPath"/> (a script or program, not checked)
+    /// and stops in the first dynamically linked program it execs that could be registered;
+    /// IStoppedProcess.ProgramPath names that program. Execs that fail the file checks
+    /// (static, setuid, another loader) are let run on.
+    /// </summary>
+    public static IStoppedProcess RunThroughWrapper(string wrapperPath, IReadOnlyDictionary<string, string> environment) =>
+        Run(wrapperPath, FirstRegistrableAfterWrapper, environment, DefaultTimeout);
+
+    static ProgramFileCheck.Result? FirstRegistrableAfterWrapper(string exe, int index)
+    {
+        if (index == 0)
+            return null;   // the wrapper itself, or the interpreter of its #! line
+        try { return ProgramFileCheck.Check(exe); }
+        catch (CaptureException) { return null; }
+    }
+
+    static IStoppedProcess Run(string launchPath, ExecChoice choose, IReadOnlyDictionary<string, string> environment, TimeSpan timeout)
+    {
         var thread = new TracerThread();
         try
         {
-            return TryRun(thread, file, environment, timeout, bindNow: true)
-                ?? TryRun(thread, file, environment, timeout, bindNow: false)!;
+            return TryRun(thread, launchPath, choose, environment, timeout, bindNow: true)
+                ?? TryRun(thread, launchPath, choose, environment, timeout, bindNow: false)!;
         }
         catch
         {
@@ -38,17 +61,16 @@ public static class Tracer
     }
 
     /// <summary>The stopped process; null when it ended first with LD_BIND_NOW (the caller retries lazily).</summary>
-    static StoppedTracee? TryRun(TracerThread thread, ProgramFileCheck.Result file, IReadOnlyDictionary<string, string> environment,
+    static StoppedTracee? TryRun(TracerThread thread, string launchPath, ExecChoice choose, IReadOnlyDictionary<string, string> environment,
         TimeSpan timeout, bool bindNow)
     {
-        string path = file.ProgramPath;
         StopState? stop;
         var log = new SyscallLog();
-        using (var run = new PtraceRun(path, file.ResumePoint.ResumePc, log))
+        using (var run = new PtraceRun(launchPath, choose, log))
             stop = AwaitStop(thread, run, timeout, CaptureEnvironment(environment, bindNow), bindNow);
         if (stop is null)
             return null;
-        var stopped = new StoppedTracee(thread, path, stop, log, lazyBind: !bindNow);
+        var stopped = new StoppedTracee(thread, stop.File.ProgramPath, stop, log, lazyBind: !bindNow);
         try
         {
             StopChecks.Verify(stop.Pid, log);

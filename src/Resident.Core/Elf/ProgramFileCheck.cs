@@ -105,7 +105,7 @@ public static class ProgramFileCheck
     }
 
     /// <summary>Decodes the entry pattern from the file, so an unknown ld.so is refused before any start.</summary>
-    static LdSoEntry.ResumePoint DecodeInterpreterEntry(string interpReal)
+    public static LdSoEntry.ResumePoint DecodeInterpreterEntry(string interpReal)
     {
         ElfFile ld;
         byte[] code;

@@ -66,7 +66,8 @@ public sealed record ImageInfo(
         return errno is Interop.ENOENT or Interop.ENOTDIR;
     }
 
-    static string? FileStaleness(FileEntry recorded, bool isExe)
+    /// <summary>Null when the file is as recorded (what the hook checks), else the reason; public for resident show.</summary>
+    public static string? FileStaleness(FileEntry recorded, bool isExe)
     {
         if ((recorded.Flags & ImageFormat.FileAbsent) != 0)
             return IsAbsent(recorded.Path) ? null : $"appeared: {recorded.Path}";

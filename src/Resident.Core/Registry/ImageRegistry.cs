@@ -1,3 +1,4 @@
+using Resident.Capture;
 using Resident.Image;
 
 namespace Resident.Registry;
@@ -7,32 +8,41 @@ namespace Resident.Registry;
 /// (<see cref="RegistryPaths.ImageFileName"/>), plus the id counter "next-id".
 /// Ids are handed out from the counter only and never reused, so an id names one registration
 /// for as long as the registry exists (DragonFly's counter could hand out duplicates).
+/// A system registry (<paramref name="system"/>, resident --system) is written by root only and
+/// read by every user's hook: directory 0755, images 0644, both owned by root.
 /// </summary>
-public sealed class ImageRegistry(string directory)
+public sealed class ImageRegistry(string directory, bool system = false)
 {
     const string CounterFile = "next-id";
+    const UnixFileMode UserDirMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+    const UnixFileMode SystemDirMode = UserDirMode | UnixFileMode.GroupRead | UnixFileMode.GroupExecute
+        | UnixFileMode.OtherRead | UnixFileMode.OtherExecute;
+    const UnixFileMode SystemImageMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
 
     public string Directory { get; } = directory;
 
+    public bool IsSystem { get; } = system;
+
     /// <summary>
-    /// Creates the directory (0700) if needed and checks it can hold images the hook will trust:
-    /// owned by this user or root, not group/other-writable, writable by us. Throws
-    /// <see cref="RegistryException"/> with a one-line reason otherwise.
+    /// Creates the directory (0700; a system registry 0755) if needed and checks it can hold
+    /// images the hook will trust: owned by this user or root, not group/other-writable, writable
+    /// by us. Throws <see cref="RegistryException"/> with a one-line reason otherwise.
     /// </summary>
     public void EnsureWritable()
     {
+        if (IsSystem && Interop.GetEuid() != 0)
+            throw new RegistryException($"the system registry {Directory} is written by root only (run resident --system as root)");
         try
         {
             if (!System.IO.Directory.Exists(Directory))
-                System.IO.Directory.CreateDirectory(Directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+                System.IO.Directory.CreateDirectory(Directory, IsSystem ? SystemDirMode : UserDirMode);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new RegistryException($"cannot create registry {Directory}: {e.Message}");
         }
-        var mode = File.GetUnixFileMode(Directory);
-        if ((mode & (UnixFileMode.GroupWrite | UnixFileMode.OtherWrite)) != 0)
-            throw new RegistryException($"registry {Directory} is group- or world-writable: the hook would not trust its images (chmod go-w it)");
+        if (TrustProblem() is { } problem)
+            throw new RegistryException(problem);
         string probe = Path.Combine(Directory, $".probe-{Environment.ProcessId}");
         try { File.WriteAllBytes(probe, []); File.Delete(probe); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -41,7 +51,60 @@ public sealed class ImageRegistry(string directory)
         }
     }
 
+    /// <summary>Null when this user's hook would trust the directory (<see cref="HookTrust"/>), else why not.</summary>
+    public string? TrustProblem()
+    {
+        if (!System.IO.Directory.Exists(Directory))
+            return $"registry {Directory} does not exist or is not a directory";
+        return HookTrust.Problem(Directory) is { } problem ? $"registry {problem}: the hook would not trust its images" : null;
+    }
+
     public string ImagePath(ulong dev, ulong ino) => Path.Combine(Directory, RegistryPaths.ImageFileName(dev, ino));
+
+    /// <summary>
+    /// The image path and id a capture of <paramref name="programPath"/> goes to: the file named
+    /// by its dev/ino; the id of its existing registration (ids name registrations, not captures),
+    /// else <paramref name="keepId"/> (a refresh of a replaced executable), else a new id.
+    /// </summary>
+    public (string ImagePath, ulong Id) Destination(string programPath, ulong? keepId = null)
+    {
+        var file = ProgramFile.Identify(programPath);
+        string imagePath = ImagePath(file.Dev, file.Ino);
+        var entries = Entries();
+        ulong id = entries.FirstOrDefault(e => e.Path == imagePath)?.Image?.Header.Id ?? keepId ?? AllocateId(entries);
+        return (imagePath, id);
+    }
+
+    /// <summary>
+    /// After a capture wrote <paramref name="imagePath"/>: a system image must be readable by every
+    /// user whatever root's umask was (the writer creates it 0644 minus the umask).
+    /// </summary>
+    public void Publish(string imagePath)
+    {
+#pragma warning disable CA1416 // resident runs on Linux only
+        if (IsSystem)
+            File.SetUnixFileMode(imagePath, SystemImageMode);
+#pragma warning restore CA1416
+    }
+
+    /// <summary>
+    /// The registration of <paramref name="program"/>: by its current dev/ino, else (replaced or
+    /// gone) by the registered path. Null when it is not registered.
+    /// </summary>
+    public RegistryEntry? Find(IReadOnlyList<RegistryEntry> entries, string program)
+    {
+        try
+        {
+            var file = ProgramFile.Identify(program);
+            string path = ImagePath(file.Dev, file.Ino);
+            return entries.FirstOrDefault(e => e.Path == path) ?? entries.FirstOrDefault(e => e.Image?.ExePath == file.Path);
+        }
+        catch (CaptureException)
+        {
+            string full = program.Contains('/') ? Path.GetFullPath(program) : program;
+            return entries.FirstOrDefault(e => e.Image?.ExePath == full);
+        }
+    }
 
     /// <summary>
     /// Hands out the next id under an exclusive lock on the counter file. <paramref name="entries"/>

@@ -3,6 +3,7 @@ namespace Resident.Registry;
 /// <summary>
 /// Where images live and what they are called. The same rule is implemented once more in C, in
 /// native/hook.c (registry_dir, image_name); RegistryRuleTests checks that both agree.
+/// The hook looks in the user's registry first and, when it has no image, in the system's.
 /// </summary>
 public static class RegistryPaths
 {
@@ -23,6 +24,19 @@ public static class RegistryPaths
     }
 
     public static string? ResolveFromProcess() => Resolve(Environment.GetEnvironmentVariable);
+
+    /// <summary>Where the system registry is when RESIDENT_SYSTEM_DIR is not set.</summary>
+    public const string DefaultSystemDir = "/var/cache/resident";
+
+    /// <summary>
+    /// The system registry (resident --system), which the hook consults after the user's:
+    /// $RESIDENT_SYSTEM_DIR if set and absolute, else /var/cache/resident.
+    /// </summary>
+    public static string ResolveSystem(Func<string, string?> getenv)
+    {
+        string? dir = getenv("RESIDENT_SYSTEM_DIR");
+        return IsAbsolute(dir) ? dir! : DefaultSystemDir;
+    }
 
     /// <summary>The image file name of the executable with this st_dev/st_ino: "%llx-%llx.img".</summary>
     public static string ImageFileName(ulong dev, ulong ino) => $"{dev:x}-{ino:x}.img";

@@ -1,0 +1,90 @@
+using System.Text.Json.Serialization;
+using Resident.Image;
+using Resident.Registry;
+
+namespace Resident.Cli;
+
+/// <summary>
+/// One registration as list and show print it, in text and in JSON (--json). Null fields are
+/// those a corrupt image cannot tell.
+/// </summary>
+/// <param name="State">"fresh", "stale" or "corrupt"; <paramref name="Reason"/> says why when not fresh.</param>
+public sealed record ListItem(ulong? Id, string? Program, string Image, long? Size, string? Level, string State, string? Reason,
+    DateTimeOffset? Captured, bool? LazyBind)
+{
+    public static ListItem From(RegistryEntry e)
+    {
+        if (e.Image is not { } img)
+            return new ListItem(null, null, e.Path, null, null, "corrupt", e.Error, null, null);
+        string? why = img.Staleness();
+        return new ListItem(img.Header.Id, img.ExePath, e.Path, (long)img.Header.FileSize, img.LevelName, why is null ? "fresh" : "stale", why,
+            img.CaptureTime, img.LazyBind);
+    }
+
+    /// <summary>"fresh", "stale: REASON", "corrupt: REASON".</summary>
+    [JsonIgnore]
+    public string StateText => Reason is null ? State : $"{State}: {Reason}";
+}
+
+/// <summary>resident show: one image in detail.</summary>
+/// <param name="BytesStored">pages saved in the image file itself.</param>
+/// <param name="BytesMapped">pages mapped back from the program's and libraries' files.</param>
+/// <param name="Patches">patched pointers into the old stack, counted by kind.</param>
+/// <param name="Environment">the variables the hook requires equal at restore (LD_*, MALLOC_*, GLIBC_TUNABLES...).</param>
+public sealed record ShowItem(ListItem Registration, long BytesStored, long BytesMapped, long BytesZero, IReadOnlyList<RegionItem> Regions,
+    Dictionary<string, int> Patches, IReadOnlyList<FileItem> Files, IReadOnlyList<string> Environment, MachineItem Machine)
+{
+    public static ShowItem From(RegistryEntry e, ImageInfo img) => new(
+        ListItem.From(e),
+        img.SavedBytes,
+        Bytes(img, ImageFormat.RegionFile),
+        Bytes(img, ImageFormat.RegionZero),
+        img.Regions.Select(r => RegionItem.From(r, img)).ToList(),
+        img.Patches.GroupBy(p => Patch.KindName(p.Kind)).OrderBy(g => g.Key, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count()),
+        img.Files.Select((f, i) => FileItem.From(f, i == 0)).ToList(),
+        img.Env,
+        MachineItem.From(img));
+
+    static long Bytes(ImageInfo img, uint kind) => img.Regions.Where(r => r.Kind == kind).Sum(r => (long)r.Length);
+}
+
+/// <param name="Source">file, image or zero: where the restore takes the pages from.</param>
+public sealed record RegionItem(string Start, string End, ulong Size, string Source, string Prot, string? File, string Name)
+{
+    public static RegionItem From(Region r, ImageInfo img) => new(
+        $"0x{r.Start:x}", $"0x{r.End:x}", r.Length, Region.KindName(r.Kind), ProtText(r.Prot),
+        r.Kind == ImageFormat.RegionFile && r.File < img.Files.Count ? img.Files[(int)r.File].Path : null, r.Name);
+
+    static string ProtText(uint p) =>
+        $"{((p & MapsEntry.ProtRead) != 0 ? 'r' : '-')}{((p & MapsEntry.ProtWrite) != 0 ? 'w' : '-')}{((p & MapsEntry.ProtExec) != 0 ? 'x' : '-')}";
+}
+
+/// <param name="Kind">mapped (pages come from it), stamp (checked only, e.g. /etc/ld.so.cache) or absent (probed, must stay absent).</param>
+/// <param name="State">"unchanged" or why the hook would fall back because of this file.</param>
+public sealed record FileItem(string Path, string Kind, ulong Dev, ulong Ino, ulong Size, string Mtime, string State)
+{
+    public static FileItem From(FileEntry f, bool isExe) => new(
+        f.Path,
+        (f.Flags & ImageFormat.FileAbsent) != 0 ? "absent" : (f.Flags & ImageFormat.FileMapped) != 0 ? "mapped" : "stamp",
+        f.Dev, f.Ino, f.Size,
+        (f.Flags & ImageFormat.FileAbsent) != 0 ? "" : DateTimeOffset.FromUnixTimeSeconds(f.MtimeSec).AddTicks(f.MtimeNsec / 100).ToString("yyyy-MM-dd HH:mm:ss.fffffff'Z'"),
+        ImageInfo.FileStaleness(f, isExe) ?? "unchanged");
+}
+
+/// <summary>The machine the image belongs to: the hook falls back on any other kernel or cpu.</summary>
+/// <param name="CpuFeatures">checksum of ld.so's cpu_features copy (compared at restore, one byte masked).</param>
+public sealed record MachineItem(string KernelRelease, string KernelVersion, string Platform, string Hwcap, string Hwcap2, string VdsoHash,
+    string CpuFeatures, ulong RlimitStack)
+{
+    public static MachineItem From(ImageInfo img) => new(
+        img.KernelRelease, img.KernelVersion, img.Platform, $"0x{img.Header.Hwcap:x}", $"0x{img.Header.Hwcap2:x}", $"0x{img.Header.VdsoHash:x}",
+        img.CpuFeatures.Length % 8 == 0 ? $"0x{ImageFormat.Checksum(img.CpuFeatures):x} ({img.CpuFeatures.Length} bytes)" : $"{img.CpuFeatures.Length} bytes",
+        img.Header.RlimitStack);
+}
+
+/// <summary>System.Text.Json source generation: no reflection, so NativeAOT keeps working.</summary>
+[JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
+    DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
+[JsonSerializable(typeof(List<ListItem>))]
+[JsonSerializable(typeof(ShowItem))]
+public sealed partial class ResidentJson : JsonSerializerContext;

@@ -1,0 +1,117 @@
+using System.Text;
+using System.Text.RegularExpressions;
+
+namespace Resident.Config;
+
+/// <summary>
+/// resident.conf, after DragonFly's resident.conf(5): one program per line — a path, a name
+/// searched on PATH, or an absolute glob (*, ?, [...] within one path component; * does not
+/// match a leading dot); "~/" stands for $HOME; '#' starts a comment at the start of a line or
+/// after a blank. `resident sync` makes the registry match the file.
+/// </summary>
+public static class ResidentConf
+{
+    /// <summary>The file `resident sync --system` reads.</summary>
+    public const string SystemPath = "/etc/resident.conf";
+
+    /// <summary>$XDG_CONFIG_HOME/resident/resident.conf, else $HOME/.config/resident/resident.conf (absolute only).</summary>
+    public static string? UserPath(Func<string, string?> getenv)
+    {
+        string? xdg = getenv("XDG_CONFIG_HOME");
+        if (xdg is ['/', ..]) return xdg + "/resident/resident.conf";
+        string? home = getenv("HOME");
+        return home is ['/', ..] ? home + "/.config/resident/resident.conf" : null;
+    }
+
+    /// <param name="Number">1-based line number, for messages.</param>
+    public sealed record Entry(int Number, string Pattern)
+    {
+        public bool IsGlob => Pattern.IndexOfAny(['*', '?', '[']) >= 0;
+    }
+
+    /// <summary>The entries of a resident.conf text, comments and blank lines dropped.</summary>
+    public static IReadOnlyList<Entry> Parse(string text, string? home)
+    {
+        var entries = new List<Entry>();
+        string[] lines = text.Split('\n');
+        for (int i = 0; i < lines.Length; i++)
+        {
+            string line = StripComment(lines[i]).Trim();
+            if (line.Length == 0)
+                continue;
+            if (line.StartsWith("~/", StringComparison.Ordinal) && home is ['/', ..])
+                line = home.TrimEnd('/') + line[1..];
+            entries.Add(new Entry(i + 1, line));
+        }
+        return entries;
+    }
+
+    static string StripComment(string line)
+    {
+        for (int i = 0; i < line.Length; i++)
+            if (line[i] == '#' && (i == 0 || char.IsWhiteSpace(line[i - 1])))
+                return line[..i];
+        return line;
+    }
+
+    /// <summary>
+    /// The executable regular files an absolute glob names, sorted; [] when none. A pattern
+    /// without wildcards is returned as is (the caller reports it if it does not exist).
+    /// </summary>
+    public static IReadOnlyList<string> Expand(string pattern)
+    {
+        if (!new Entry(0, pattern).IsGlob)
+            return [pattern];
+        if (!pattern.StartsWith('/'))
+            throw new ArgumentException($"a glob must be an absolute path: {pattern}");
+        IEnumerable<string> paths = ["/"];
+        foreach (string part in pattern.Split('/', StringSplitOptions.RemoveEmptyEntries))
+            paths = new Entry(0, part).IsGlob ? paths.SelectMany(dir => Matches(dir, part)) : paths.Select(dir => Path.Join(dir, part));
+        return paths.Where(IsExecutableFile).Order(StringComparer.Ordinal).ToList();
+    }
+
+    static IEnumerable<string> Matches(string dir, string component)
+    {
+        if (!Directory.Exists(dir))
+            return [];
+        var regex = ComponentRegex(component);
+        try
+        {
+            return Directory.EnumerateFileSystemEntries(dir)
+                .Where(p => regex.IsMatch(Path.GetFileName(p)))
+                .ToList();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return [];
+        }
+    }
+
+    /// <summary>One path component of a glob as an anchored regex, with the shell's rules.</summary>
+    internal static Regex ComponentRegex(string component)
+    {
+        var re = new StringBuilder("^");
+        if (component[0] is '*' or '?')
+            re.Append("(?!\\.)");   // no match of hidden files, as in the shell
+        for (int i = 0; i < component.Length; i++)
+        {
+            char c = component[i];
+            int close = c == '[' ? component.IndexOf(']', i + 2) : -1;
+            if (c == '*') re.Append("[^/]*");
+            else if (c == '?') re.Append("[^/]");
+            else if (close > 0)
+            {
+                string set = component[(i + 1)..close];
+                re.Append('[').Append(set[0] == '!' ? "^" + Regex.Escape(set[1..]) : Regex.Escape(set)).Append(']');
+                i = close;
+            }
+            else re.Append(Regex.Escape(c.ToString()));
+        }
+        return new Regex(re.Append('$').ToString(), RegexOptions.CultureInvariant);
+    }
+
+#pragma warning disable CA1416 // GetUnixFileMode: resident runs on Linux only
+    static bool IsExecutableFile(string path) =>
+        File.Exists(path) && (File.GetUnixFileMode(path) & (UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute)) != 0;
+#pragma warning restore CA1416
+}

@@ -1,0 +1,86 @@
+using Resident.Capture;
+
+namespace Resident.Registry;
+
+/// <summary>What <see cref="Registrar.Refresh"/> did (or, in a dry run, would do) with one image.</summary>
+public enum RefreshAction
+{
+    /// <summary>The image is still usable; nothing to do.</summary>
+    Fresh,
+    /// <summary>Stale: the program was captured again (same id).</summary>
+    Recaptured,
+    /// <summary>The program is gone: its image was deleted.</summary>
+    Removed,
+    /// <summary>Stale, and a new capture failed (Reason says why); the stale image stays, the hook ignores it.</summary>
+    Failed,
+}
+
+/// <param name="Program">the registered executable (the image file for a corrupt image).</param>
+/// <param name="Reason">why it is stale or why it failed; null when fresh.</param>
+/// <param name="Capture">the new capture, when there was one.</param>
+public sealed record RefreshResult(RefreshAction Action, string Program, ulong Id, string? Reason, CaptureSummary? Capture = null);
+
+/// <summary>
+/// The registry operations the verbs share (add, refresh, sync and the DragonFly form): capture
+/// into the registry keeping ids stable, re-capture what is stale, drop what is gone.
+/// </summary>
+/// <param name="environment">the capture environment (the caller's own).</param>
+public sealed class Registrar(ImageRegistry registry, IReadOnlyDictionary<string, string> environment)
+{
+    public ImageRegistry Registry => registry;
+
+    /// <summary>
+    /// Captures <paramref name="program"/> (or, <paramref name="throughWrapper"/>, the first
+    /// dynamically linked program it execs) into the registry. Throws CaptureException,
+    /// RegistryException, IOException with a one-line reason; nothing changes then.
+    /// </summary>
+    public CaptureSummary Add(string program, bool throughWrapper = false)
+    {
+        string path = ProgramFile.Identify(program).Path;
+        var summary = throughWrapper
+            ? Capturer.CaptureThroughWrapper(path, p => registry.Destination(p), environment)
+            : Capturer.Capture(path, p => registry.Destination(p), environment);
+        registry.Publish(summary.ImagePath);
+        return summary;
+    }
+
+    /// <summary>
+    /// One image: fresh → nothing; program gone → image deleted; otherwise stale → the
+    /// program is captured again under the same id (a replaced executable gets the image
+    /// name of its new dev/ino, the old image is deleted). <paramref name="dryRun"/> only says.
+    /// </summary>
+    public RefreshResult Refresh(RegistryEntry entry, bool dryRun = false)
+    {
+        if (entry.Image is not { } img)
+            return new RefreshResult(RefreshAction.Failed, entry.Path, 0, $"corrupt image ({entry.Error}): remove it");
+        ulong id = img.Header.Id;
+        string? stale = img.Staleness();
+        if (stale is null)
+            return new RefreshResult(RefreshAction.Fresh, img.ExePath, id, null);
+        if (!File.Exists(img.ExePath))
+        {
+            if (!dryRun)
+                File.Delete(entry.Path);
+            return new RefreshResult(RefreshAction.Removed, img.ExePath, id, "program is gone");
+        }
+        if (dryRun)
+            return new RefreshResult(RefreshAction.Recaptured, img.ExePath, id, stale);
+        try
+        {
+            var summary = Capturer.Capture(img.ExePath, p => registry.Destination(p, keepId: id), environment);
+            registry.Publish(summary.ImagePath);
+            if (summary.ImagePath != entry.Path)
+                File.Delete(entry.Path);
+            return new RefreshResult(RefreshAction.Recaptured, img.ExePath, summary.Id, stale, summary);
+        }
+        catch (Exception e) when (e is CaptureException or RegistryException or IOException or UnauthorizedAccessException)
+        {
+            return new RefreshResult(RefreshAction.Failed, img.ExePath, id, $"{stale}, and capturing it again failed: {e.Message}");
+        }
+    }
+
+    /// <summary>The process's environment as a dictionary, the usual <c>environment</c> argument.</summary>
+    public static IReadOnlyDictionary<string, string> ProcessEnvironment() =>
+        Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
+            .ToDictionary(e => (string)e.Key, e => (string?)e.Value ?? "");
+}
