@@ -6,6 +6,8 @@ Stdlib only. Nothing is written outside the temporary directories and OUTDIR.
 import json
 import os
 import platform
+import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -78,6 +80,18 @@ class TempRegistry:
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         lines = [l for l in r.stderr.splitlines() if l.startswith("resident: ")]
         return bool(lines) and all(l.startswith("resident: restored ") for l in lines), "; ".join(lines)
+
+
+    def takeover_us(self, argv, runs, stdin=subprocess.DEVNULL):
+        """Median of the hook's own takeover time (RESIDENT_DEBUG=2: "(takeover N us)") over RUNS restores."""
+        times = []
+        for _ in range(runs):
+            r = subprocess.run(argv, env=dict(hook_env(self.env), RESIDENT_DEBUG="2"), stdin=stdin,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            m = re.search(r"^resident: restored \S+ \(takeover (\d+) us\)", r.stderr, re.M)
+            if m:
+                times.append(int(m.group(1)))
+        return statistics.median(times) if times else None
 
 
 def resident_bench(argv, runs, rounds, static=None, stdin=None):
