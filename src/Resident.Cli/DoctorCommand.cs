@@ -6,7 +6,9 @@ using Spectre.Console;
 namespace Resident.Cli;
 
 /// <param name="Program">null: check the machine, user and shell; else that program.</param>
-public sealed record DoctorSettings(string? Program, string? RegistryDir, string SystemRegistryDir, string HookPath);
+/// <param name="Environment">the shell's environment (LD_AUDIT, and what the program would start with).</param>
+public sealed record DoctorSettings(string? Program, string? RegistryDir, string SystemRegistryDir, string HookPath,
+    IReadOnlyDictionary<string, string> Environment);
 
 /// <summary>
 /// resident doctor [PROG] — one line per check, ✓ or ✗ with the explanation (· for a plain
@@ -23,18 +25,18 @@ public static class DoctorCommand
             "Check whether captures and restores can work here, and explain why not.\n" +
             "Examples: resident doctor   resident doctor perl   (would perl register / be restored, and why)")
         { program };
-        cmd.SetAction(r => Run(new DoctorSettings(r.GetValue(program), Registry.RegistryPaths.ResolveFromProcess(),
-            RegistryPaths.ResolveSystem(Environment.GetEnvironmentVariable), Cli.HookPath), stdout, stderr));
+        cmd.SetAction(r => Run(new DoctorSettings(r.GetValue(program), RegistryPaths.ResolveFromProcess(),
+            RegistryPaths.ResolveSystem(Environment.GetEnvironmentVariable), Cli.HookPath, Registrar.ProcessEnvironment()), stdout, stderr));
         return cmd;
     }
 
     public static int Run(DoctorSettings s, TextWriter stdout, TextWriter stderr)
     {
-        var context = new DoctorContext(s.HookPath, Environment.GetEnvironmentVariable("LD_AUDIT"),
+        var context = new DoctorContext(s.HookPath, s.Environment.GetValueOrDefault("LD_AUDIT"),
             s.RegistryDir is { Length: > 0 } dir ? new ImageRegistry(dir) : null, new ImageRegistry(s.SystemRegistryDir, system: true));
         var findings = s.Program is null
             ? SystemDoctor.Run(context)
-            : ProgramDoctor.Run(s.Program, context, Registrar.ProcessEnvironment());
+            : ProgramDoctor.Run(s.Program, context, s.Environment);
         var console = Cli.Console(stdout);
         foreach (var f in findings)
         {

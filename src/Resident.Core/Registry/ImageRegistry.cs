@@ -28,6 +28,7 @@ public sealed class ImageRegistry(string directory, bool system = false)
     /// images the hook will trust: owned by this user or root, not group/other-writable, writable
     /// by us. Throws <see cref="RegistryException"/> with a one-line reason otherwise.
     /// </summary>
+#pragma warning disable CA1416 // resident runs on Linux only
     public void EnsureWritable()
     {
         if (IsSystem && Interop.GetEuid() != 0)
@@ -35,7 +36,11 @@ public sealed class ImageRegistry(string directory, bool system = false)
         try
         {
             if (!System.IO.Directory.Exists(Directory))
+            {
                 System.IO.Directory.CreateDirectory(Directory, IsSystem ? SystemDirMode : UserDirMode);
+                if (IsSystem)   // every user's hook must reach it, whatever root's umask
+                    File.SetUnixFileMode(Directory, SystemDirMode);
+            }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -50,6 +55,7 @@ public sealed class ImageRegistry(string directory, bool system = false)
             throw new RegistryException($"registry {Directory} is not writable: {e.Message}");
         }
     }
+#pragma warning restore CA1416
 
     /// <summary>Null when this user's hook would trust the directory (<see cref="HookTrust"/>), else why not.</summary>
     public string? TrustProblem()

@@ -1,0 +1,103 @@
+using System.Text.Json;
+using Resident.Cli;
+using Resident.Tests.Cli;
+using Resident.Tests.Integration.Harness;
+using Xunit;
+
+namespace Resident.Tests.Integration;
+
+/// <summary>
+/// resident refresh: a stale image is captured again under its id and is restored again
+/// (the changed library's new behaviour included); images of programs that are gone are deleted.
+/// </summary>
+public sealed class RefreshTests(Fixtures fx) : IClassFixture<Fixtures>, IDisposable
+{
+    readonly ResidentSession s = new();
+    string Copy => Path.Combine(s.Root, "fixtures");
+    string Libs => Path.Combine(Copy, "libs");
+    string Alpha => Path.Combine(Copy, "libalpha.so");
+
+    public void Dispose() => s.Dispose();
+
+    CliResult Refresh(bool dryRun = false, bool quiet = false, params string[] programs) =>
+        CliRun.Of((o, e) => RefreshCommand.Run(new RefreshSettings(programs, s.RegistryDir, dryRun, quiet), o, e));
+
+    CliResult Add(params string[] programs) => CliRun.Of((o, e) => AddCommand.Run(new AddSettings(programs, s.RegistryDir), o, e));
+
+    List<ListItem> List() =>
+        JsonSerializer.Deserialize(CliRun.Of((o, e) => ListCommand.Run(new ListSettings(s.RegistryDir, Json: true), o, e)).Out,
+            ResidentJson.Default.ListListItem)!;
+
+    [Fact]
+    public void LibraryReplaced_RefreshRecapturesUnderTheSameId_AndRestoresTheNewLibrary()
+    {
+        fx.CopyTo(Copy);
+        Assert.Equal(0, Add("/usr/bin/true").Code);
+        Assert.Equal(0, Add(Libs).Code);
+        var spec = s.Spec(Libs, "arg");
+        s.AssertSameResident(spec, Libs);
+
+        var next = Alpha + ".new";
+        File.Copy(Path.Combine(Copy, "libalpha_v2.so"), next);
+        File.Move(next, Alpha, overwrite: true);   // a new inode, as package managers do
+        var item = List().Single(i => i.Program == Libs);
+        Assert.Equal(("stale", $"library changed: {Alpha}", 2UL), (item.State, item.Reason, item.Id!.Value));
+
+        var image = List().Single(i => i.Program == Libs).Image;
+        byte[] before = File.ReadAllBytes(image);
+        var dry = Refresh(dryRun: true);
+        Assert.True(dry.Code == 0, dry.ToString());
+        Assert.Equal([$"would refresh {Libs} (id 2): library changed: {Alpha}", "1 would be refreshed, 0 removed, 1 fresh"], dry.OutLines);
+        Assert.Equal(before, File.ReadAllBytes(image));
+
+        var r = Refresh();
+        Assert.True(r.Code == 0, r.ToString());
+        Assert.StartsWith($"refreshed {Libs} (id 2): library changed: {Alpha}; image ", r.OutLines[0]);
+        Assert.Equal("1 refreshed, 0 removed, 1 fresh, 0 failed", r.OutLines[1]);
+        Assert.All(List(), i => Assert.Equal("fresh", i.State));
+        Assert.Equal([1UL, 2UL], List().Select(i => i.Id!.Value));
+        var normal = s.AssertSameResident(spec, Libs);
+        Assert.Contains("alpha: constructor (version 2)", normal.StdoutText);
+    }
+
+    [Fact]
+    public void ExecutableReplacedOrGone_NewImageNameSameId_OrRemoved()
+    {
+        string a = Path.Combine(s.Root, "a"), b = Path.Combine(s.Root, "b");
+        File.Copy("/usr/bin/env", a);
+        File.Copy("/usr/bin/true", b);
+        File.SetUnixFileMode(a, File.GetUnixFileMode("/usr/bin/env"));
+        File.SetUnixFileMode(b, File.GetUnixFileMode("/usr/bin/env"));
+        Assert.Equal(0, Add(a, b).Code);
+        string oldImage = List().Single(i => i.Program == a).Image;
+
+        File.Copy("/usr/bin/env", a + ".new");
+        File.SetUnixFileMode(a + ".new", File.GetUnixFileMode("/usr/bin/env"));
+        File.Move(a + ".new", a, overwrite: true);
+        File.Delete(b);
+
+        var quiet = Refresh(quiet: true);
+        Assert.True(quiet.Code == 0 && quiet.Out == "" && quiet.Err == "", quiet.ToString());
+        var item = Assert.Single(List());
+        Assert.Equal((a, 1UL, "fresh"), (item.Program, item.Id!.Value, item.State));
+        Assert.NotEqual(oldImage, item.Image);
+        Assert.False(File.Exists(oldImage));
+        Assert.Single(s.ImageFiles());
+    }
+
+    [Fact]
+    public void NamedProgramsOnly_UnknownIsAnError()
+    {
+        string a = Path.Combine(s.Root, "a");
+        File.Copy("/usr/bin/true", a);
+        File.SetUnixFileMode(a, File.GetUnixFileMode("/usr/bin/true"));
+        Assert.Equal(0, Add(a, "/usr/bin/env").Code);
+        File.SetLastWriteTimeUtc(a, DateTime.UtcNow.AddSeconds(5));
+
+        var r = Refresh(false, false, "/usr/bin/env", "/usr/bin/true");
+        Assert.Equal(1, r.Code);
+        Assert.Equal(["resident: /usr/bin/true is not registered"], r.ErrLines);
+        Assert.Equal(["0 refreshed, 0 removed, 1 fresh, 0 failed"], r.OutLines);
+        Assert.Equal("stale", List().Single(i => i.Program == a).State);
+    }
+}
