@@ -38,7 +38,7 @@ plot.Axes.Left.Label.Text = "ms per start (wall)";
 int libs = points.Count > 0 ? points[0].GetProperty("libs").GetInt32() : 0;
 plot.Title($"Start-up time vs relocations: synthetic program, {libs} shared libraries\n" +
     $"{machine.GetProperty("cpu").GetString()}, kernel {machine.GetProperty("kernel").GetString()}, " +
-    $"glibc {machine.GetProperty("glibc").GetString()}, {machine.GetProperty("date").GetString()}");
+    $"glibc {machine.GetProperty("glibc").GetString()}, {machine.GetProperty("date").GetString()}, load {machine.GetProperty("load").GetDouble():0.0}");
 plot.Axes.SetLimitsY(0, points.SelectMany(p => rows.Select(r => p.TryGetProperty(r, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : 0)).DefaultIfEmpty(1).Max() * 1.1);
 plot.ShowLegend(Alignment.UpperLeft);
 plot.SavePng(args[1], 1000, 600);
