@@ -27,7 +27,7 @@ typedef unsigned long long rs_u64;
 typedef long long rs_i64;
 
 #define RS_MAGIC "RESIDENT" /* 8 bytes, no NUL stored */
-#define RS_VERSION 2u /* 2: rlimit_stack appended to rs_header */
+#define RS_VERSION 3u /* 2: rlimit_stack appended to rs_header; 3: heap_word, heap_prefault */
 #define RS_PAGE 4096u
 
 /* Image names in a registry directory: printf("%llx-%llx.img", dev, ino) of the
@@ -208,7 +208,16 @@ struct rs_header {
 	rs_u64 rlimit_stack; /* soft RLIMIT_STACK of the captured process (RLIM_INFINITY: ~0). glibc
 	                      * derives the default thread stack size from it before the stop point,
 	                      * so the restorer falls back when this exec's soft limit differs */
+
+	/* version 3 */
+	rs_u64 heap_word; /* address of libc's __curbrk in the snapshot (0 there: libc has not asked the
+	                   * kernel for its break yet), or 0 for none */
+	rs_u64 heap_prefault; /* bytes (page multiple, <= RS_HEAP_PREFAULT_MAX): the restorer extends this
+	                       * exec's break by that much, populates it, and stores the old break in
+	                       * heap_word, so malloc's first sbrk finds its pages already there; 0 = off */
 };
+
+#define RS_HEAP_PREFAULT_MAX 1048576u /* 1 MiB */
 
 /*
  * rs_checksum: 64-bit FNV-1a over little-endian 8-byte words.

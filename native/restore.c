@@ -18,7 +18,9 @@
 
 _Static_assert(sizeof(struct rs_header) % 8 == 0, "header is 8-aligned");
 _Static_assert(RS_OFFSETOF(struct rs_header, checksum) == 32, "checksum word");
-_Static_assert(RS_OFFSETOF(struct rs_header, rlimit_stack) == 624 && sizeof(struct rs_header) == 632, "v2 header");
+_Static_assert(RS_OFFSETOF(struct rs_header, rlimit_stack) == 624 && RS_OFFSETOF(struct rs_header, heap_word) == 632 &&
+		   sizeof(struct rs_header) == 648,
+	       "v3 header");
 _Static_assert(sizeof(struct rs_file) == 48, "rs_file");
 _Static_assert(sizeof(struct rs_region) == 48, "rs_region");
 _Static_assert(sizeof(struct rs_patch) == 24, "rs_patch");
@@ -264,6 +266,9 @@ static int check_state(const struct rs_image *img, struct rs_why *why)
 		return rs_refuse(why, "corrupt image: robust list", 0);
 	if (h->rseq_addr && (h->rseq_len < RS_RSEQ_MIN_LEN || h->rseq_addr % 32 || !writable(img, h->rseq_addr, h->rseq_len)))
 		return rs_refuse(why, "corrupt image: rseq", 0);
+	if (h->heap_prefault % RS_PAGE || h->heap_prefault > RS_HEAP_PREFAULT_MAX || (h->heap_prefault && !h->heap_word) ||
+	    (h->heap_word && (h->heap_word % 8 || !writable(img, h->heap_word, 8))))
+		return rs_refuse(why, "corrupt image: heap", 0);
 	if (!executable(img, h->resume_cont) || !executable(img, h->user_entry) || h->syscall_ret_off > RS_TASK_SIZE ||
 	    !executable(img, h->ldso_base + h->syscall_ret_off))
 		return rs_refuse(why, "corrupt image: resume state", 0);

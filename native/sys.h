@@ -136,6 +136,8 @@ RS_INLINE long rs_mmap(rs_u64 addr, rs_u64 len, int prot, int flags, int fd, rs_
 	return RS_SC(__NR_mmap, addr, len, prot, flags, fd, off);
 }
 RS_INLINE long rs_madvise(rs_u64 addr, rs_u64 len, int advice) { return RS_SC(__NR_madvise, addr, len, advice, 0, 0, 0); }
+/* brk(0) reads the break; brk(x) returns the new break, or the old one if it could not move */
+RS_INLINE long rs_brk(rs_u64 addr) { return RS_SC(__NR_brk, addr, 0, 0, 0, 0, 0); }
 RS_INLINE long rs_munmap(rs_u64 addr, rs_u64 len) { return RS_SC(__NR_munmap, addr, len, 0, 0, 0, 0); }
 RS_INLINE long rs_mprotect(rs_u64 addr, rs_u64 len, int prot) { return RS_SC(__NR_mprotect, addr, len, prot, 0, 0, 0); }
 RS_INLINE long rs_mremap(rs_u64 old, rs_u64 len, rs_u64 to)

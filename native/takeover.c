@@ -146,6 +146,9 @@ struct rs_args {
 	rs_u64 user_entry; /* r12 */
 	rs_u64 gadget; /* "syscall; ret" in the restored ld.so */
 
+	/* heap prefault (image header): libc's __curbrk and how far to extend */
+	rs_u64 heap_word, heap_prefault;
+
 	/* log: line = "resident: restored PATH\n", or with debug 2 the same up to
 	 * " (takeover " and the routine appends the microseconds and tail */
 	int debug;
@@ -479,6 +482,8 @@ static void fill_state(struct rs_args *a, const struct rs_image *img, const stru
 	a->resume_cont = h->resume_cont;
 	a->user_entry = h->user_entry;
 	a->gadget = h->ldso_base + h->syscall_ret_off;
+	a->heap_word = h->heap_word;
+	a->heap_prefault = h->heap_prefault;
 }
 
 /* The fds were the lowest free numbers when opened, so they are usually one
@@ -657,6 +662,24 @@ RS_ROUTINE static void map_regions(struct rs_args *a)
 	}
 }
 
+/* malloc's first sbrk would fault in its new pages one by one (several
+ * microseconds each here); one madvise populates them. The break moves up
+ * now and libc's __curbrk, still 0 in the snapshot, is set to where it was,
+ * so that sbrk hands out exactly these pages: glibc's first extension for a
+ * small request is top_pad (128 KiB) + a page, which heap_prefault matches.
+ * A larger first sbrk extends further, a smaller one shrinks the break back.
+ * If the break cannot move or libc's word is not 0, nothing changes. */
+RS_ROUTINE static void prefault_heap(struct rs_args *a)
+{
+	if (!a->heap_prefault || *(volatile rs_u64 *)a->heap_word)
+		return;
+	long cur = rs_brk(0);
+	if (rs_failed(cur) || cur % RS_PAGE || rs_brk((rs_u64)cur + a->heap_prefault) != cur + (long)a->heap_prefault)
+		return;
+	*(volatile rs_u64 *)a->heap_word = (rs_u64)cur;
+	rs_madvise((rs_u64)cur, a->heap_prefault, RS_MADV_POPULATE_WRITE); /* before 5.14: faults later, as normal */
+}
+
 RS_ROUTINE static void apply_pokes(struct rs_args *a)
 {
 	for (rs_u32 i = 0; i < a->poke_count; i++)
@@ -740,6 +763,7 @@ RS_ROUTINE __attribute__((noreturn, used)) void rs_takeover(struct rs_args *a)
 	map_regions(a);
 	mark(a);
 	apply_pokes(a);
+	prefault_heap(a);
 	protect_patched(a);
 	mark(a);
 	set_thread(a);

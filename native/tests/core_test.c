@@ -125,6 +125,8 @@ static void build_image(void)
 	h->rseq_addr = TCB + 0x400;
 	h->rseq_len = 32;
 	h->rseq_sig = 0x53053053;
+	h->heap_word = TCB + 0x600;
+	h->heap_prefault = 0x21000;
 	seal();
 }
 
@@ -265,6 +267,18 @@ static void test_bounds(void)
 	h->strings_size = ~0ull;
 	seal();
 	EXPECT(!parse(&img, &why) && !strcmp(why.reason, "corrupt image: strings"), "huge strings");
+	static const rs_u64 bad_heap[][2] = {{TCB + 0x604, 0x21000},
+					     {TCB + 0x600, 0x21001},
+					     {TCB + 0x600, RS_HEAP_PREFAULT_MAX + RS_PAGE},
+					     {0, 0x21000},
+					     {EXE_LO + 0x40, 0x21000}};
+	for (unsigned i = 0; i < sizeof bad_heap / sizeof bad_heap[0]; i++) {
+		build_image();
+		h->heap_word = bad_heap[i][0];
+		h->heap_prefault = bad_heap[i][1];
+		seal();
+		EXPECT(!parse(&img, &why) && !strcmp(why.reason, "corrupt image: heap"), "bad heap fields %u", i);
+	}
 }
 
 static void test_checksum(void)

@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 
 namespace Resident.Image;
 
-// The C# mirror of native/image.h (format version 2); docs/image-format.md is the spec.
+// The C# mirror of native/image.h (format version 3); docs/image-format.md is the spec.
 // Field order, widths and names (snake_case there, PascalCase here) must match the header
 // exactly: tests/Resident.Tests/Image/LayoutTests.cs compiles image.h with gcc and compares
 // every size and offset. Fields are only appended; see the spec's versioning rules.
@@ -12,7 +12,7 @@ namespace Resident.Image;
 public static class ImageFormat
 {
     public const string Magic = "RESIDENT";
-    public const uint Version = 2; // 2: rlimit_stack appended to rs_header
+    public const uint Version = 3; // 2: rlimit_stack appended to rs_header; 3: heap_word, heap_prefault
     public const uint PageSize = 4096;
     public const int MaxVdsoVmas = 4;
 
@@ -43,6 +43,8 @@ public static class ImageFormat
 
     public const ulong FnvOffset = 0xcbf29ce484222325UL;
     public const ulong FnvPrime = 0x100000001b3UL;
+
+    public const uint HeapPrefaultMax = 1u << 20;
 
     /// <summary>
     /// rs_checksum: FNV-1a-64 over little-endian 8-byte words (not bytes: 8x fewer
@@ -186,6 +188,10 @@ public unsafe struct RsHeader
 
     // version 2
     public ulong RlimitStack;
+
+    // version 3
+    public ulong HeapWord;
+    public ulong HeapPrefault;
 }
 
 /// <summary>rs_header.vdso_vmas: struct rs_vdso_vma[RS_MAX_VDSO_VMAS], inline.</summary>

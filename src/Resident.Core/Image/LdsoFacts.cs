@@ -1,5 +1,3 @@
-using System.Buffers.Binary;
-using System.Text;
 using System.Text.RegularExpressions;
 using Iced.Intel;
 using Resident.Capture;
@@ -15,7 +13,6 @@ namespace Resident.Image;
 /// </summary>
 public sealed partial class LdsoFacts
 {
-    const uint ShtDynsym = 11;
     const uint PfX = 1;
 
     // sizeof(struct cpu_features): 480 in glibc 2.36 (checked with gdb ptype). For another
@@ -46,7 +43,7 @@ public sealed partial class LdsoFacts
             if (elf.ProgramHeaders.FirstOrDefault(ph => ph.Type == ElfFile.PtLoad).VAddr != 0)
                 throw new CaptureException($"{path}: the dynamic loader is not linked at address 0");
             byte[] bytes = File.ReadAllBytes(path);
-            ulong fn = FindDynamicSymbol(bytes, "_dl_x86_get_cpu_features")
+            ulong fn = DynamicSymbols.Find(bytes, "_dl_x86_get_cpu_features")
                 ?? throw new CaptureException($"{path}: no _dl_x86_get_cpu_features in .dynsym");
             ulong cpu = DecodeCpuFeaturesAddress(elf.ReadAtVAddr(fn, 16), fn)
                 ?? throw new CaptureException($"{path}: _dl_x86_get_cpu_features is not \"lea rax,[rip+X]; ret\"");
@@ -81,31 +78,6 @@ public sealed partial class LdsoFacts
         return ok ? lea.IPRelativeMemoryAddress : null;
     }
 
-    /// <summary>st_value of a defined symbol in .dynsym (found through the section headers).</summary>
-    static ulong? FindDynamicSymbol(byte[] elf, string name)
-    {
-        if (elf.Length < 64)
-            throw new InvalidDataException("truncated ELF header");
-        ulong shoff = U64(elf, 40);
-        int shentsize = U16(elf, 58), shnum = U16(elf, 60);
-        for (int i = 0; i < shnum; i++)
-        {
-            int sh = checked((int)shoff + i * shentsize);
-            if (U32(elf, sh + 4) != ShtDynsym)
-                continue;
-            int strSh = checked((int)shoff + (int)U32(elf, sh + 40) * shentsize);
-            int strtab = (int)U64(elf, strSh + 24);
-            int symtab = (int)U64(elf, sh + 24), size = (int)U64(elf, sh + 32), entsize = (int)U64(elf, sh + 56);
-            for (int s = symtab; s + entsize <= symtab + size; s += entsize)
-            {
-                ushort shndx = U16(elf, s + 6);
-                if (shndx != 0 && CString(elf, strtab + (int)U32(elf, s)) == name)
-                    return U64(elf, s + 8);
-            }
-        }
-        return null;
-    }
-
     static ulong? FindSyscallRet(byte[] bytes, ElfFile elf)
     {
         ReadOnlySpan<byte> pattern = [0x0f, 0x05, 0xc3];
@@ -126,17 +98,7 @@ public sealed partial class LdsoFacts
     {
         int at = elf.AsSpan().IndexOf("ld.so ("u8);
         if (at < 0) return null;
-        var m = BannerVersion().Match(CString(elf, at));
+        var m = BannerVersion().Match(DynamicSymbols.CString(elf, at));
         return m.Success ? m.Groups[1].Value : null;
     }
-
-    static string CString(byte[] b, int o)
-    {
-        int n = b.AsSpan(o).IndexOf((byte)0);
-        return Encoding.ASCII.GetString(b, o, n < 0 ? b.Length - o : n);
-    }
-
-    static ushort U16(byte[] b, int o) => BinaryPrimitives.ReadUInt16LittleEndian(b.AsSpan(o));
-    static uint U32(byte[] b, int o) => BinaryPrimitives.ReadUInt32LittleEndian(b.AsSpan(o));
-    static ulong U64(byte[] b, int o) => BinaryPrimitives.ReadUInt64LittleEndian(b.AsSpan(o));
 }

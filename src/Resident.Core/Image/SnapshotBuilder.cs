@@ -50,6 +50,7 @@ public static class SnapshotBuilder
         var (cpu, mask) = FillLdso(ref header, p, maps, auxv, files);
         FillMachine(ref header, p, maps, auxv);
         FillResumeState(ref header, p, auxv, stackVma);
+        FillHeap(ref header, p, maps);
         AddDependencies(files, p.ProbedAbsent, p.Opened);
 
         return new Snapshot
@@ -212,6 +213,40 @@ public static class SnapshotBuilder
         h.OldStackArgc = p.Registers.Rsp;
         h.OldStackEnd = stackVma.End;
         h.RlimitStack = ProcLimits.StackSoftLimit(p.Pid);
+    }
+
+    // glibc's first heap extension for a small request: DEFAULT_TOP_PAD (128 KiB) + the
+    // request + MINSIZE, rounded up to a page (seen as brk(cur + 0x21000) in perl, python, git).
+    const ulong FirstSbrk = 0x21000;
+
+    /// <summary>
+    /// heap_word/heap_prefault (docs/image-format.md): libc's <c>__curbrk</c>, if libc is mapped
+    /// and has not read the break yet, so the restorer can hand malloc's first sbrk populated
+    /// pages. Without it (another libc, a break already read) the fields stay 0: an
+    /// optimisation only, never a reason to refuse.
+    /// </summary>
+    static void FillHeap(ref RsHeader h, IStoppedProcess p, IReadOnlyList<MapsEntry> maps)
+    {
+        var libc = maps.FirstOrDefault(m => m.IsFile && m.Offset == 0 && Path.GetFileName(m.Name).StartsWith("libc.so.", StringComparison.Ordinal));
+        if (libc == null)
+            return;
+        ulong? value;
+        try
+        {
+            value = Elf.DynamicSymbols.Find(File.ReadAllBytes(libc.Name), "__curbrk");
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or ArgumentOutOfRangeException or IndexOutOfRangeException or OverflowException)
+        {
+            return;
+        }
+        if (value is not ulong offset)
+            return;
+        var word = new byte[8];
+        p.ReadMemory(libc.Start + offset, word);
+        if (BitConverter.ToUInt64(word) != 0)
+            return;
+        h.HeapWord = libc.Start + offset;
+        h.HeapPrefault = FirstSbrk;
     }
 
     /// <summary>

@@ -46,6 +46,7 @@ public class LayoutTests
         ["RS_MAX_VDSO_VMAS"] = ImageFormat.MaxVdsoVmas,
         ["RS_FNV_OFFSET"] = ImageFormat.FnvOffset,
         ["RS_FNV_PRIME"] = ImageFormat.FnvPrime,
+        ["RS_HEAP_PREFAULT_MAX"] = ImageFormat.HeapPrefaultMax,
     };
 
     [Fact]

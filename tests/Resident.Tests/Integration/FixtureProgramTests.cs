@@ -213,4 +213,19 @@ public sealed class FixtureProgramTests(Fixtures fx) : IClassFixture<Fixtures>
         var bigEnv = Enumerable.Range(0, 300).ToDictionary(i => "BIG_" + i, i => new string('v', i));
         s.AssertSameResident(s.Spec(fx.Path("args"), many, bigEnv), fx.Path("args"));
     }
+
+    [Fact]
+    public void HeapPrefault_Invisible_AndRecordedInTheImage()
+    {
+        // the restorer hands malloc's first sbrk pre-populated pages (heap_word/heap_prefault):
+        // the program must see the same break, the same growth and zero-filled pages
+        using var s = new ResidentSession();
+        var normal = Normal(s, "heap", []);
+        AssertLines(normal, "first malloc inside the first extension: yes", "first extension: 0x21000 bytes",
+            "rest of the first extension is zero: yes", "1 MiB malloc outside the break: yes");
+        Resident(s, "heap", []);
+        var header = global::Resident.Image.ImageReader.Read(s.ImageFiles().Single()).Header;
+        Assert.True(header.HeapWord != 0 && header.HeapPrefault == 0x21000,
+            $"a glibc program's image must carry libc's __curbrk (heap_word 0x{header.HeapWord:x}, heap_prefault 0x{header.HeapPrefault:x})");
+    }
 }
