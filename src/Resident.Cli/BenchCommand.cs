@@ -123,9 +123,13 @@ public static class BenchCommand
         });
     }
 
+    /// <summary>A word as a shell would need it, so the header line can be pasted back.</summary>
+    static string Quote(string word) =>
+        word.Length > 0 && word.All(c => char.IsAsciiLetterOrDigit(c) || "-_./=:,+@%".Contains(c)) ? word : "'" + word.Replace("'", "'\\''") + "'";
+
     static void WriteTable(BenchReport r, string capture, TextWriter stdout)
     {
-        stdout.WriteLine($"resident bench: {string.Join(' ', r.Command)} <{r.Stdin}, {r.Runs} runs per row in {r.Rounds} alternating rounds, {r.Date}");
+        stdout.WriteLine($"resident bench: {string.Join(' ', r.Command.Select(Quote))} <{r.Stdin}, {r.Runs} runs per row in {r.Rounds} alternating rounds, {r.Date}");
         stdout.WriteLine($"machine: {r.Machine}");
         stdout.WriteLine($"capture: {capture}");
         stdout.WriteLine($"check:   {r.ResidentCheck}");
