@@ -40,6 +40,7 @@ public static class Cli
             DoctorCommand.Create(stdout, stderr),
             ExecCommand.Create(stderr),
             ShellInitCommand.Create(stdout, stderr),
+            BenchCommand.Create(stdout, stderr),
         };
         // DragonFly's resident(8) takes flags and programs without a verb; mapped onto the verbs.
         if (DragonflyCommand.Applies(args, root))
