@@ -34,7 +34,8 @@ public static class DragonflyCommand
         string first = args[0];
         if (first.Length > 1 && first[0] == '-' && first[1] != '-')
             return first[1..].All(c => "lfxdR".Contains(c)) || first.StartsWith("-x", StringComparison.Ordinal);
-        return first[0] != '-' && !root.Subcommands.Any(c => c.Name == first || c.Aliases.Contains(first));
+        // "[suggest:N]" and other System.CommandLine directives (shell completion) are the parser's.
+        return first[0] is not ('-' or '[') && !root.Subcommands.Any(c => c.Name == first || c.Aliases.Contains(first));
     }
 
     /// <summary>getopt("lfx:dR") as DragonFly's resident.c, stopping at the first program.</summary>

@@ -24,6 +24,7 @@ public sealed class DragonflyParseTests
     [InlineData(false, "--help")]
     [InlineData(false, "-h")]
     [InlineData(false, "--version")]
+    [InlineData(false, "[suggest:4]", "re")]
     [InlineData(false)]
     public void RecognisesTheDragonflyForm(bool expected, params string[] args) =>
         Assert.Equal(expected, DragonflyCommand.Applies(args, Root));
