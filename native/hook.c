@@ -74,10 +74,16 @@ struct hook {
 	struct rs_stat exe;
 	struct rs_timespec t0;
 	const char *env_debug, *env_dir, *env_cache, *env_home, *env_system, *env_probe;
-	struct rs_utsname uts;
 	rs_u64 auxv[HOOK_AUXV_WORDS]; /* the kernel's copy, to find ld.so and the stack */
 	char image_path[HOOK_PATH_MAX + 64]; /* DIR/<dev>-<ino>.img; DIR is image_path[0, dir_len) */
 	rs_u64 dir_len;
+	struct hook_buffers *buf; /* once an image exists */
+};
+
+/* What only an exec with an image needs: on the stack of a deeper frame, so
+ * that the common case (no image) does not fault in the pages under them. */
+struct hook_buffers {
+	struct rs_utsname uts;
 	char exe_path[HOOK_PATH_MAX + 1];
 	rs_u8 meta_stack[HOOK_META_STACK] __attribute__((aligned(8)));
 	int fds_stack[HOOK_FDS_STACK];
@@ -368,8 +374,8 @@ static int read_at(int fd, rs_u8 *to, rs_u64 len, rs_u64 off)
 static rs_u8 *meta_buffer(struct hook *h, rs_u64 meta, rs_u32 files, rs_u64 have)
 {
 	if (meta <= HOOK_META_STACK && files <= HOOK_FDS_STACK) {
-		h->fds = h->fds_stack;
-		return h->meta_stack;
+		h->fds = h->buf->fds_stack;
+		return h->buf->meta_stack;
 	}
 	rs_u64 meta_len = rs_page_up(meta);
 	h->meta_len = meta_len + rs_page_up((rs_u64)files * sizeof(int));
@@ -378,7 +384,7 @@ static rs_u8 *meta_buffer(struct hook *h, rs_u64 meta, rs_u32 files, rs_u64 have
 		return 0;
 	h->meta = (void *)m;
 	h->fds = (int *)((rs_u8 *)h->meta + meta_len);
-	rs_copy(h->meta, h->meta_stack, have);
+	rs_copy(h->meta, h->buf->meta_stack, have);
 	return h->meta;
 }
 
@@ -386,9 +392,9 @@ static rs_u8 *meta_buffer(struct hook *h, rs_u64 meta, rs_u32 files, rs_u64 have
  * in a single read. */
 static int read_image(struct hook *h)
 {
-	const struct rs_header *hdr = (const struct rs_header *)h->meta_stack;
+	const struct rs_header *hdr = (const struct rs_header *)h->buf->meta_stack;
 	rs_u64 size = h->img.file_size, first = size < RS_PAGE ? size : RS_PAGE;
-	if (first < sizeof *hdr || !read_at(h->image_fd, h->meta_stack, first, 0))
+	if (first < sizeof *hdr || !read_at(h->image_fd, h->buf->meta_stack, first, 0))
 		return refuse(h, "corrupt image: short", 0);
 	if (!rs_image_header_ok(hdr, size, &h->why))
 		return 0;
@@ -414,12 +420,13 @@ static int read_image(struct hook *h)
 static int same_exe_path(struct hook *h)
 {
 	const char *want = h->img.strings + h->img.files[0].path;
-	long n = rs_readlink("/proc/self/exe", h->exe_path, HOOK_PATH_MAX);
+	char *path = h->buf->exe_path;
+	long n = rs_readlink("/proc/self/exe", path, HOOK_PATH_MAX);
 	if (n <= 0)
 		return refuse(h, "readlink /proc/self/exe failed", 0);
-	h->exe_path[n] = 0;
-	if (!rs_streq(h->exe_path, want))
-		return refuse(h, "executable reached by another path", h->exe_path);
+	path[n] = 0;
+	if (!rs_streq(path, want))
+		return refuse(h, "executable reached by another path", path);
 	return 1;
 }
 
@@ -436,23 +443,36 @@ static int syscalls_allowed(struct hook *h)
 	return 1;
 }
 
-/* Under a debugger (or strace) the takeover would swap ld.so behind its back:
- * gdb watches the abandoned ld.so's r_debug and would never see a library.
- * /proc/self/status is only read when an image exists. */
-static int not_traced(struct hook *h)
+/* The value after "\nNAME:\t" in /proc/self/status text, or 0. */
+static const char *status_field(const char *text, long n, const char *key, long key_len)
 {
-	char buf[1024];
+	for (long i = 0; i + key_len < n; i++)
+		if (rs_memeq(text + i, key, (rs_u64)key_len))
+			return text + i + key_len;
+	return 0;
+}
+
+/* /proc/self/status, read once an image exists. Under a debugger (or strace)
+ * the takeover would swap ld.so behind its back: gdb watches the abandoned
+ * ld.so's r_debug and would never see a library. "Seccomp: 0" (no filter)
+ * spares the probes of syscalls_allowed. */
+static int status_ok(struct hook *h)
+{
+	char buf[1536];
 	long fd = rs_openat(RS_AT_FDCWD, "/proc/self/status", RS_O_RDONLY | RS_O_CLOEXEC);
 	if (fd < 0)
 		return refuse(h, "cannot read /proc/self/status", 0);
 	long n = rs_read((int)fd, buf, sizeof buf - 1);
 	rs_close((int)fd);
 	buf[n > 0 ? n : 0] = 0;
-	static const char key[] = "\nTracerPid:\t";
-	for (long i = 0; i + (long)sizeof key - 1 < n; i++)
-		if (rs_memeq(buf + i, key, sizeof key - 1))
-			return buf[i + sizeof key - 1] == '0' ? 1 : refuse(h, "traced (debugger or strace)", 0);
-	return refuse(h, "no TracerPid in /proc/self/status", 0);
+	static const char tracer[] = "\nTracerPid:\t", seccomp[] = "\nSeccomp:\t";
+	const char *t = status_field(buf, n, tracer, sizeof tracer - 1);
+	if (!t)
+		return refuse(h, "no TracerPid in /proc/self/status", 0);
+	if (*t != '0')
+		return refuse(h, "traced (debugger or strace)", 0);
+	const char *f = status_field(buf, n, seccomp, sizeof seccomp - 1);
+	return f && *f == '0' ? 1 : syscalls_allowed(h);
 }
 
 /* The stack below argc that this hook and then the restored program are
@@ -477,13 +497,13 @@ static void prefault_stack(const struct hook *h)
 static int check_image(struct hook *h)
 {
 	rs_u64 lim[2];
-	if (!same_exe_path(h) || !syscalls_allowed(h) || !not_traced(h))
+	if (!same_exe_path(h) || !status_ok(h))
 		return 0;
-	if (rs_uname(&h->uts) || rs_getrlimit(RS_RLIMIT_STACK, lim))
+	if (rs_uname(&h->buf->uts) || rs_getrlimit(RS_RLIMIT_STACK, lim))
 		return refuse(h, "uname or getrlimit failed", 0);
 	h->live.rlimit_stack = lim[0];
-	h->live.kernel_release = h->uts.release;
-	h->live.kernel_version = h->uts.version;
+	h->live.kernel_release = h->buf->uts.release;
+	h->live.kernel_version = h->buf->uts.version;
 	return rs_check_live(&h->img, &h->live, &h->why);
 }
 
@@ -497,19 +517,20 @@ static int open_files(struct hook *h)
 
 /* ---- step 3: take over ---- */
 
-static const char *program_path(struct hook *h)
+/* The program's path for messages: the image's, else /proc/self/exe's in BUF. */
+static const char *program_path(struct hook *h, char buf[HOOK_PATH_MAX + 1])
 {
 	if (h->parsed)
 		return h->img.strings + h->img.files[0].path;
-	long n = rs_readlink("/proc/self/exe", h->exe_path, HOOK_PATH_MAX);
-	h->exe_path[n > 0 ? n : 0] = 0;
-	return n > 0 ? h->exe_path : "?";
+	long n = rs_readlink("/proc/self/exe", buf, HOOK_PATH_MAX);
+	buf[n > 0 ? n : 0] = 0;
+	return n > 0 ? buf : "?";
 }
 
 static int prepare(struct hook *h)
 {
 	struct rs_texts t;
-	t.path = program_path(h);
+	t.path = program_path(h, 0); /* parsed by now */
 	t.debug = h->debug;
 	t.t0 = h->t0;
 	h->args = rs_prepare(&h->img, &h->live, h->fds, h->image_fd, &t, &h->why);
@@ -529,9 +550,9 @@ static int take_over(struct hook *h)
 /* "resident: WHAT PATH: [VERDICT: ]REASON[: DETAIL]" on stderr. */
 static void say(struct hook *h, const char *what, const char *verdict, const char *reason)
 {
-	char line[HOOK_LINE_MAX];
+	char line[HOOK_LINE_MAX], path[HOOK_PATH_MAX + 1];
 	char *end = line + sizeof line - 2;
-	char *p = put(put(put(put(put(line, end, "resident: "), end, what), end, " "), end, program_path(h)), end, ": ");
+	char *p = put(put(put(put(put(line, end, "resident: "), end, what), end, " "), end, program_path(h, path)), end, ": ");
 	if (verdict)
 		p = put(put(p, end, verdict), end, ": ");
 	p = put(p, end, reason);
@@ -573,10 +594,29 @@ static void hook_init(struct hook *h)
 	h->meta = 0;
 	h->fds = 0;
 	h->args = 0;
+	h->buf = 0;
 	h->why.reason = 0;
 	h->why.detail = 0;
 	h->why.detail_len = 0;
-	h->live.sp = (rs_uptr)h;
+}
+
+/* Steps 2 and 3, for an exec whose image is open. Its buffers are the
+ * lowest frame data of the hook: the takeover keeps the stack from there. */
+static __attribute__((noinline)) unsigned int restore(struct hook *h)
+{
+	struct hook_buffers b;
+	h->buf = &b;
+	h->live.sp = (rs_uptr)&b;
+	prefault_stack(h);
+	if (!read_image(h) || !check_image(h) || !open_files(h) || !prepare(h))
+		return fall_back(h);
+	if (h->probe) {
+		say(h, "probe", 0, "would restore");
+		rs_exit_group(0);
+	}
+	if (!take_over(h))
+		return fall_back(h);
+	return 0;
 }
 
 __attribute__((visibility("default"))) unsigned int la_version(unsigned int version)
@@ -588,14 +628,5 @@ __attribute__((visibility("default"))) unsigned int la_version(unsigned int vers
 		return 0; /* not a normal dynamic exec: not ours to judge */
 	if (!open_image(&h))
 		return fall_back(&h);
-	prefault_stack(&h);
-	if (!read_image(&h) || !check_image(&h) || !open_files(&h) || !prepare(&h))
-		return fall_back(&h);
-	if (h.probe) {
-		say(&h, "probe", 0, "would restore");
-		rs_exit_group(0);
-	}
-	if (!take_over(&h))
-		return fall_back(&h);
-	return 0;
+	return restore(&h);
 }
