@@ -1,3 +1,6 @@
+using System.Text.Json;
+using Resident.Cli;
+
 namespace Resident.Tests.Cli;
 
 /// <summary>What a verb's Run printed and returned.</summary>
@@ -18,5 +21,14 @@ public static class CliRun
         var e = new StringWriter();
         int code = run(o, e);
         return new CliResult(code, o.ToString(), e.ToString());
+    }
+
+    /// <summary>`resident list --json` of <paramref name="registryDir"/>, parsed back.</summary>
+    public static List<ListItem> ListJson(string registryDir)
+    {
+        var r = Of((o, e) => ListCommand.Run(new ListSettings(registryDir, Json: true), o, e));
+        if (r.Code != 0)
+            throw new InvalidOperationException("resident list --json failed:\n" + r);
+        return JsonSerializer.Deserialize(r.Out, ResidentJson.Default.ListListItem)!;
     }
 }

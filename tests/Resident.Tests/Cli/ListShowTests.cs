@@ -19,12 +19,7 @@ public sealed class ListShowTests : IDisposable
         Assert.True(r.Code == 0, r.ToString());
     }
 
-    List<ListItem> ListJson()
-    {
-        var r = CliRun.Of((o, e) => ListCommand.Run(new ListSettings(Registry, Json: true), o, e));
-        Assert.True(r.Code == 0, r.ToString());
-        return JsonSerializer.Deserialize(r.Out, ResidentJson.Default.ListListItem)!;
-    }
+    List<ListItem> ListJson() => CliRun.ListJson(Registry);
 
     [Fact]
     public void ListJson_FreshStaleAndCorrupt()

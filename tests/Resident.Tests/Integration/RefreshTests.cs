@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Resident.Cli;
 using Resident.Tests.Cli;
 using Resident.Tests.Integration.Harness;
@@ -24,9 +23,7 @@ public sealed class RefreshTests(Fixtures fx) : IClassFixture<Fixtures>, IDispos
 
     CliResult Add(params string[] programs) => CliRun.Of((o, e) => AddCommand.Run(new AddSettings(programs, s.RegistryDir), o, e));
 
-    List<ListItem> List() =>
-        JsonSerializer.Deserialize(CliRun.Of((o, e) => ListCommand.Run(new ListSettings(s.RegistryDir, Json: true), o, e)).Out,
-            ResidentJson.Default.ListListItem)!;
+    List<ListItem> List() => CliRun.ListJson(s.RegistryDir);
 
     [Fact]
     public void LibraryReplaced_RefreshRecapturesUnderTheSameId_AndRestoresTheNewLibrary()

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Resident.Cli;
 using Resident.Tests.Cli;
 using Resident.Tests.Integration.Harness;
@@ -35,9 +34,7 @@ public sealed class SyncTests : IDisposable
     CliResult Sync(bool dryRun = false, bool prune = false, bool quiet = false) =>
         CliRun.Of((o, e) => SyncCommand.Run(new SyncSettings(Conf, s.RegistryDir, DryRun: dryRun, Prune: prune, Quiet: quiet), o, e));
 
-    List<string> Registered() =>
-        JsonSerializer.Deserialize(CliRun.Of((o, e) => ListCommand.Run(new ListSettings(s.RegistryDir, Json: true), o, e)).Out,
-            ResidentJson.Default.ListListItem)!.Select(i => i.Program!).Order(StringComparer.Ordinal).ToList();
+    List<string> Registered() => CliRun.ListJson(s.RegistryDir).Select(i => i.Program!).Order(StringComparer.Ordinal).ToList();
 
     void WriteConf() => File.WriteAllText(Conf,
         "# programs I start all day\n" +
