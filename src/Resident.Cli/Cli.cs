@@ -109,15 +109,15 @@ public static class Cli
     }
 
     /// <summary>
-    /// Runs <paramref name="each"/> for every item. On a terminal, unless quiet, with more than
-    /// one item (captures of large programs take seconds each) a progress bar shows which one
-    /// runs; the lines each item writes then go above the bar. Elsewhere the lines go straight
-    /// to <paramref name="stdout"/>.
+    /// Runs <paramref name="each"/> for every item. On a terminal, unless quiet, a progress bar
+    /// shows which one runs (a large program's capture takes seconds, and a refresh may capture
+    /// dozens); the lines each item writes then go above the bar, which is cleared at the end.
+    /// Elsewhere the lines go straight to <paramref name="stdout"/>.
     /// </summary>
     internal static void ForEachWithProgress<T>(IReadOnlyList<T> items, Func<T, string> name, bool quiet, TextWriter stdout,
         Action<T, TextWriter> each)
     {
-        if (quiet || items.Count < 2 || !IsTerminal(stdout))
+        if (quiet || items.Count == 0 || !IsTerminal(stdout))
         {
             foreach (var item in items)
                 each(item, stdout);
