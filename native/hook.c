@@ -330,7 +330,9 @@ static int open_in(struct hook *h)
 	char *end = h->image_path + sizeof h->image_path - 1;
 	char *p = put_hex(put(h->image_path + h->dir_len, end, "/"), end, h->exe.st_dev);
 	put(put_hex(put(p, end, "-"), end, h->exe.st_ino), end, ".img");
-	long fd = rs_openat(RS_AT_FDCWD, h->image_path, RS_O_RDONLY | RS_O_NOFOLLOW | RS_O_CLOEXEC);
+	/* Whatever sits at the path, opening it must not block (a FIFO) or have
+	 * side effects (a terminal); fstat below refuses anything but a file. */
+	long fd = rs_openat(RS_AT_FDCWD, h->image_path, RS_O_RDONLY | RS_O_NOFOLLOW | RS_O_CLOEXEC | RS_O_NONBLOCK | RS_O_NOCTTY);
 	if (fd == -RS_ENOENT || fd == -RS_ENOTDIR)
 		return 0;
 	if (fd < 0)

@@ -31,6 +31,8 @@ typedef unsigned long rs_uptr;
 
 #define RS_AT_FDCWD (-100)
 #define RS_O_RDONLY 0
+#define RS_O_NOCTTY 0400
+#define RS_O_NONBLOCK 04000
 #define RS_O_DIRECTORY 0200000
 #define RS_O_NOFOLLOW 0400000
 #define RS_O_CLOEXEC 02000000
