@@ -37,7 +37,7 @@ public static class AddCommand
 
     public static int Run(AddSettings s, TextWriter stdout, TextWriter stderr)
     {
-        var registry = Cli.OpenWritableRegistry(s.RegistryDir, s.System, stderr);
+        var registry = Cli.OpenRegistry(s.RegistryDir, stderr, s.System, writable: true);
         if (registry is null) return 1;
         var registrar = new Registrar(registry, Registrar.ProcessEnvironment());
         int failures = 0;

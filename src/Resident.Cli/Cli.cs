@@ -65,22 +65,21 @@ public static class Cli
     /// <summary>--quiet / -q: only errors are printed.</summary>
     internal static Option<bool> QuietOption() => new("--quiet", "-q") { Description = "print nothing but errors" };
 
-    /// <summary>The registry in <paramref name="dir"/>, or null after a one-line error.</summary>
-    internal static Registry.ImageRegistry? OpenRegistry(string dir, TextWriter stderr, bool system = false)
+    /// <summary>
+    /// The registry in <paramref name="dir"/> (the system's when <paramref name="system"/>), or
+    /// null after a one-line error. <paramref name="writable"/>: created if needed and checked
+    /// to be one the hook will trust (<see cref="Registry.ImageRegistry.EnsureWritable"/>).
+    /// </summary>
+    internal static Registry.ImageRegistry? OpenRegistry(string dir, TextWriter stderr, bool system = false, bool writable = false)
     {
         if (dir.Length == 0)
         {
             stderr.WriteLine("resident: no registry directory: set RESIDENT_DIR, XDG_CACHE_HOME or HOME to an absolute path");
             return null;
         }
-        return new Registry.ImageRegistry(dir, system);
-    }
-
-    /// <summary>A registry to write to (created if needed), or null after a one-line error.</summary>
-    internal static Registry.ImageRegistry? OpenWritableRegistry(string dir, bool system, TextWriter stderr)
-    {
-        var registry = OpenRegistry(dir, stderr, system);
-        if (registry is null) return null;
+        var registry = new Registry.ImageRegistry(dir, system);
+        if (!writable)
+            return registry;
         try { registry.EnsureWritable(); }
         catch (Registry.RegistryException e) { stderr.WriteLine($"resident: {e.Message}"); return null; }
         return registry;

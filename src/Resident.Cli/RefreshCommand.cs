@@ -32,7 +32,7 @@ public static class RefreshCommand
 
     public static int Run(RefreshSettings s, TextWriter stdout, TextWriter stderr)
     {
-        var registry = s.DryRun ? Cli.OpenRegistry(s.RegistryDir, stderr, s.System) : Cli.OpenWritableRegistry(s.RegistryDir, s.System, stderr);
+        var registry = Cli.OpenRegistry(s.RegistryDir, stderr, s.System, writable: !s.DryRun);
         if (registry is null) return 1;
         var entries = registry.Entries();
         var selected = new List<RegistryEntry>();

@@ -44,7 +44,7 @@ public static class SyncCommand
             stderr.WriteLine($"resident: no {confPath ?? "resident.conf (HOME is not set)"}: write one program, name or glob per line");
             return 1;
         }
-        var registry = s.DryRun ? Cli.OpenRegistry(s.RegistryDir, stderr, s.System) : Cli.OpenWritableRegistry(s.RegistryDir, s.System, stderr);
+        var registry = Cli.OpenRegistry(s.RegistryDir, stderr, s.System, writable: !s.DryRun);
         if (registry is null) return 1;
 
         int failures = 0, skipped = 0;
