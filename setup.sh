@@ -17,6 +17,8 @@ for pair in gcc:gcc g++:g++ make:make objdump:binutils clang-14:clang-14 perl:pe
             zsh:zsh fish:fish; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
+# bench/seed_table.py links a perl against Debian's shared libperl (the seed's "normal" row).
+[ -e /usr/lib/x86_64-linux-gnu/libperl.so ] || need+=(libperl-dev)
 if ((${#need[@]})); then
   echo "setup: installing ${need[*]}"
   if [ "$(id -u)" -ne 0 ]; then echo "setup: need root to apt-get install ${need[*]}" >&2; exit 1; fi
