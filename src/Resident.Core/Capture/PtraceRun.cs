@@ -146,7 +146,8 @@ internal sealed class PtraceRun(string launchPath, ExecChoice choose, SyscallLog
         }
         catch (ProgramEndedException e)
         {
-            throw new CaptureException($"the wrapper ended ({e.Message}) without executing a dynamically linked program");
+            throw new CaptureException($"the wrapper ended ({e.Message}) without executing a dynamically linked program "
+                + "(programs it runs in child processes are not followed: it must exec the program)");
         }
     }
 
