@@ -1,11 +1,11 @@
 using System.Runtime.InteropServices;
 
-namespace Resident.Bench;
+namespace Resident;
 
 /// <summary>
-/// One command, prepared once and started many times with posix_spawn: argv, envp and the file
-/// actions are built before the timing loop, so the measuring process adds as little as it can
-/// to each run. stdin comes from a file, stdout and stderr go to files (normally /dev/null); no
+/// One command, prepared once and started many times with posix_spawn (the capture's stopped
+/// shell, every benchmark run): argv, envp and the file actions are built before a timing loop,
+/// so the measuring process adds as little as it can to each run. stdin comes from a file, stdout and stderr go to files (normally /dev/null); no
 /// other fd is inherited, every signal is at its default and none is blocked (.NET ignores
 /// SIGPIPE, and exec would pass that on to the program).
 /// </summary>
