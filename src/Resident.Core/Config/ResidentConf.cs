@@ -26,7 +26,7 @@ public static class ResidentConf
     /// <param name="Number">1-based line number, for messages.</param>
     public sealed record Entry(int Number, string Pattern)
     {
-        public bool IsGlob => Pattern.IndexOfAny(['*', '?', '[']) >= 0;
+        public bool IsGlob => HasWildcard(Pattern);
     }
 
     /// <summary>The entries of a resident.conf text, comments and blank lines dropped.</summary>
@@ -60,15 +60,17 @@ public static class ResidentConf
     /// </summary>
     public static IReadOnlyList<string> Expand(string pattern)
     {
-        if (!new Entry(0, pattern).IsGlob)
+        if (!HasWildcard(pattern))
             return [pattern];
         if (!pattern.StartsWith('/'))
             throw new ArgumentException($"a glob must be an absolute path: {pattern}");
         IEnumerable<string> paths = ["/"];
         foreach (string part in pattern.Split('/', StringSplitOptions.RemoveEmptyEntries))
-            paths = new Entry(0, part).IsGlob ? paths.SelectMany(dir => Matches(dir, part)) : paths.Select(dir => Path.Join(dir, part));
+            paths = HasWildcard(part) ? paths.SelectMany(dir => Matches(dir, part)) : paths.Select(dir => Path.Join(dir, part));
         return paths.Where(IsExecutableFile).Order(StringComparer.Ordinal).ToList();
     }
+
+    static bool HasWildcard(string pattern) => pattern.IndexOfAny(['*', '?', '[']) >= 0;
 
     static IEnumerable<string> Matches(string dir, string component)
     {
