@@ -37,7 +37,7 @@ public sealed class ConcurrencyTests(Fixtures fx) : IClassFixture<Fixtures>
     }
 
     [Fact]
-    public void ImageDeletedAndPutBackWhileProgramsStart()
+    public async Task ImageDeletedAndPutBackWhileProgramsStart()
     {
         using var s = new ResidentSession();
         var args = fx.Path("args");
@@ -61,7 +61,7 @@ public sealed class ConcurrencyTests(Fixtures fx) : IClassFixture<Fixtures>
         int runs = LongMode.Runs(60, 600);
         var failures = Enumerable.Range(0, runs).Select(_ => Check(normal, s.RunResident(spec), args)).ToList();
         stop.Cancel();
-        churn.Wait();
+        await churn;
         AssertNoFailures(failures, runs);
     }
 
@@ -81,7 +81,7 @@ public sealed class ConcurrencyTests(Fixtures fx) : IClassFixture<Fixtures>
     }
 
     [Fact]
-    public void EightExecLoopsDuringTwentyRecaptures()
+    public async Task EightExecLoopsDuringTwentyRecaptures()
     {
         using var s = new ResidentSession();
         var libs = fx.Path("libs");
@@ -107,7 +107,7 @@ public sealed class ConcurrencyTests(Fixtures fx) : IClassFixture<Fixtures>
         finally
         {
             stop.Cancel();
-            Task.WaitAll(loops.ToArray());
+            await Task.WhenAll(loops);
         }
         AssertNoFailures(failures, runs);
         Assert.Single(s.ImageFiles());
