@@ -5,7 +5,8 @@ using Spectre.Console;
 namespace Resident.Cli;
 
 /// <param name="Json">print a JSON array of <see cref="ListItem"/> instead of the table.</param>
-public sealed record ListSettings(string RegistryDir, bool Json = false);
+/// <param name="SystemRegistryDir">when listing the user's registry: the system registry, whose images are mentioned in one line.</param>
+public sealed record ListSettings(string RegistryDir, bool Json = false, string? SystemRegistryDir = null);
 
 /// <summary>
 /// resident list — one row per image: id, program, image size, level, state (fresh, or stale
@@ -21,7 +22,8 @@ public static class ListCommand
             "List registered programs and whether their images are still usable.\n" +
             "Examples: resident list   resident list --json | jq -r '.[] | select(.state != \"fresh\") | .program'")
         { json, system };
-        cmd.SetAction(r => Run(new ListSettings(Cli.RegistryDirFor(r.GetValue(system)), r.GetValue(json)), stdout, stderr));
+        cmd.SetAction(r => Run(new ListSettings(Cli.RegistryDirFor(r.GetValue(system)), r.GetValue(json),
+            r.GetValue(system) ? null : Cli.RegistryDirFor(system: true)), stdout, stderr));
         return cmd;
     }
 
@@ -36,10 +38,24 @@ public static class ListCommand
             return 0;
         }
         if (items.Count == 0)
-        {
             stdout.WriteLine($"no programs registered in {registry.Directory}");
-            return 0;
-        }
+        else
+            WriteTable(items, stdout);
+        int system = CountImages(s.SystemRegistryDir);
+        if (system > 0)
+            stdout.WriteLine($"and {system} image(s) in the system registry {s.SystemRegistryDir}: resident list --system");
+        return 0;
+    }
+
+    /// <summary>The hook uses the system registry's images too (after the user's): counted, not read.</summary>
+    static int CountImages(string? dir)
+    {
+        try { return dir is not null && Directory.Exists(dir) ? Directory.GetFiles(dir, "*.img").Length : 0; }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return 0; }
+    }
+
+    static void WriteTable(List<ListItem> items, TextWriter stdout)
+    {
         var table = new Table().Border(TableBorder.Simple)
             .AddColumns("id", "program", "image", "level", "state", "captured");
         foreach (var i in items)
@@ -47,6 +63,5 @@ public static class ListCommand
                 i.Size is long size ? Cli.FormatSize(size) : "-", i.Level ?? "-", Markup.Escape(i.StateText),
                 i.Captured?.ToLocalTime().ToString("yyyy-MM-dd HH:mm:ss") ?? "-");
         Cli.Console(stdout).Write(table);
-        return 0;
     }
 }

@@ -52,6 +52,18 @@ public sealed class ListShowTests : IDisposable
     public void ListJsonOfAnEmptyRegistryIsAnEmptyArray() => Assert.Empty(ListJson());
 
     [Fact]
+    public void ListMentionsTheSystemRegistrysImages()
+    {
+        string system = Path.Combine(dir, "system");
+        Directory.CreateDirectory(system);
+        var none = CliRun.Of((o, e) => ListCommand.Run(new ListSettings(Registry, SystemRegistryDir: system), o, e));
+        Assert.Equal($"no programs registered in {Registry}\n", none.Out);
+        File.WriteAllBytes(Path.Combine(system, "1-2.img"), []);
+        var one = CliRun.Of((o, e) => ListCommand.Run(new ListSettings(Registry, SystemRegistryDir: system), o, e));
+        Assert.Equal([$"no programs registered in {Registry}", $"and 1 image(s) in the system registry {system}: resident list --system"], one.OutLines);
+    }
+
+    [Fact]
     public void ShowJson_RegionsFilesPatchesMachine()
     {
         Add("/usr/bin/env");
