@@ -32,6 +32,7 @@ _Static_assert(sizeof(struct rs_vdso_vma) == 24, "rs_vdso_vma");
 #define RS_RSEQ_MIN_LEN 32u
 #define RS_ROBUST_HEAD_LEN 24u
 #define RS_CPU_FEATURES_MAX 4096u
+#define RS_EHDR_SIZE 64u /* sizeof(Elf64_Ehdr): the program headers follow it */
 
 /* Space below the live stack pointer kept free of snapshot mappings so the
  * program's stack can grow (8 MiB default RLIMIT_STACK + the kernel's 1 MiB
@@ -252,6 +253,42 @@ static int check_vdso_vmas(const struct rs_image *img, struct rs_why *why)
 	return 1;
 }
 
+/* Some header fields repeat what the tables say. The checksum only catches
+ * accidents; a writer that got one of these wrong would crash the program or
+ * make getauxval() lie, so they must agree: AT_BASE and ldso_base name the
+ * start of the file whose text holds resume_pc, AT_ENTRY is the user entry,
+ * AT_PHDR is right after the executable's ELF header (where every linker
+ * puts the program headers; the capture refuses others), AT_SYSINFO_EHDR is the
+ * [vdso] VMA, the tid word is in the thread's first page. */
+static int file_starts_at(const struct rs_image *img, rs_u32 file, rs_u64 base)
+{
+	for (rs_u32 i = 0; i < img->region_count; i++) {
+		const struct rs_region *r = &img->regions[i];
+		if (r->kind == RS_REGION_FILE && r->file == file && r->offset == 0)
+			return r->start == base;
+	}
+	return 0;
+}
+
+static int check_consistent(const struct rs_image *img, struct rs_why *why)
+{
+	const struct rs_header *h = img->h;
+	const struct rs_region *ldso = region_of(img, h->resume_pc, 1);
+	if (!ldso || ldso->kind != RS_REGION_FILE || !file_starts_at(img, ldso->file, h->ldso_base) || h->at_base != h->ldso_base)
+		return rs_refuse(why, "corrupt image: ld.so base", 0);
+	if (h->user_entry != h->at_entry)
+		return rs_refuse(why, "corrupt image: entry point", 0);
+	const struct rs_region *ph = h->at_phent <= 64 && h->at_phnum <= 4096 ? region_of(img, h->at_phdr, h->at_phent * h->at_phnum) : 0;
+	if (!ph || ph->kind != RS_REGION_FILE || ph->file != 0 || ph->offset != 0 || h->at_phdr != ph->start + RS_EHDR_SIZE)
+		return rs_refuse(why, "corrupt image: program headers", 0);
+	for (int i = 0; i < RS_MAX_VDSO_VMAS; i++)
+		if (h->vdso_vmas[i].kind == RS_VDSO_VDSO && h->vdso_vmas[i].start != h->at_sysinfo_ehdr)
+			return rs_refuse(why, "corrupt image: vdso address", 0);
+	if (h->tid_address - h->fs_base >= RS_PAGE)
+		return rs_refuse(why, "corrupt image: thread state", 0);
+	return 1;
+}
+
 /* Thread and resume state must land in the snapshot's own mappings. */
 static int check_state(const struct rs_image *img, struct rs_why *why)
 {
@@ -290,7 +327,7 @@ int rs_image_parse(struct rs_image *img, const void *buf, rs_u64 size, rs_u64 fi
 	if (image_checksum(img->meta, size) != img->h->checksum)
 		return rs_refuse(why, "corrupt image: checksum", 0);
 	return locate_tables(img, why) && check_files_table(img, why) && check_regions_table(img, why) && check_patches_table(img, why) &&
-	       check_vdso_vmas(img, why) && check_state(img, why);
+	       check_vdso_vmas(img, why) && check_state(img, why) && check_consistent(img, why);
 }
 
 /* ---- this exec against the image ---- */

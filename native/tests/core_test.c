@@ -11,6 +11,7 @@
  * facts; checks the arguments the routine would get (maps, pokes, unmaps,
  * vdso moves, fds, texts) without ever running the routine.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,8 +118,12 @@ static void build_image(void)
 	for (int i = 0; i < 64; i++)
 		ldso[0x1000 + i] = image[h->cpu_features_blob + i] = (unsigned char)(i + 1);
 	h->resume_pc = h->resume_cont = LDSO_BASE + 0x100;
-	h->user_entry = EXE_LO + 0x40;
+	h->user_entry = h->at_entry = EXE_LO + 0x40;
 	h->at_phdr = EXE_LO + 0x40;
+	h->at_phent = 56;
+	h->at_phnum = 9;
+	h->at_base = LDSO_BASE;
+	h->at_sysinfo_ehdr = 0x7f0000004000ull;
 	h->rlimit_stack = 8u << 20;
 	h->fs_base = TCB;
 	h->tid_address = TCB + 0x2d0;
@@ -279,6 +284,26 @@ static void test_bounds(void)
 		seal();
 		EXPECT(!parse(&img, &why) && !strcmp(why.reason, "corrupt image: heap"), "bad heap fields %u", i);
 	}
+	/* header fields that repeat the tables, each off by a little (checksum resealed) */
+	static const struct {
+		size_t field;
+		rs_u64 delta;
+		const char *reason;
+	} inconsistent[] = {
+	    {offsetof(struct rs_header, ldso_base), 0x1000, "corrupt image: ld.so base"},
+	    {offsetof(struct rs_header, at_base), 0x1000, "corrupt image: ld.so base"},
+	    {offsetof(struct rs_header, user_entry), 0x10, "corrupt image: entry point"},
+	    {offsetof(struct rs_header, at_phdr), 0x2000, "corrupt image: program headers"},
+	    {offsetof(struct rs_header, at_sysinfo_ehdr), 0x1000, "corrupt image: vdso address"},
+	    {offsetof(struct rs_header, tid_address), 0x1000, "corrupt image: thread state"},
+	};
+	for (unsigned i = 0; i < sizeof inconsistent / sizeof inconsistent[0]; i++) {
+		build_image();
+		*(rs_u64 *)(image + inconsistent[i].field) += inconsistent[i].delta;
+		seal();
+		EXPECT(!parse(&img, &why) && !strcmp(why.reason, inconsistent[i].reason), "inconsistent header %u: %s", i,
+		       why.reason ? why.reason : "accepted");
+	}
 }
 
 static void test_checksum(void)
@@ -308,7 +333,7 @@ static int plan(struct rs_image *img, struct rs_live *live, struct rs_args **arg
 	live->env_count = 2;
 	live->fs_base = 0x7f1234567000ull;
 	auxv[6] = AT_PHDR, auxv[7] = 0x40; /* differs from the image: rewritten */
-	auxv[8] = AT_ENTRY, auxv[9] = 0; /* equal to the image's: left alone */
+	auxv[8] = AT_ENTRY, auxv[9] = EXE_LO + 0x40; /* equal to the image's: left alone */
 	auxv[10] = AT_NULL, auxv[11] = 0;
 	fds[0] = 7, fds[1] = 8, fds[2] = -1;
 	*args = rs_prepare(img, live, fds, 6, &t, &why);
@@ -401,6 +426,7 @@ static void test_plan_bounce(void)
 	rs_u64 live_block = (rs_uptr)vdso - 0x4000, old = live_block + 0x2000;
 	h->vdso_vmas[0] = (struct rs_vdso_vma){old, old + 0x4000, RS_VDSO_VVAR, 0};
 	h->vdso_vmas[1] = (struct rs_vdso_vma){old + 0x4000, old + 0x6000, RS_VDSO_VDSO, 0};
+	h->at_sysinfo_ehdr = old + 0x4000;
 	seal();
 	if (!plan(&img, &live, &a, fds)) {
 		failures++;

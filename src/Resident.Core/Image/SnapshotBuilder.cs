@@ -51,6 +51,7 @@ public static class SnapshotBuilder
         FillMachine(ref header, p, maps, auxv);
         FillResumeState(ref header, p, auxv, stackVma);
         FillHeap(ref header, p, maps);
+        CheckProgramHeaders(header, regions);
         AddDependencies(files, p.ProbedAbsent, p.Opened);
 
         return new Snapshot
@@ -213,6 +214,19 @@ public static class SnapshotBuilder
         h.OldStackArgc = p.Registers.Rsp;
         h.OldStackEnd = stackVma.End;
         h.RlimitStack = ProcLimits.StackSoftLimit(p.Pid);
+    }
+
+    /// <summary>
+    /// The restorer requires AT_PHDR right after the executable's ELF header (its consistency
+    /// check, docs/image-format.md); every linker puts the program headers there. An executable
+    /// that does not would only ever fall back, so it is refused here with the reason.
+    /// </summary>
+    static void CheckProgramHeaders(RsHeader h, IReadOnlyList<Region> regions)
+    {
+        const ulong ElfHeaderSize = 64;
+        var first = regions.FirstOrDefault(r => r.Kind == ImageFormat.RegionFile && r.File == 0 && r.Offset == 0);
+        if (first == null || h.AtPhdr != first.Start + ElfHeaderSize)
+            throw new CaptureException("the program headers do not follow the ELF header (e_phoff is not 64): not supported");
     }
 
     // glibc's first heap extension for a small request: DEFAULT_TOP_PAD (128 KiB) + the

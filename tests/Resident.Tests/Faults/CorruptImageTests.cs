@@ -182,11 +182,12 @@ public sealed class CorruptImageTests(Fixtures fx) : IClassFixture<Fixtures>
         { "AT_BASE off by 0x1000 (getauxval lies)", ImageEdit.Offset(nameof(RsHeader.AtBase)), 0x1000 },
         { "AT_PHDR off by 0x1000 (getauxval lies)", ImageEdit.Offset(nameof(RsHeader.AtPhdr)), 0x1000 },
         { "AT_SYSINFO_EHDR off by 0x1000 (getauxval lies)", ImageEdit.Offset(nameof(RsHeader.AtSysinfoEhdr)), 0x1000 },
-        { "tid address off by 8", ImageEdit.Offset(nameof(RsHeader.TidAddress)), 8 },
+        // only "outside the thread's first page" is checkable without glibc's struct pthread layout:
+        // a shift by 8 inside it is restored (documented in docs/image-format.md)
+        { "tid address off by a page", ImageEdit.Offset(nameof(RsHeader.TidAddress)), 0x1000 },
     };
 
-    [Theory(Skip = "hook bug (reported to the lead): header fields are not checked against the region table (ld.so base, " +
-                   "entry, AT_* values inside the mapped files, tid address inside the TCB region)")]
+    [Theory]
     [MemberData(nameof(Inconsistent))]
     public void HeaderInconsistentWithTables_ChecksumResealed(string what, int offset, ulong delta)
     {
