@@ -28,13 +28,6 @@ public sealed class EdgeCaseTests(Fixtures fx) : IClassFixture<Fixtures>
             ResidentSession.AssertRestored(debug, program, 1, resident);
     }
 
-    static void AssertFallsBack(ResidentSession s, RunSpec spec, string program)
-    {
-        var normal = s.RunNormal(spec);
-        var resident = s.RunResident(spec);
-        ResidentSession.AssertFallback(ResidentSession.AssertSameOutput(normal, resident), program, resident);
-    }
-
     [Fact]
     public void EmptyEnvironment()
     {
@@ -201,7 +194,7 @@ public sealed class EdgeCaseTests(Fixtures fx) : IClassFixture<Fixtures>
         s.Register(libs);
         var spec = s.Spec(libs, [], new Dictionary<string, string> { ["LD_PRELOAD"] = fx.Path("libplugin.so") });
         Assert.Contains("plugin: constructor", s.RunNormal(spec).StdoutText);
-        AssertFallsBack(s, spec, libs);
+        s.AssertFallsBack(spec, libs);
     }
 
     [Fact]
@@ -210,7 +203,7 @@ public sealed class EdgeCaseTests(Fixtures fx) : IClassFixture<Fixtures>
         using var s = new ResidentSession();
         var limits = fx.Path("limits");
         s.Register(limits);
-        AssertFallsBack(s, s.Spec(limits, [], new Dictionary<string, string> { ["GLIBC_TUNABLES"] = "glibc.pthread.stack_cache_size=0" }), limits);
+        s.AssertFallsBack(s.Spec(limits, [], new Dictionary<string, string> { ["GLIBC_TUNABLES"] = "glibc.pthread.stack_cache_size=0" }), limits);
     }
 
     [Fact]
@@ -222,7 +215,7 @@ public sealed class EdgeCaseTests(Fixtures fx) : IClassFixture<Fixtures>
         s.Register(limits);
         var spec = s.Spec(limits, [], new Dictionary<string, string> { ["MALLOC_PERTURB_"] = "85" });
         Assert.Contains("limits: fresh malloc byte aa\n", s.RunNormal(spec).StdoutText);
-        AssertFallsBack(s, spec, limits);
+        s.AssertFallsBack(spec, limits);
     }
 
     [Fact]
@@ -248,7 +241,7 @@ public sealed class EdgeCaseTests(Fixtures fx) : IClassFixture<Fixtures>
         Directory.CreateDirectory(Path.Combine(dir, "override"));
         File.Copy(Path.Combine(dir, "libalpha_v2.so"), Path.Combine(dir, "override", "libalpha.so"));
         Assert.Contains("alpha: constructor (version 2)", s.RunNormal(spec).StdoutText);
-        AssertFallsBack(s, spec, prog);
+        s.AssertFallsBack(spec, prog);
     }
 
     [Fact]
@@ -263,7 +256,7 @@ public sealed class EdgeCaseTests(Fixtures fx) : IClassFixture<Fixtures>
         var spec = s.Spec(prog);
         AssertSame(s, spec, prog);
         File.Copy(Path.Combine(dir, "libalpha_v2.so"), Path.Combine(dir, "override", "libalpha.so"));
-        AssertFallsBack(s, spec, prog);
+        s.AssertFallsBack(spec, prog);
     }
 
     [Fact]
@@ -280,7 +273,7 @@ public sealed class EdgeCaseTests(Fixtures fx) : IClassFixture<Fixtures>
         AssertSame(s, spec, libs);
         File.Copy(Path.Combine(dir, "libalpha_v2.so"), Path.Combine(extra, "libalpha.so"));
         Assert.Contains("alpha: constructor (version 2)", s.RunNormal(spec).StdoutText);
-        AssertFallsBack(s, spec, libs);
+        s.AssertFallsBack(spec, libs);
     }
 
     [Fact]
@@ -359,7 +352,7 @@ public sealed class EdgeCaseTests(Fixtures fx) : IClassFixture<Fixtures>
         var env = new Dictionary<string, string> { ["GLIBC_TUNABLES"] = "glibc.malloc.tcache_count=0:glibc.malloc.arena_max=1" };
         s.Register(env, threads);
         AssertSame(s, s.Spec(threads, [], env), threads);
-        AssertFallsBack(s, s.Spec(threads), threads);
+        s.AssertFallsBack(s.Spec(threads), threads);
     }
 
     [Fact]

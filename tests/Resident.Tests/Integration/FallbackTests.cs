@@ -54,14 +54,6 @@ public sealed class FallbackTests(Fixtures fx) : IClassFixture<Fixtures>
         Assert.True(words.Contains(state) && !words.Contains(other), $"resident list does not show the program as {state}:\n{list}");
     }
 
-    static void AssertFallsBack(ResidentSession s, RunSpec spec, string program)
-    {
-        var normal = s.RunNormal(spec);
-        var resident = s.RunResident(spec);
-        var debug = ResidentSession.AssertSameOutput(normal, resident);
-        ResidentSession.AssertFallback(debug, program, resident);
-    }
-
     [Fact]
     public void LibraryRewrittenInPlace_NewMtime()
     {
@@ -72,7 +64,7 @@ public sealed class FallbackTests(Fixtures fx) : IClassFixture<Fixtures>
             f.Write(bytes); // same inode, same size, same content: only the mtime differs
         File.SetLastWriteTimeUtc(c.Alpha, DateTime.UtcNow.AddSeconds(2));
         Assert.Equal(inode, Inode(c.Alpha));
-        AssertFallsBack(c.S, c.Spec, c.Libs);
+        c.S.AssertFallsBack(c.Spec, c.Libs);
         AssertListed(c, "stale");
     }
 
@@ -85,7 +77,7 @@ public sealed class FallbackTests(Fixtures fx) : IClassFixture<Fixtures>
         File.Move(next, c.Alpha, overwrite: true); // rename: a new inode, as package managers do
         var normal = c.S.RunNormal(c.Spec);
         Assert.Contains("alpha: constructor (version 2)", normal.StdoutText);
-        AssertFallsBack(c.S, c.Spec, c.Libs);
+        c.S.AssertFallsBack(c.Spec, c.Libs);
         AssertListed(c, "stale");
     }
 
@@ -105,7 +97,7 @@ public sealed class FallbackTests(Fixtures fx) : IClassFixture<Fixtures>
         File.CreateSymbolicLink(c.Alpha + ".tmp", "libalpha.so.2.0");
         File.Move(c.Alpha + ".tmp", c.Alpha, overwrite: true); // ln -sfn: a new link by rename
         Assert.Contains("alpha: constructor (version 2)", c.S.RunNormal(c.Spec).StdoutText);
-        AssertFallsBack(c.S, c.Spec, c.Libs);
+        c.S.AssertFallsBack(c.Spec, c.Libs);
     }
 
     [Fact]
@@ -113,7 +105,7 @@ public sealed class FallbackTests(Fixtures fx) : IClassFixture<Fixtures>
     {
         using var c = RegisteredCopy();
         File.SetLastWriteTimeUtc(c.Libs, DateTime.UtcNow.AddSeconds(2));
-        AssertFallsBack(c.S, c.Spec, c.Libs);
+        c.S.AssertFallsBack(c.Spec, c.Libs);
     }
 
     [Fact]
@@ -122,7 +114,7 @@ public sealed class FallbackTests(Fixtures fx) : IClassFixture<Fixtures>
         using var c = RegisteredCopy();
         var empty = Directory.CreateDirectory(Path.Combine(c.S.Root, "empty-libdir")).FullName;
         var spec = c.S.Spec(c.Libs, ["arg"], new Dictionary<string, string> { ["LD_LIBRARY_PATH"] = empty });
-        AssertFallsBack(c.S, spec, c.Libs);
+        c.S.AssertFallsBack(spec, c.Libs);
     }
 
     [Fact]
