@@ -108,7 +108,7 @@ public sealed class RealProgramFidelityTests
             s.Spec(ClangFormat, ["--style={BasedOnStyle: Google, ColumnLimit: 60}", "--assume-filename=x" + Path.GetExtension(f)], stdin: File.ReadAllBytes(f)),
         }).ToList();
         s.Register(ClangFormat);
-        AssertSameOverRounds(s, specs, ClangFormat, rounds: LongMode.Runs(1, 10)); // ~60 files x 2 resident runs already
+        AssertSameOverRounds(s, specs, ClangFormat, rounds: LongMode.Runs(1, 10)); // every file in two styles, each resident twice
     }
 
     [Fact]
