@@ -175,7 +175,16 @@ RS_ROUTINE __attribute__((noreturn)) void rs_takeover(struct rs_args *a);
 
 struct rs_layout {
 	rs_u64 args_off, maps_off, pokes_off, fds_off, bounce_off, total;
+	rs_u64 span; /* the mapping's length: total, widened (see RS_FLUSH_SPAN) */
 };
+
+/* Unmapping or reprotecting a few populated pages makes the kernel flush
+ * them from the TLB one by one; above 33 pages (x86's
+ * tlb_single_page_flush_ceiling) it flushes everything once. Under this
+ * machine's hypervisor the first costs ~10 us a page, the second ~15 us in
+ * all (bench/vmcost.c). So the takeover mapping spans RS_FLUSH_SPAN pages
+ * with its first and last page populated: its final munmap is one flush. */
+#define RS_FLUSH_SPAN (40ull * RS_PAGE)
 
 /* The vvar..vdso block at capture [start, end) and the live one's start. */
 struct rs_block {
@@ -219,6 +228,7 @@ static void plan_layout(const struct rs_image *img, rs_u64 block_len, struct rs_
 	off += ((rs_u64)img->file_count + 1) * sizeof(int);
 	l->bounce_off = rs_page_up(off);
 	l->total = l->bounce_off + block_len;
+	l->span = l->total + RS_PAGE > RS_FLUSH_SPAN ? l->total + RS_PAGE : RS_FLUSH_SPAN;
 }
 
 static int overlaps(rs_u64 a, rs_u64 len, const struct rs_range *r) { return a < r->end && r->start < a + len; }
@@ -239,29 +249,44 @@ static int spot_taken(const struct rs_image *img, rs_u64 a, rs_u64 len, const st
 	return 0;
 }
 
-/* Try the gaps just below each snapshot region, then above the last one;
- * MAP_FIXED_NOREPLACE makes the kernel refuse spots live mappings use. */
-/* First where the kernel would put it: next to the live ld.so and this hook,
- * whose page tables already exist (creating page tables for a fresh range is
- * the expensive part here). Used only if it misses every snapshot region. */
-static rs_u64 place_near_live(const struct rs_image *img, rs_u64 len, const struct rs_range *avoid, int n)
+/* Populate what the takeover writes at once (code, arguments, bounce area)
+ * and the last page, which widens the final munmap's flush (RS_FLUSH_SPAN). */
+static rs_u64 populated(rs_u64 a, rs_u64 total, rs_u64 span)
 {
-	long r = rs_mmap(0, len, RS_PROT_READ | RS_PROT_WRITE, RS_MAP_PRIVATE | RS_MAP_ANONYMOUS | RS_MAP_POPULATE, -1, 0);
-	if (rs_failed(r))
-		return 0;
-	if (!spot_taken(img, (rs_u64)r, len, avoid, n))
-		return (rs_u64)r;
-	rs_munmap((rs_u64)r, len);
+	rs_madvise(a, total, RS_MADV_POPULATE_WRITE);
+	rs_madvise(a + span - RS_PAGE, RS_PAGE, RS_MADV_POPULATE_WRITE);
+	return a;
+}
+
+static rs_u64 map_at(rs_u64 a, rs_u64 len)
+{
+	long r = rs_mmap(a, len, RS_PROT_READ | RS_PROT_WRITE, RS_MAP_PRIVATE | RS_MAP_ANONYMOUS | RS_MAP_FIXED_NOREPLACE, -1, 0);
+	if ((rs_u64)r == a)
+		return a;
+	if (!rs_failed(r)) /* a kernel without NOREPLACE took it as a hint */
+		rs_munmap((rs_u64)r, len);
 	return 0;
 }
 
-static rs_u64 place_mapping(const struct rs_image *img, rs_u64 len, const struct rs_range *avoid, int n)
+/* Where the takeover mapping goes. First right above the live stack: then
+ * everything the takeover unmaps below the vdso block (the executable, this
+ * hook, ld.so's early allocations) is one munmap, whose pages span far more
+ * than 33 and so cost one TLB flush, where a few hook pages between this
+ * mapping and the vdso cost one each. Else where the kernel would put it,
+ * next to the live ld.so (page tables exist there), else in the gaps just
+ * below each snapshot region or above the last one. Never on the snapshot
+ * or a kept range; MAP_FIXED_NOREPLACE refuses spots live mappings use. */
+static rs_u64 place_mapping(const struct rs_image *img, const struct rs_layout *l, rs_u64 stack_end, const struct rs_range *avoid, int n)
 {
-	const rs_u64 gap = 0x10000;
+	const rs_u64 gap = 0x10000, len = l->span;
+	if (!spot_taken(img, stack_end, len, avoid, n) && map_at(stack_end, len))
+		return populated(stack_end, l->total, len);
+	long r = rs_mmap(0, len, RS_PROT_READ | RS_PROT_WRITE, RS_MAP_PRIVATE | RS_MAP_ANONYMOUS, -1, 0);
+	if (!rs_failed(r) && !spot_taken(img, (rs_u64)r, len, avoid, n))
+		return populated((rs_u64)r, l->total, len);
+	if (!rs_failed(r))
+		rs_munmap((rs_u64)r, len);
 	int tries = 0;
-	rs_u64 near = place_near_live(img, len, avoid, n);
-	if (near)
-		return near;
 	for (rs_u32 i = 0; img->region_count && i <= img->region_count && tries < 16; i++) {
 		rs_u64 a = i < img->region_count ? img->regions[i].start - len - gap : img->regions[i - 1].end + gap;
 		if (i < img->region_count && img->regions[i].start < len + gap)
@@ -269,13 +294,8 @@ static rs_u64 place_mapping(const struct rs_image *img, rs_u64 len, const struct
 		if (spot_taken(img, a, len, avoid, n))
 			continue;
 		tries++;
-		/* Populated: every page but the bounce area is written at once. */
-		long r = rs_mmap(a, len, RS_PROT_READ | RS_PROT_WRITE,
-				 RS_MAP_PRIVATE | RS_MAP_ANONYMOUS | RS_MAP_FIXED_NOREPLACE | RS_MAP_POPULATE, -1, 0);
-		if ((rs_u64)r == a)
-			return a;
-		if (!rs_failed(r)) /* a kernel without NOREPLACE took it as a hint */
-			rs_munmap((rs_u64)r, len);
+		if (map_at(a, len))
+			return populated(a, l->total, len);
 	}
 	return 0;
 }
@@ -514,7 +534,7 @@ static void fill_args(struct rs_args *a, const struct rs_layout *l, const struct
 {
 	rs_u8 *self = (rs_u8 *)a - l->args_off;
 	a->self = (rs_uptr)self;
-	a->self_len = l->total;
+	a->self_len = l->span;
 	a->entry_off = (rs_u64)((const char *)rs_takeover - __start_rs_restore);
 	a->maps = (struct rs_map *)(self + l->maps_off);
 	a->pokes = (struct rs_poke *)(self + l->pokes_off);
@@ -536,7 +556,7 @@ struct rs_args *rs_prepare(const struct rs_image *img, const struct rs_live *liv
 	plan_layout(img, block_overlaps(&b) ? b.end - b.start : 0, &l);
 	rs_stack_zone(live, &lo, &hi);
 	struct rs_range avoid[3] = {{b.start, b.end}, {b.live, b.live + (b.end - b.start)}, {lo, hi}};
-	rs_u64 self = place_mapping(img, l.total, avoid, 3);
+	rs_u64 self = place_mapping(img, &l, live->stack_end, avoid, 3);
 	if (!self) {
 		rs_refuse(why, "address conflict", "no room for the takeover routine");
 		return 0;
@@ -547,10 +567,10 @@ struct rs_args *rs_prepare(const struct rs_image *img, const struct rs_live *liv
 	plan_moves(a, img, &b, self + l.bounce_off);
 	/* Keep the stack from a margin below the current frames to its end. */
 	struct rs_range keep[3] = {
-	    {self, self + l.total}, {rs_page_down(live->sp) - 0x10000, live->stack_end}, {b.live, b.live + (b.end - b.start)}};
+	    {self, self + l.span}, {rs_page_down(live->sp) - 0x10000, live->stack_end}, {b.live, b.live + (b.end - b.start)}};
 	fill_unmaps(a, keep);
 	if (rs_failed(rs_mprotect(self, l.args_off, RS_PROT_READ | RS_PROT_EXEC))) {
-		rs_munmap(self, l.total);
+		rs_munmap(self, l.span);
 		rs_refuse(why, "mprotect failed", 0);
 		return 0;
 	}
