@@ -201,4 +201,33 @@ public sealed class CorruptImageTests(Fixtures fx) : IClassFixture<Fixtures>
         Assert.True(DebugLines.Split(resident.Stderr).Fallbacks.Any(), $"{what}: restored from an inconsistent image:\n{resident}");
         ResidentSession.AssertSameOutput(s.RunNormal(spec), resident);
     }
+
+    /// <summary>
+    /// Patch entries whose target or result cannot be right: a word address that is not 8-aligned,
+    /// and an argv pointer moved far past this exec's argument area. Random resealed flips in the
+    /// patch table crashed a restored program 2 times in 2,500 this way. (A patch moved to another
+    /// aligned word of a writable region cannot be detected; the checksum and the registry's
+    /// owner rule are what stand against that.)
+    /// </summary>
+    public static TheoryData<string> BadPatches => ["target not 8-aligned", "argv pointer past the argument area"];
+
+    [Theory(Skip = "hook gap (reported to the lead): patch targets are not checked for alignment, nor patched values " +
+                   "for lying inside this exec's argument area")]
+    [MemberData(nameof(BadPatches))]
+    public void PatchThatCannotBeRight_ChecksumResealed(string what)
+    {
+        var (s, image, spec, program) = Registered();
+        using var _ = s;
+        Edit(image, e =>
+        {
+            var h = e.Header;
+            int i = Enumerable.Range(0, (int)h.Patches.Count).First(i => e.U32(e.Entry(h.Patches, i) + 8) == ImageFormat.PatchArgv);
+            long patch = e.Entry(h.Patches, i);
+            if (what == "target not 8-aligned")
+                e.SetU64(patch, e.U64(patch) - 4);
+            else
+                e.SetU64(patch + 16, 1 << 20); // rs_patch.delta
+        }, reseal: true);
+        s.AssertFallsBack(spec, program, "corrupt image");
+    }
 }
