@@ -258,6 +258,7 @@ static int find_exec(struct hook *h)
 	if (l->sysinfo_ehdr)
 		elf_loaded(l->sysinfo_ehdr, &l->vdso_size);
 	l->stack_end = stack_top(l);
+	l->args_lo = (rs_uptr)l->argv - 8;
 	__asm__("mov %%fs:0, %0" : "=r"(l->fs_base)); /* tcbhead_t.tcb: the thread pointer */
 	return 1;
 }

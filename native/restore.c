@@ -220,7 +220,7 @@ static int check_patches_table(const struct rs_image *img, struct rs_why *why)
 			return rs_refuse(why, "corrupt image: patch kind", 0);
 		if (p->kind == RS_PATCH_ENV_STRING && !rs_image_string(img, p->index))
 			return rs_refuse(why, "corrupt image: patch name", 0);
-		if (!pokeable(img, p->addr, 8))
+		if (p->addr % 8 || !pokeable(img, p->addr, 8))
 			return rs_refuse(why, "corrupt image: patch outside writable region", 0);
 	}
 	for (rs_u32 i = 0; i < img->env_count; i++)
@@ -528,13 +528,20 @@ int rs_patch_base(const struct rs_image *img, const struct rs_live *live, const 
 	return found;
 }
 
+/* Every BASE is in this exec's initial stack (the arrays, the strings, the
+ * AT_RANDOM bytes), and so must BASE + delta be: a delta that points
+ * elsewhere came from a corrupt table, not from the capture. */
 static int check_patches(const struct rs_image *img, const struct rs_live *live, struct rs_why *why)
 {
 	rs_u64 base;
 	for (rs_u32 i = 0; i < img->patch_count; i++) {
 		const struct rs_patch *p = &img->patches[i];
-		if (rs_patch_base(img, live, p, &base))
+		if (rs_patch_base(img, live, p, &base)) {
+			rs_u64 value = base + (rs_u64)p->delta;
+			if (value < live->args_lo || value >= live->stack_end)
+				return rs_refuse(why, "corrupt image: patch value", 0);
 			continue;
+		}
 		if (p->kind == RS_PATCH_ENV_STRING)
 			return rs_refuse(why, "env differs", img->strings + p->index);
 		return rs_refuse(why, p->kind == RS_PATCH_ARG_STRING ? "too few arguments" : "auxv entry missing", 0);

@@ -50,6 +50,7 @@ struct rs_live {
 	rs_u64 fs_base; /* the live thread pointer (%fs:0) */
 	rs_u64 sp; /* a stack address of the entry point's frame */
 	rs_u64 stack_end; /* end of the live [stack] VMA */
+	rs_u64 args_lo; /* &argc: the exec's arrays and strings lie in [args_lo, stack_end) */
 	rs_u64 exe_dev, exe_ino;
 	rs_u32 euid;
 	const char *kernel_release; /* uname(), NUL-terminated */

@@ -159,6 +159,7 @@ static void build_live(struct rs_live *l)
 	l->vdso_size = sizeof vdso;
 	l->sp = 0x7ffd00000000ull;
 	l->stack_end = 0x7ffd00100000ull;
+	l->args_lo = 0; /* these arrays and strings are not on one stack */
 	l->exe_dev = 1;
 	l->exe_ino = 2;
 	l->kernel_release = "6.18.0";
@@ -222,12 +223,11 @@ static void cpu(struct rs_live *l) { ldso[0x1005] ^= 1; }
 static void apic(struct rs_live *l) { ldso[0x1000 + 27] ^= 0x40; }
 static void vdso_bytes(struct rs_live *l) { vdso[100] ^= 1; }
 static void hwcap(struct rs_live *l) { auxv[1] ^= 2; }
-static void stack(struct rs_live *l)
-{
-	l->sp = DATA_LO + 0x100000;
-	l->stack_end = DATA_LO + 0x200000;
-}
+/* a stack just above the snapshot's data: its growth zone covers the regions */
+static void stack(struct rs_live *l) { l->sp = DATA_LO + 0x100000; }
 static void exe(struct rs_live *l) { l->exe_ino = 9; }
+/* the ENV_STRING patch (envp[1] + 16) would point below the exec's arguments */
+static void args_above(struct rs_live *l) { l->args_lo = (rs_uptr)envp[1] + 17; }
 
 static void test_live_refusals(void)
 {
@@ -248,6 +248,7 @@ static void test_live_refusals(void)
 	EXPECT(!strcmp(live_refusal(hwcap), "cpu differs"), "hwcap");
 	EXPECT(!strcmp(live_refusal(stack), "address conflict"), "stack");
 	EXPECT(!strcmp(live_refusal(exe), "executable changed"), "exe");
+	EXPECT(!strcmp(live_refusal(args_above), "corrupt image: patch value"), "patch value outside the arguments");
 }
 
 /* Fields whose bad values a byte flip rarely produces. */
@@ -284,6 +285,10 @@ static void test_bounds(void)
 		seal();
 		EXPECT(!parse(&img, &why) && !strcmp(why.reason, "corrupt image: heap"), "bad heap fields %u", i);
 	}
+	build_image();
+	((struct rs_patch *)(image + h->patches.offset))[0].addr += 4;
+	seal();
+	EXPECT(!parse(&img, &why) && !strcmp(why.reason, "corrupt image: patch outside writable region"), "unaligned patch");
 	/* header fields that repeat the tables, each off by a little (checksum resealed) */
 	static const struct {
 		size_t field;
