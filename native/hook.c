@@ -482,8 +482,10 @@ static int status_ok(struct hook *h)
  * about to touch: one madvise populates it, where each first touch would be a
  * page fault (several microseconds each here). The kernel maps at least 128
  * KiB below the arguments at exec; a smaller stack rlimit makes this fail
- * harmlessly. */
-#define HOOK_STACK_PREFAULT (96u << 10)
+ * harmlessly. 48 KiB covers the hook's own frames; 0, 48 and 96 KiB were
+ * within noise of each other for perl, and every page populated here is
+ * private memory the program may never use (10 perls: +84 KiB Pss each at 96). */
+#define HOOK_STACK_PREFAULT (48u << 10)
 
 extern const char __ehdr_start[] __attribute__((visibility("hidden")));
 extern const char _etext[] __attribute__((visibility("hidden")));
