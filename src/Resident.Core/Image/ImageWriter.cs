@@ -8,7 +8,7 @@ namespace Resident.Image;
 /// fresh temporary file next to the target, fsynced, renamed over the target, directory
 /// fsynced. A reader (the hook) sees the old image or the new one, never a partial one.
 /// </summary>
-public static class ImageWriter
+public static partial class ImageWriter
 {
     const ulong Page = ImageFormat.PageSize;
 
@@ -21,6 +21,7 @@ public static class ImageWriter
     {
         var (meta, regions) = Layout(s, id);
         string dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        RemoveAbandonedTemporaries(dir);
         string temp = Path.Combine(dir, $".{Path.GetFileName(path)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
         try
         {
@@ -40,6 +41,32 @@ public static class ImageWriter
             throw;
         }
     }
+
+    /// <summary>
+    /// Temporary files of writers that were killed half-way (their pid is gone): never an image,
+    /// but megabytes each. A live writer's file, or a name of another shape, is left alone.
+    /// </summary>
+    static void RemoveAbandonedTemporaries(string dir)
+    {
+        IEnumerable<string> names;
+        try
+        {
+            names = Directory.EnumerateFiles(dir, ".*.tmp").ToList();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return;
+        }
+        foreach (var file in names)
+        {
+            var m = TemporaryName().Match(Path.GetFileName(file));
+            if (m.Success && int.TryParse(m.Groups[1].ValueSpan, out int pid) && !Directory.Exists($"/proc/{pid}"))
+                TryDelete(file);
+        }
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^\..+\.img\.(\d+)\.[0-9a-f]{32}\.tmp$")]
+    private static partial System.Text.RegularExpressions.Regex TemporaryName();
 
     /// <summary>
     /// The checksummed metadata block [0, meta_size) and the regions with their final image

@@ -61,6 +61,10 @@ public sealed class CaptureInterruptedTests(Fixtures fx) : IClassFixture<Fixture
         Assert.True(add.ExitCode == 128 + 9, $"resident add was not killed at {step}:\n{add}");
         Assert.Equal(before, File.ReadAllBytes(image));
         AssertOneValidImage(s, s.Spec(libs, "x"), libs);
+        // the killed writer's temporary file stays until the next write into the registry removes it
+        Assert.NotEmpty(Directory.GetFiles(s.RegistryDir, ".*.tmp"));
+        s.Register(libs);
+        Assert.Empty(Directory.GetFiles(s.RegistryDir, ".*.tmp"));
     }
 
     [Fact]
