@@ -303,30 +303,29 @@ static rs_u64 place_mapping(const struct rs_image *img, const struct rs_layout *
 /* ---- filling the arguments ---- */
 
 /* Prefault at mmap time what the program is about to touch anyway: a page
- * fault costs several microseconds (about 9 in the VM this was measured on),
- * populating a page a fraction of that, but populating pages a run never
- * touches costs too (at mmap and again at exit). So: read-only regions (code,
- * rodata, RELRO; shared page cache, no copy) up to RS_POPULATE_SHARED_MAX each,
- * and writable or zero regions (private copies) up to RS_POPULATE_PRIVATE_MAX
- * in all, in address order: a program whose relocated data is large (tables
- * of pointers it may never read) then maps the rest lazily.
- * Bigger ones (libLLVM's 40 MB of code and 8 MB of RELRO) are left to the
- * kernel's fault-around. Measured side by side: perl </dev/null 0.97-1.00 ->
- * 0.90-0.92, clang-format --version 0.30 -> 0.29 (docs/benchmarks.md); not
- * populating first segments: synthetic 1M relocations 0.092 -> 0.078,
- * clang-format 0.244 -> 0.236, perl unchanged; the private limit for all
- * regions instead of each: synthetic 1M 0.088 -> 0.056, clang-format 0.247
- * -> 0.233, perl 0.885 -> 0.869. */
+ * fault costs ~9 us here, populating a page a fraction of that, but every
+ * populated page costs at mmap, in memory and again at exit. So:
+ * - code (a file's executable segments) and RELRO from the image, up to
+ *   RS_POPULATE_SHARED_MAX each: shared page cache, no copy;
+ * - not a file's other read-only segments: the first holds the ELF headers
+ *   and linking tables (ld.so's work, done by now), the last .rodata and
+ *   .eh_frame, read sparsely;
+ * - writable and zero regions (private copies) up to RS_POPULATE_PRIVATE_MAX
+ *   in all, in address order: a program with megabytes of relocated tables
+ *   it may never read maps the rest lazily.
+ * Bigger regions (libLLVM's 40 MB of code, 8 MB of RELRO) are left to the
+ * kernel's fault-around. The measurements behind each rule are in
+ * docs/benchmarks.md. */
 #define RS_POPULATE_SHARED_MAX (4ull << 20)
 #define RS_POPULATE_PRIVATE_MAX (1ull << 20)
 
 static int populate(const struct rs_region *r, rs_u32 prot, rs_u64 *private_left)
 {
 	rs_u64 len = r->end - r->start;
-	/* A file's first, read-only segment holds its ELF headers and the dynamic
-	 * linking tables (.dynsym, .dynstr, .rela.dyn): ld.so's work, done by now;
-	 * afterwards only dlsym/dladdr read them. */
-	if (r->kind == RS_REGION_FILE && r->offset == 0 && prot == RS_PROT_READ)
+	/* Of a file's read-only segments only code: the first one holds the ELF
+	 * headers and the dynamic linking tables (.dynsym, .rela.dyn: ld.so's
+	 * work, done by now), the last .rodata and .eh_frame, read sparsely. */
+	if (r->kind == RS_REGION_FILE && prot == RS_PROT_READ)
 		return 0;
 	if (!(prot & RS_PROT_WRITE))
 		return len <= RS_POPULATE_SHARED_MAX;
