@@ -576,12 +576,13 @@ static void say(struct hook *h, const char *what, const char *verdict, const cha
 static unsigned int fall_back(struct hook *h)
 {
 	int has_image = h->why.reason != 0;
-	if (h->probe)
-		say(h, "probe", has_image ? "would fall back" : 0, has_image ? h->why.reason : "no image");
-	else if (h->debug >= (has_image ? 1 : 2))
-		say(h, "fallback", 0, has_image ? h->why.reason : "no image");
-	if (h->probe)
+	const char *reason = has_image ? h->why.reason : "no image";
+	if (h->probe) {
+		say(h, "probe", has_image ? "would fall back" : 0, reason);
 		rs_exit_group(0);
+	}
+	if (h->debug >= (has_image ? 1 : 2))
+		say(h, "fallback", 0, reason);
 	if (h->files_open)
 		rs_close_files(h->fds, h->img.file_count);
 	if (h->meta)
