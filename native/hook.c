@@ -234,6 +234,29 @@ static void read_env(struct hook *h)
 	h->probe = h->env_probe && rs_streq(h->env_probe, "1");
 }
 
+/* The executable's identity, without /proc where possible: a first access
+ * to /proc/self in a new process costs more than everything else an exec
+ * without an image does here (bench/hook_overhead.py). AT_EXECFN names the
+ * file execve was given, which is the executable unless an interpreter ran
+ * it (a #! script, binfmt_misc); its size tells them apart, as an ELF file
+ * ends with its section headers and the mapped ELF header (right before
+ * AT_PHDR, where every linker puts it) says where. A wrong "yes" can only
+ * miss an image (the program starts normally): an exec that finds one
+ * checks this identity against /proc/self/exe (same_exe). */
+static int exe_from_execfn(struct hook *h)
+{
+	const char *fn = (const char *)aux_get(h->live.auxv, AT_EXECFN);
+	rs_u64 phdr = aux_get(h->live.auxv, AT_PHDR);
+	if (!fn || (phdr & (RS_PAGE - 1)) < sizeof(struct elf_ehdr)) /* the header must be on AT_PHDR's page */
+		return 0;
+	const struct elf_ehdr *e = (const struct elf_ehdr *)(phdr - sizeof(struct elf_ehdr));
+	if (!rs_memeq(e->ident, "\177ELF", 4) || e->phoff != sizeof *e || !e->shoff)
+		return 0;
+	if (rs_stat(fn, &h->exe) || (h->exe.st_mode & RS_S_IFMT) != RS_S_IFREG)
+		return 0;
+	return (rs_u64)h->exe.st_size == e->shoff + (rs_u64)e->shnum * e->shentsize;
+}
+
 static int find_exec(struct hook *h)
 {
 	struct rs_live *l = &h->live;
@@ -248,7 +271,7 @@ static int find_exec(struct hook *h)
 	 * level is known, one system call and a stack scan after entry. */
 	if (h->debug >= 2)
 		rs_clock_gettime(RS_CLOCK_MONOTONIC, &h->t0);
-	if (rs_stat("/proc/self/exe", &h->exe))
+	if (!exe_from_execfn(h) && rs_stat("/proc/self/exe", &h->exe))
 		return 0;
 	l->exe_dev = h->exe.st_dev;
 	l->exe_ino = h->exe.st_ino;
@@ -417,17 +440,22 @@ static int read_image(struct hook *h)
 	return 1;
 }
 
-/* Same inode reached by another path (a hard link elsewhere, a rename):
- * ld.so expands $ORIGIN from this path, so the image's libraries may not be
- * the ones this exec would load. One readlink; symlinks resolve the same. */
-static int same_exe_path(struct hook *h)
+/* The running executable is the file the image was found for, under the
+ * image's path: the same inode reached by another path (a hard link
+ * elsewhere, a rename) may load other libraries, as ld.so expands $ORIGIN
+ * from this path. Symlinks resolve the same. */
+static int same_exe(struct hook *h)
 {
 	const char *want = h->img.strings + h->img.files[0].path;
 	char *path = h->buf->exe_path;
+	struct rs_stat st;
 	long n = rs_readlink("/proc/self/exe", path, HOOK_PATH_MAX);
-	if (n <= 0)
-		return refuse(h, "readlink /proc/self/exe failed", 0);
+	if (n <= 0 || rs_stat("/proc/self/exe", &st))
+		return refuse(h, "cannot read /proc/self/exe", 0);
 	path[n] = 0;
+	/* exe_from_execfn named another file than the one running */
+	if (st.st_dev != h->exe.st_dev || st.st_ino != h->exe.st_ino)
+		return refuse(h, "executable is not the file exec'd", path);
 	if (!rs_streq(path, want))
 		return refuse(h, "executable reached by another path", path);
 	return 1;
@@ -502,7 +530,7 @@ static void prefault_stack(const struct hook *h)
 static int check_image(struct hook *h)
 {
 	rs_u64 lim[2];
-	if (!same_exe_path(h) || !status_ok(h))
+	if (!same_exe(h) || !status_ok(h))
 		return 0;
 	if (rs_uname(&h->buf->uts) || rs_getrlimit(RS_RLIMIT_STACK, lim))
 		return refuse(h, "uname or getrlimit failed", 0);
