@@ -82,9 +82,9 @@ int rs_open_files(const struct rs_image *img, int *fds, struct rs_why *why)
  * (the idea of CRIU's task_restore_args):
  *
  *   self ─────────► +----------------------------------+
- *                   | code: copy of section rs_restore |  R+X
+ *                   | code: copy of section rs_restore |  R+W+X (anon_map)
  *   + args_off ───► +----------------------------------+  (page boundary)
- *                   | struct rs_args                   |  R+W
+ *                   | struct rs_args                   |
  *                   | struct rs_map   maps[]           |  one per region
  *                   | struct rs_poke  pokes[]          |  patches, auxv, canary, guard
  *                   | int             fds[]            |  closed at the end
@@ -176,6 +176,7 @@ RS_ROUTINE __attribute__((noreturn)) void rs_takeover(struct rs_args *a);
 struct rs_layout {
 	rs_u64 args_off, maps_off, pokes_off, fds_off, bounce_off, total;
 	rs_u64 span; /* the mapping's length: total, widened (see RS_FLUSH_SPAN) */
+	rs_u32 prot; /* the mapping's protection: W+X if the kernel allows (anon_map) */
 };
 
 /* Unmapping or reprotecting a few populated pages makes the kernel flush
@@ -229,6 +230,7 @@ static void plan_layout(const struct rs_image *img, rs_u64 block_len, struct rs_
 	l->bounce_off = rs_page_up(off);
 	l->total = l->bounce_off + block_len;
 	l->span = l->total + RS_PAGE > RS_FLUSH_SPAN ? l->total + RS_PAGE : RS_FLUSH_SPAN;
+	l->prot = RS_PROT_READ | RS_PROT_WRITE | RS_PROT_EXEC;
 }
 
 static int overlaps(rs_u64 a, rs_u64 len, const struct rs_range *r) { return a < r->end && r->start < a + len; }
@@ -258,9 +260,26 @@ static rs_u64 populated(rs_u64 a, rs_u64 total, rs_u64 span)
 	return a;
 }
 
-static rs_u64 map_at(rs_u64 a, rs_u64 len)
+/* The mapping is made writable and executable at once: the routine is
+ * copied in and run without an mprotect, whose TLB flush and refault of the
+ * code page cost ~30 us here (docs/benchmarks.md). It exists only while
+ * ld.so and this hook run, before any code of the program, and the
+ * routine's last system call unmaps it. A kernel that refuses W+X memory
+ * (SELinux execmem, PaX) gets R+W and, after the copy, an mprotect to R+X. */
+static long anon_map(rs_u64 a, rs_u64 len, int flags, rs_u32 *prot)
 {
-	long r = rs_mmap(a, len, RS_PROT_READ | RS_PROT_WRITE, RS_MAP_PRIVATE | RS_MAP_ANONYMOUS | RS_MAP_FIXED_NOREPLACE, -1, 0);
+	flags |= RS_MAP_PRIVATE | RS_MAP_ANONYMOUS;
+	long r = rs_mmap(a, len, (int)*prot, flags, -1, 0);
+	if ((r == -RS_EACCES || r == -RS_EPERM) && (*prot & RS_PROT_EXEC)) {
+		*prot = RS_PROT_READ | RS_PROT_WRITE;
+		r = rs_mmap(a, len, (int)*prot, flags, -1, 0);
+	}
+	return r;
+}
+
+static rs_u64 map_at(rs_u64 a, rs_u64 len, rs_u32 *prot)
+{
+	long r = anon_map(a, len, RS_MAP_FIXED_NOREPLACE, prot);
 	if ((rs_u64)r == a)
 		return a;
 	if (!rs_failed(r)) /* a kernel without NOREPLACE took it as a hint */
@@ -276,12 +295,12 @@ static rs_u64 map_at(rs_u64 a, rs_u64 len)
  * next to the live ld.so (page tables exist there), else in the gaps just
  * below each snapshot region or above the last one. Never on the snapshot
  * or a kept range; MAP_FIXED_NOREPLACE refuses spots live mappings use. */
-static rs_u64 place_mapping(const struct rs_image *img, const struct rs_layout *l, rs_u64 stack_end, const struct rs_range *avoid, int n)
+static rs_u64 place_mapping(const struct rs_image *img, struct rs_layout *l, rs_u64 stack_end, const struct rs_range *avoid, int n)
 {
 	const rs_u64 gap = 0x10000, len = l->span;
-	if (!spot_taken(img, stack_end, len, avoid, n) && map_at(stack_end, len))
+	if (!spot_taken(img, stack_end, len, avoid, n) && map_at(stack_end, len, &l->prot))
 		return populated(stack_end, l->total, len);
-	long r = rs_mmap(0, len, RS_PROT_READ | RS_PROT_WRITE, RS_MAP_PRIVATE | RS_MAP_ANONYMOUS, -1, 0);
+	long r = anon_map(0, len, 0, &l->prot);
 	if (!rs_failed(r) && !spot_taken(img, (rs_u64)r, len, avoid, n))
 		return populated((rs_u64)r, l->total, len);
 	if (!rs_failed(r))
@@ -294,7 +313,7 @@ static rs_u64 place_mapping(const struct rs_image *img, const struct rs_layout *
 		if (spot_taken(img, a, len, avoid, n))
 			continue;
 		tries++;
-		if (map_at(a, len))
+		if (map_at(a, len, &l->prot))
 			return populated(a, l->total, len);
 	}
 	return 0;
@@ -583,7 +602,7 @@ struct rs_args *rs_prepare(const struct rs_image *img, const struct rs_live *liv
 	struct rs_range keep[3] = {
 	    {self, self + l.span}, {rs_page_down(live->sp) - 0x10000, live->stack_end}, {b.live, b.live + (b.end - b.start)}};
 	fill_unmaps(a, keep);
-	if (rs_failed(rs_mprotect(self, l.args_off, RS_PROT_READ | RS_PROT_EXEC))) {
+	if (!(l.prot & RS_PROT_EXEC) && rs_failed(rs_mprotect(self, l.args_off, RS_PROT_READ | RS_PROT_EXEC))) {
 		rs_munmap(self, l.span);
 		rs_refuse(why, "mprotect failed", 0);
 		return 0;

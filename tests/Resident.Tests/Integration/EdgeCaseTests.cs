@@ -170,6 +170,20 @@ public sealed class EdgeCaseTests(Fixtures fx) : IClassFixture<Fixtures>
     }
 
     [Fact]
+    public void WritableExecutableMemoryRefused_StillRestored()
+    {
+        // the takeover mapping is W+X to spare an mprotect; where the kernel refuses that
+        // (SELinux without execmem, PaX) it must be made R+W, then R+X, and still restore
+        using var s = new ResidentSession();
+        var args = fx.Path("args");
+        s.Register(args);
+        var spec = s.Spec(fx.Path("deny"), "wx", args, "1");
+        var normal = s.RunNormal(spec);
+        Assert.True(normal.ExitCode == 1 && normal.StdoutText.Contains("argv[1]=1"), $"normal run without W+X memory:\n{normal}");
+        AssertSame(s, spec, args);
+    }
+
+    [Fact]
     public void UnderGdb_BreakpointInALibraryIsHit()
     {
         // gdb follows libraries through ld.so's r_debug and its breakpoint in _dl_debug_state;
