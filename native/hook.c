@@ -506,26 +506,15 @@ static int status_ok(struct hook *h)
 	return f && *f == '0' ? 1 : syscalls_allowed(h);
 }
 
-/* The stack below argc that this hook and then the restored program are
- * about to touch: one madvise populates it, where each first touch would be a
- * page fault (several microseconds each here). The kernel maps at least 128
- * KiB below the arguments at exec; a smaller stack rlimit makes this fail
- * harmlessly. 48 KiB covers the hook's own frames; 0, 48 and 96 KiB were
- * within noise of each other for perl, and every page populated here is
- * private memory the program may never use (10 perls: +84 KiB Pss each at 96). */
-#define HOOK_STACK_PREFAULT (48u << 10)
-
+/* This hook's own code, which the validation and the copy of the routine
+ * are about to run through page by page: one madvise maps it (shared page
+ * cache, no private memory). The stack is not prefaulted: populating 48 KiB
+ * below argc was within noise for speed and cost each perl 15 KiB of
+ * private memory (10 instances: Pss 9386 vs 9015 kB, docs/benchmarks.md). */
 extern const char __ehdr_start[] __attribute__((visibility("hidden")));
 extern const char _etext[] __attribute__((visibility("hidden")));
 
-static void prefault_stack(const struct hook *h)
-{
-	rs_u64 argc_page = (rs_u64)(h->live.argv - 1) & ~(rs_u64)(RS_PAGE - 1);
-	rs_madvise(argc_page - HOOK_STACK_PREFAULT, HOOK_STACK_PREFAULT, RS_MADV_POPULATE_WRITE);
-	/* and this hook's own code, which the validation and the copy of the
-	 * routine are about to run through page by page */
-	rs_madvise((rs_u64)__ehdr_start, rs_page_up((rs_u64)(_etext - __ehdr_start)), RS_MADV_POPULATE_READ);
-}
+static void prefault_code(void) { rs_madvise((rs_u64)__ehdr_start, rs_page_up((rs_u64)(_etext - __ehdr_start)), RS_MADV_POPULATE_READ); }
 
 static int check_image(struct hook *h)
 {
@@ -641,7 +630,7 @@ static __attribute__((noinline)) unsigned int restore(struct hook *h)
 	struct hook_buffers b;
 	h->buf = &b;
 	h->live.sp = (rs_uptr)&b;
-	prefault_stack(h);
+	prefault_code();
 	if (!read_image(h) || !check_image(h) || !open_files(h) || !prepare(h))
 		return fall_back(h);
 	if (h->probe) {
