@@ -27,7 +27,7 @@ typedef unsigned long long rs_u64;
 typedef long long rs_i64;
 
 #define RS_MAGIC "RESIDENT" /* 8 bytes, no NUL stored */
-#define RS_VERSION 3u /* 2: rlimit_stack appended to rs_header; 3: heap_word, heap_prefault */
+#define RS_VERSION 4u /* 2: rlimit_stack appended to rs_header; 3: heap_word, heap_prefault; 4: prefault */
 #define RS_PAGE 4096u
 
 /* Image names in a registry directory: printf("%llx-%llx.img", dev, ino) of the
@@ -215,7 +215,15 @@ struct rs_header {
 	rs_u64 heap_prefault; /* bytes (page multiple, <= RS_HEAP_PREFAULT_MAX): the restorer extends this
 	                       * exec's break by that much, populates it, and stores the old break in
 	                       * heap_word, so malloc's first sbrk finds its pages already there; 0 = off */
+
+	/* version 4 */
+	struct rs_table prefault; /* struct rs_span, sorted, disjoint, page-aligned, at most RS_PREFAULT_MAX: the
+	                           * pages of read-only FILE regions that the program's constructors touched
+	                           * at capture (present at main, not at the stop). The restorer populates
+	                           * those of regions it does not populate whole; count 0 = none */
 };
+
+#define RS_PREFAULT_MAX 4096u
 
 #define RS_HEAP_PREFAULT_MAX 1048576u /* 1 MiB */
 

@@ -19,8 +19,9 @@
 _Static_assert(sizeof(struct rs_header) % 8 == 0, "header is 8-aligned");
 _Static_assert(RS_OFFSETOF(struct rs_header, checksum) == 32, "checksum word");
 _Static_assert(RS_OFFSETOF(struct rs_header, rlimit_stack) == 624 && RS_OFFSETOF(struct rs_header, heap_word) == 632 &&
-		   sizeof(struct rs_header) == 648,
-	       "v3 header");
+		   RS_OFFSETOF(struct rs_header, prefault) == 648 && sizeof(struct rs_header) == 664,
+	       "v4 header");
+_Static_assert(sizeof(struct rs_span) == 16, "rs_span");
 _Static_assert(sizeof(struct rs_file) == 48, "rs_file");
 _Static_assert(sizeof(struct rs_region) == 48, "rs_region");
 _Static_assert(sizeof(struct rs_patch) == 24, "rs_patch");
@@ -105,12 +106,14 @@ static int locate_tables(struct rs_image *img, struct rs_why *why)
 	img->regions = table_at(img->meta, img->meta_size, &h->regions, sizeof(struct rs_region));
 	img->patches = table_at(img->meta, img->meta_size, &h->patches, sizeof(struct rs_patch));
 	img->env = table_at(img->meta, img->meta_size, &h->env, sizeof(rs_u32));
-	if (!img->files || !img->regions || !img->patches || !img->env)
+	img->prefault = table_at(img->meta, img->meta_size, &h->prefault, sizeof(struct rs_span));
+	if (!img->files || !img->regions || !img->patches || !img->env || !img->prefault)
 		return rs_refuse(why, "corrupt image: table", 0);
 	img->file_count = h->files.count;
 	img->region_count = h->regions.count;
 	img->patch_count = h->patches.count;
 	img->env_count = h->env.count;
+	img->prefault_count = h->prefault.count;
 	if (h->strings_offset > img->meta_size || h->strings_size > img->meta_size - h->strings_offset)
 		return rs_refuse(why, "corrupt image: strings", 0);
 	img->strings = (const char *)img->meta + h->strings_offset;
@@ -229,6 +232,23 @@ static int check_patches_table(const struct rs_image *img, struct rs_why *why)
 	return 1;
 }
 
+/* Prefault spans lie in read-only file regions, one region each: populating
+ * them maps page cache pages and never copies one. */
+static int check_prefault_table(const struct rs_image *img, struct rs_why *why)
+{
+	if (img->prefault_count > RS_PREFAULT_MAX)
+		return rs_refuse(why, "corrupt image: prefault table", 0);
+	for (rs_u32 i = 0; i < img->prefault_count; i++) {
+		const struct rs_span *s = &img->prefault[i];
+		if (s->start % RS_PAGE || s->end % RS_PAGE || s->start >= s->end || (i && s->start < img->prefault[i - 1].end))
+			return rs_refuse(why, "corrupt image: prefault span", 0);
+		const struct rs_region *r = region_of(img, s->start, s->end - s->start);
+		if (!r || r->kind != RS_REGION_FILE || r->prot & RS_PROT_WRITE || r->flags & RS_RF_PATCHED)
+			return rs_refuse(why, "corrupt image: prefault span", 0);
+	}
+	return 1;
+}
+
 /* The vvar..vdso block: sorted, page-aligned, exactly one [vdso], clear of
  * every region (it is moved back to these addresses). */
 static int check_vdso_vmas(const struct rs_image *img, struct rs_why *why)
@@ -327,7 +347,7 @@ int rs_image_parse(struct rs_image *img, const void *buf, rs_u64 size, rs_u64 fi
 	if (image_checksum(img->meta, size) != img->h->checksum)
 		return rs_refuse(why, "corrupt image: checksum", 0);
 	return locate_tables(img, why) && check_files_table(img, why) && check_regions_table(img, why) && check_patches_table(img, why) &&
-	       check_vdso_vmas(img, why) && check_state(img, why) && check_consistent(img, why);
+	       check_prefault_table(img, why) && check_vdso_vmas(img, why) && check_state(img, why) && check_consistent(img, why);
 }
 
 /* ---- this exec against the image ---- */

@@ -68,7 +68,8 @@ struct rs_image {
 	const struct rs_region *regions;
 	const struct rs_patch *patches;
 	const rs_u32 *env;
-	rs_u32 file_count, region_count, patch_count, env_count;
+	const struct rs_span *prefault;
+	rs_u32 file_count, region_count, patch_count, env_count, prefault_count;
 	const char *strings;
 	rs_u64 strings_size;
 };

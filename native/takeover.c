@@ -88,6 +88,7 @@ int rs_open_files(const struct rs_image *img, int *fds, struct rs_why *why)
  *                   | struct rs_map   maps[]           |  one per region
  *                   | struct rs_poke  pokes[]          |  patches, auxv, canary, guard
  *                   | int             fds[]            |  closed at the end
+ *                   | struct rs_span  spans[]          |  prefault spans to populate
  *   + bounce_off ─► +----------------------------------+  (page boundary)
  *                   | bounce: vdso block size          |  only if the blocks overlap
  *   + self_len ───► +----------------------------------+
@@ -133,7 +134,8 @@ struct rs_args {
 	struct rs_map *maps;
 	struct rs_poke *pokes;
 	int *fds;
-	rs_u32 map_count, poke_count, fd_count;
+	struct rs_span *spans;
+	rs_u32 map_count, poke_count, fd_count, span_count;
 	rs_u32 close_lo, close_hi; /* fds are exactly [lo, hi]; both 0 if not */
 
 	/* thread state (image header) */
@@ -174,7 +176,7 @@ extern const char __stop_rs_restore[] __attribute__((visibility("hidden")));
 RS_ROUTINE __attribute__((noreturn)) void rs_takeover(struct rs_args *a);
 
 struct rs_layout {
-	rs_u64 args_off, maps_off, pokes_off, fds_off, bounce_off, total;
+	rs_u64 args_off, maps_off, pokes_off, fds_off, spans_off, bounce_off, total;
 	rs_u64 span; /* the mapping's length: total, widened (see RS_FLUSH_SPAN) */
 	rs_u32 prot; /* the mapping's protection: W+X if the kernel allows (anon_map) */
 };
@@ -227,6 +229,8 @@ static void plan_layout(const struct rs_image *img, rs_u64 block_len, struct rs_
 	off += ((rs_u64)img->patch_count + RS_EXTRA_POKES) * sizeof(struct rs_poke);
 	l->fds_off = off;
 	off += ((rs_u64)img->file_count + 1) * sizeof(int);
+	l->spans_off = off = (off + 7) & ~7ull;
+	off += (rs_u64)img->prefault_count * sizeof(struct rs_span);
 	l->bounce_off = rs_page_up(off);
 	l->total = l->bounce_off + block_len;
 	l->span = l->total + RS_PAGE > RS_FLUSH_SPAN ? l->total + RS_PAGE : RS_FLUSH_SPAN;
@@ -370,6 +374,22 @@ static void fill_maps(struct rs_args *a, const struct rs_image *img, const int *
 			   (populate(r, m->prot, &private_left) ? RS_MAP_POPULATE : 0);
 	}
 	a->map_count = img->region_count;
+}
+
+/* The image's prefault spans (pages the constructors touched at capture) in
+ * regions that are not populated whole: the rest of libLLVM's 97 MB of code,
+ * say, stays lazy. Spans and regions are both sorted. */
+static void fill_spans(struct rs_args *a, const struct rs_image *img)
+{
+	rs_u32 r = 0;
+	a->span_count = 0;
+	for (rs_u32 i = 0; i < img->prefault_count; i++) {
+		const struct rs_span *s = &img->prefault[i];
+		while (r < img->region_count && img->regions[r].end <= s->start)
+			r++;
+		if (r < img->region_count && !(a->maps[r].flags & RS_MAP_POPULATE))
+			a->spans[a->span_count++] = *s;
+	}
 }
 
 static void add_poke(struct rs_args *a, rs_u64 addr, rs_u64 value)
@@ -572,7 +592,9 @@ static void fill_args(struct rs_args *a, const struct rs_layout *l, const struct
 	a->maps = (struct rs_map *)(self + l->maps_off);
 	a->pokes = (struct rs_poke *)(self + l->pokes_off);
 	a->fds = (int *)(self + l->fds_off);
+	a->spans = (struct rs_span *)(self + l->spans_off);
 	fill_maps(a, img, fds, image_fd);
+	fill_spans(a, img);
 	fill_pokes(a, img, live);
 	fill_fds(a, img, fds, image_fd);
 	fill_state(a, img, live);
@@ -716,6 +738,14 @@ RS_ROUTINE static void map_regions(struct rs_args *a)
 	}
 }
 
+/* Advice only: a kernel without MADV_POPULATE_READ (before 5.14) faults the
+ * pages in later, as a normal start does. */
+RS_ROUTINE static void prefault_spans(struct rs_args *a)
+{
+	for (rs_u32 i = 0; i < a->span_count; i++)
+		rs_madvise(a->spans[i].start, a->spans[i].end - a->spans[i].start, RS_MADV_POPULATE_READ);
+}
+
 /* malloc's first sbrk would fault in its new pages one by one (several
  * microseconds each here); one madvise populates them. The break moves up
  * now and libc's __curbrk, still 0 in the snapshot, is set to where it was,
@@ -815,6 +845,7 @@ RS_ROUTINE __attribute__((noreturn, used)) void rs_takeover(struct rs_args *a)
 	move_vdso(a);
 	mark(a);
 	map_regions(a);
+	prefault_spans(a);
 	mark(a);
 	apply_pokes(a);
 	prefault_heap(a);

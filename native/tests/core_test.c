@@ -24,6 +24,7 @@
 #define LDSO_BASE 0x200000ull
 #define DATA_LO 0x300000ull
 #define TCB 0x302000ull
+#define RODATA_LO 0x400000ull
 
 static unsigned char image[DATA_OFF];
 static rs_u64 meta_size;
@@ -57,7 +58,7 @@ static void seal(void)
 static unsigned char vdso[8192] __attribute__((aligned(4096)));
 static unsigned char ldso[16384] __attribute__((aligned(4096)));
 
-/* Layout: header | files[3] | regions[4] | patches[3] | env[1] | cpu blob | mask | strings */
+/* Layout: header | files[3] | regions[5] | patches[3] | env[1] | prefault[2] | cpu blob | mask | strings */
 static void build_image(void)
 {
 	struct rs_header *h = (struct rs_header *)image;
@@ -70,12 +71,14 @@ static void build_image(void)
 	rs_u64 at = sizeof *h;
 	h->files = (struct rs_table){at, 3, sizeof(struct rs_file)};
 	at += 3 * sizeof(struct rs_file);
-	h->regions = (struct rs_table){at, 4, sizeof(struct rs_region)};
-	at += 4 * sizeof(struct rs_region);
+	h->regions = (struct rs_table){at, 5, sizeof(struct rs_region)};
+	at += 5 * sizeof(struct rs_region);
 	h->patches = (struct rs_table){at, 3, sizeof(struct rs_patch)};
 	at += 3 * sizeof(struct rs_patch);
 	h->env = (struct rs_table){at, 1, 4};
 	at += 8;
+	h->prefault = (struct rs_table){at, 2, sizeof(struct rs_span)};
+	at += 2 * sizeof(struct rs_span);
 	h->cpu_features_len = 64;
 	h->cpu_features_off = 0x1000;
 	h->cpu_features_blob = at;
@@ -87,7 +90,7 @@ static void build_image(void)
 	h->strings_offset = at;
 	image[at++] = 0; /* "" at offset 0 */
 	struct rs_file *f = (struct rs_file *)(image + h->files.offset);
-	f[0] = (struct rs_file){add_string(&at, "/usr/bin/prog"), RS_FILE_MAPPED, 1, 2, 8192, 3, 4};
+	f[0] = (struct rs_file){add_string(&at, "/usr/bin/prog"), RS_FILE_MAPPED, 1, 2, 16384, 3, 4};
 	f[1] = (struct rs_file){add_string(&at, "/lib64/ld.so"), RS_FILE_MAPPED, 1, 3, 16384, 3, 4};
 	f[2] = (struct rs_file){add_string(&at, "/opt/lib/libx.so"), RS_FILE_ABSENT, 0, 0, 0, 0, 0};
 	struct rs_region *r = (struct rs_region *)(image + h->regions.offset);
@@ -95,6 +98,10 @@ static void build_image(void)
 	r[1] = (struct rs_region){LDSO_BASE, LDSO_BASE + 16384, 0, 5, RS_REGION_FILE, 1, 0, 0, 0};
 	r[2] = (struct rs_region){DATA_LO, DATA_LO + 4096, DATA_OFF, 1, RS_REGION_IMAGE, 0, RS_RF_PATCHED, 0, 0};
 	r[3] = (struct rs_region){DATA_LO + 4096, DATA_LO + 16384, 0, 3, RS_REGION_ZERO, 0, 0, 0, 0};
+	r[4] = (struct rs_region){RODATA_LO, RODATA_LO + 8192, 8192, 1, RS_REGION_FILE, 0, 0, 0, 0}; /* not populated whole */
+	struct rs_span *sp = (struct rs_span *)(image + h->prefault.offset);
+	sp[0] = (struct rs_span){EXE_LO, EXE_LO + 4096}; /* in code, populated whole: not passed on */
+	sp[1] = (struct rs_span){RODATA_LO + 4096, RODATA_LO + 8192};
 	struct rs_patch *p = (struct rs_patch *)(image + h->patches.offset);
 	p[0] = (struct rs_patch){DATA_LO, RS_PATCH_ARGC, 0, 0};
 	p[1] = (struct rs_patch){DATA_LO + 8, RS_PATCH_ENV_STRING, add_string(&at, "LD_LIBRARY_PATH"), 16};
@@ -285,6 +292,24 @@ static void test_bounds(void)
 		seal();
 		EXPECT(!parse(&img, &why) && !strcmp(why.reason, "corrupt image: heap"), "bad heap fields %u", i);
 	}
+	/* prefault spans: unaligned, empty, out of order, across regions, in a written or an image region */
+	static const struct rs_span bad_spans[][2] = {{{EXE_LO, EXE_LO + 4096}, {RODATA_LO + 4096, RODATA_LO + 6000}},
+						      {{EXE_LO, EXE_LO}, {RODATA_LO + 4096, RODATA_LO + 8192}},
+						      {{RODATA_LO, RODATA_LO + 4096}, {EXE_LO, EXE_LO + 4096}},
+						      {{EXE_LO, EXE_LO + 4096}, {EXE_LO, EXE_LO + 8192}},
+						      {{EXE_LO, EXE_LO + 4096}, {RODATA_LO + 4096, RODATA_LO + 12288}},
+						      {{EXE_LO, EXE_LO + 4096}, {DATA_LO + 4096, DATA_LO + 8192}},
+						      {{EXE_LO, EXE_LO + 4096}, {DATA_LO, DATA_LO + 4096}}};
+	for (unsigned i = 0; i < sizeof bad_spans / sizeof bad_spans[0]; i++) {
+		build_image();
+		memcpy(image + h->prefault.offset, bad_spans[i], sizeof bad_spans[i]);
+		seal();
+		EXPECT(!parse(&img, &why) && !strcmp(why.reason, "corrupt image: prefault span"), "bad prefault spans %u", i);
+	}
+	build_image();
+	h->prefault.count = RS_PREFAULT_MAX + 1;
+	seal();
+	EXPECT(!parse(&img, &why), "too many prefault spans");
 	build_image();
 	((struct rs_patch *)(image + h->patches.offset))[0].addr += 4;
 	seal();
@@ -382,7 +407,9 @@ static void test_plan(void)
 		return;
 	}
 	/* maps: one per region, patched region writable first, the right fds */
-	EXPECT(a->map_count == 4, "map count %u", a->map_count);
+	EXPECT(a->map_count == 5, "map count %u", a->map_count);
+	EXPECT(a->span_count == 1 && a->spans[0].start == RODATA_LO + 4096 && a->spans[0].end == RODATA_LO + 8192,
+	       "prefault spans of regions not populated whole, only (%u)", a->span_count);
 	EXPECT(a->maps[0].fd == 7 && a->maps[1].fd == 8 && a->maps[2].fd == 6 && a->maps[3].fd == -1, "map fds");
 	EXPECT(a->maps[2].prot == 3 && a->maps[2].final_prot == 1, "patched region mapped writable, then read-only");
 	EXPECT(a->maps[3].flags & RS_MAP_ANONYMOUS && !(a->maps[0].flags & RS_MAP_ANONYMOUS), "anonymous only for ZERO");

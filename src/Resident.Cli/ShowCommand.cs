@@ -63,6 +63,7 @@ public static class ShowCommand
         console.WriteLine($"captured    {r.Captured?.ToLocalTime():yyyy-MM-dd HH:mm:ss}");
         console.WriteLine($"state       {r.StateText}");
         console.WriteLine($"memory      {Cli.FormatSize(item.BytesStored)} stored in the image, {Cli.FormatSize(item.BytesMapped)} mapped from files, {Cli.FormatSize(item.BytesZero)} zero");
+        console.WriteLine($"prefault    {(item.PrefaultSpans == 0 ? "none" : $"{Cli.FormatSize(item.PrefaultBytes)} in {item.PrefaultSpans} spans (pages the constructors touched at capture)")}");
         console.WriteLine($"patched     {(item.Patches.Count == 0 ? "none" : string.Join(", ", item.Patches.Select(p => $"{p.Value} {p.Key}")))}");
         console.WriteLine($"kernel      {m.KernelRelease} {m.KernelVersion}");
         console.WriteLine($"cpu         platform {m.Platform}, hwcap {m.Hwcap}, hwcap2 {m.Hwcap2}, cpu_features {m.CpuFeatures}");

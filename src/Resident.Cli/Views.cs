@@ -43,7 +43,16 @@ public sealed record ShowItem(ListItem Registration, long BytesStored, long Byte
         img.Patches.GroupBy(p => Patch.KindName(p.Kind)).OrderBy(g => g.Key, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count()),
         img.Files.Select((f, i) => FileItem.From(f, i == 0)).ToList(),
         img.Env,
-        MachineItem.From(img));
+        MachineItem.From(img))
+    {
+        PrefaultSpans = img.Prefault.Count,
+        PrefaultBytes = img.Prefault.Sum(s => (long)(s.End - s.Start)),
+    };
+
+    /// <summary>rs_header.prefault: read-only file pages the constructors touched at capture, mapped at once by a restore.</summary>
+    public int PrefaultSpans { get; init; }
+
+    public long PrefaultBytes { get; init; }
 
     static long Bytes(ImageInfo img, uint kind) => img.Regions.Where(r => r.Kind == kind).Sum(r => (long)r.Length);
 }

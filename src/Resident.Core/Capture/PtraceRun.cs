@@ -187,6 +187,32 @@ internal sealed class PtraceRun(string launchPath, ExecChoice choose, SyscallLog
         return resume;
     }
 
+    /// <summary>
+    /// Tracer thread, a tracee stopped by this class: an int3 at <paramref name="pc"/>, then
+    /// PTRACE_CONT until it is hit (rdi returned, Ended false) or the process ends (reaped:
+    /// Ended true) or execs (Rdi null). Signals for the program are passed on; the int3 is
+    /// left in place (the process is killed afterwards).
+    /// </summary>
+    public static (ulong? Rdi, bool Ended) ContinueToBreakpoint(int pid, ulong pc)
+    {
+        InsertBreakpoint(pid, pc);
+        Interop.PtraceCont(pid, 0);
+        while (true)
+        {
+            Interop.WaitPid(pid, out int status, Interop.__WALL);
+            if (Interop.WIfExited(status) || Interop.WIfSignaled(status))
+                return (null, true);
+            if (!Interop.WIfStopped(status))
+                continue;
+            int sig = Interop.WStopSig(status), ev = Interop.WPtraceEvent(status);
+            if (ev == Interop.PTRACE_EVENT_EXEC)
+                return (null, false);
+            if (ev == 0 && sig == Interop.SIGTRAP && Interop.PtraceGetRegs(pid) is var regs && regs.Rip == pc + 1)
+                return (regs.Rdi, false);
+            Interop.PtraceCont(pid, ev == 0 && sig != Interop.SIGTRAP ? sig : 0);
+        }
+    }
+
     static ulong InsertBreakpoint(int pid, ulong pc)
     {
         Span<byte> word = stackalloc byte[8];

@@ -43,6 +43,14 @@ public interface IStoppedProcess : IDisposable
 
     /// <summary>Reads exactly buffer.Length bytes at addr; throws CaptureException on failure.</summary>
     void ReadMemory(ulong addr, Span<byte> buffer);
+
+    /// <summary>
+    /// Lets the program run on from the stop (its constructors run) until it executes
+    /// <paramref name="pc"/>, signals passed on; then rdi there. Null when it ended, executed
+    /// another program or took longer than <paramref name="timeout"/> (then it is killed).
+    /// Once called, memory is no longer what ld.so produced: read the snapshot first.
+    /// </summary>
+    ulong? RunTo(ulong pc, TimeSpan timeout);
 }
 
 public readonly record struct StopRegisters(ulong Rip, ulong Rsp, ulong Rax, ulong FsBase, ulong GsBase);

@@ -8,6 +8,7 @@ internal sealed class StoppedTracee : IStoppedProcess
 {
     readonly TracerThread _thread;
     int _disposed;
+    bool _ended;   // reaped by RunTo
 
     public StoppedTracee(TracerThread thread, string programPath, StopState stop, SyscallLog log, bool lazyBind)
     {
@@ -44,11 +45,34 @@ internal sealed class StoppedTracee : IStoppedProcess
         RemoteMemory.Read(Pid, addr, buffer);
     }
 
+    public ulong? RunTo(ulong pc, TimeSpan timeout)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        var run = _thread.Post(() => PtraceRun.ContinueToBreakpoint(Pid, pc));
+        bool finished;
+        try { finished = run.Wait(timeout); }
+        catch (AggregateException) { finished = true; }
+        if (!finished)
+        {
+            Interop.KillIfAlive(Pid, Interop.SIGKILL);   // not reaped yet: only the tracer thread reaps, and it is waiting
+            try { run.Wait(); } catch (AggregateException) { }
+        }
+        if (!run.IsCompletedSuccessfully)
+            return null;
+        var (rdi, ended) = run.Result;
+        _ended |= ended;
+        return finished ? rdi : null;
+    }
+
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
             return;
-        try { _thread.Invoke(() => PtraceRun.KillAndReap(Pid)); }
+        try
+        {
+            if (!_ended)   // a reaped pid may name another process by now
+                _thread.Invoke(() => PtraceRun.KillAndReap(Pid));
+        }
         finally { _thread.Dispose(); }
     }
 }

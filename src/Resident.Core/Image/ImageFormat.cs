@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 
 namespace Resident.Image;
 
-// The C# mirror of native/image.h (format version 3); docs/image-format.md is the spec.
+// The C# mirror of native/image.h (format version 4); docs/image-format.md is the spec.
 // Field order, widths and names (snake_case there, PascalCase here) must match the header
 // exactly: tests/Resident.Tests/Image/LayoutTests.cs compiles image.h with gcc and compares
 // every size and offset. Fields are only appended; see the spec's versioning rules.
@@ -12,7 +12,7 @@ namespace Resident.Image;
 public static class ImageFormat
 {
     public const string Magic = "RESIDENT";
-    public const uint Version = 3; // 2: rlimit_stack appended to rs_header; 3: heap_word, heap_prefault
+    public const uint Version = 4; // 2: rlimit_stack appended to rs_header; 3: heap_word, heap_prefault; 4: prefault
     public const uint PageSize = 4096;
     public const int MaxVdsoVmas = 4;
 
@@ -45,6 +45,7 @@ public static class ImageFormat
     public const ulong FnvPrime = 0x100000001b3UL;
 
     public const uint HeapPrefaultMax = 1u << 20;
+    public const uint PrefaultMax = 4096;
 
     /// <summary>
     /// rs_checksum: FNV-1a-64 over little-endian 8-byte words (not bytes: 8x fewer
@@ -192,6 +193,9 @@ public unsafe struct RsHeader
     // version 3
     public ulong HeapWord;
     public ulong HeapPrefault;
+
+    // version 4
+    public RsTable Prefault;
 }
 
 /// <summary>rs_header.vdso_vmas: struct rs_vdso_vma[RS_MAX_VDSO_VMAS], inline.</summary>

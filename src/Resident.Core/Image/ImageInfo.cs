@@ -12,6 +12,9 @@ public sealed record ImageInfo(
     byte[] CpuFeatures,
     byte[] CpuFeaturesMask)
 {
+    /// <summary>rs_header.prefault: pages the constructors touched at capture.</summary>
+    public IReadOnlyList<RsSpan> Prefault { get; init; } = [];
+
     public unsafe string Platform { get { var h = Header; return FixedText.Get(h.Platform, 16); } }
 
     public unsafe string KernelRelease { get { var h = Header; return FixedText.Get(h.KernelRelease, 65); } }

@@ -47,12 +47,15 @@ public static class ImageReader
         var patches = Table<RsPatch>(meta, h.Patches, "patches").Select(p =>
             new Patch(p.Addr, p.Kind, p.Index, p.Delta, p.Kind == ImageFormat.PatchEnvString ? Str(p.Index) : null)).ToList();
         var env = Table<uint>(meta, h.Env, "env").Select(Str).ToList();
+        var prefault = Table<RsSpan>(meta, h.Prefault, "prefault");
+        if (prefault.Length > ImageFormat.PrefaultMax)
+            throw new InvalidDataException($"{prefault.Length} prefault spans, at most {ImageFormat.PrefaultMax}");
         var cpu = Slice(meta, h.CpuFeaturesBlob, h.CpuFeaturesLen, "cpu features").ToArray();
         var mask = Slice(meta, h.CpuFeaturesMask, h.CpuFeaturesLen, "cpu features mask").ToArray();
 
         CheckRegions(regions, files, h);
         CheckPatches(patches, regions);
-        return new ImageInfo(path, h, Str(h.ExePath), files, regions, patches, env, cpu, mask);
+        return new ImageInfo(path, h, Str(h.ExePath), files, regions, patches, env, cpu, mask) { Prefault = prefault };
     }
 
     /// <summary>Magic, version, header size, file size and the bounds of [0, meta_size) and the data.</summary>

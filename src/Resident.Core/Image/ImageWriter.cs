@@ -93,6 +93,7 @@ public static partial class ImageWriter
         long regionsAt = (long)h.Regions.Offset;
         h.Patches = meta.Table(patches);
         h.Env = meta.Table(env);
+        h.Prefault = meta.Table(s.Prefault.ToArray());
         h.StringsOffset = meta.Append(stringBytes);
         h.StringsSize = (ulong)stringBytes.Length;
         h.CpuFeaturesLen = (ulong)s.CpuFeatures.Length;

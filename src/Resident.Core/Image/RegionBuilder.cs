@@ -1,5 +1,4 @@
 using System.Runtime.InteropServices;
-using System.Buffers.Binary;
 using Microsoft.Win32.SafeHandles;
 using Resident.Capture;
 
@@ -13,8 +12,7 @@ namespace Resident.Image;
 public sealed class RegionBuilder : IDisposable
 {
     const int Page = (int)ImageFormat.PageSize;
-    // /proc/PID/pagemap entry bits (Documentation/admin-guide/mm/pagemap.rst)
-    const ulong PmPresent = 1UL << 63, PmSwapped = 1UL << 62, PmFileOrShared = 1UL << 61;
+    const ulong PmPresent = Pagemap.Present, PmSwapped = Pagemap.Swapped, PmFileOrShared = Pagemap.FileOrShared;
 
     /// <summary>How one page comes back. FileIndex/FileOffset only for FILE; Data (4096 bytes) only for IMAGE.</summary>
     public readonly record struct PageInfo(ulong Addr, uint Kind, uint Prot, uint FileIndex, ulong FileOffset, string Name,
@@ -115,18 +113,7 @@ public sealed class RegionBuilder : IDisposable
             total += n; // short at EOF: the rest stays zero, as the kernel fills a mapped tail page
     }
 
-    ulong[] ReadPagemap(MapsEntry vma)
-    {
-        int pages = (int)(vma.Length / (ulong)Page);
-        var raw = new byte[pages * 8];
-        int got = RandomAccess.Read(_pagemap, raw, (long)(vma.Start / (ulong)Page * 8));
-        if (got != raw.Length)
-            throw new CaptureException($"short read of /proc/{_process.Pid}/pagemap");
-        var result = new ulong[pages];
-        for (int i = 0; i < pages; i++)
-            result[i] = BinaryPrimitives.ReadUInt64LittleEndian(raw.AsSpan(i * 8));
-        return result;
-    }
+    ulong[] ReadPagemap(MapsEntry vma) => Pagemap.Read(_pagemap, _process.Pid, vma.Start, (int)(vma.Length / (ulong)Page));
 
     /// <summary>Longest run of zero pages stored in the image to save an mmap (see <see cref="AbsorbZeroRuns"/>).</summary>
     public const int MaxAbsorbedZeroPages = 16;

@@ -73,5 +73,8 @@ public sealed class Snapshot
 
     public required byte[] CpuFeaturesMask { get; init; }
 
+    /// <summary>Pages of read-only file regions the constructors touched (rs_header.prefault), sorted; empty if not recorded.</summary>
+    public IReadOnlyList<RsSpan> Prefault { get; set; } = [];
+
     public long ImageBytes => Regions.Where(r => r.Kind == ImageFormat.RegionImage).Sum(r => (long)r.Length);
 }

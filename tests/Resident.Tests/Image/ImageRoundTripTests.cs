@@ -22,6 +22,7 @@ public sealed class ImageRoundTripTests : IDisposable
         nameof(RsHeader.ExePath), nameof(RsHeader.Files), nameof(RsHeader.Regions), nameof(RsHeader.Patches),
         nameof(RsHeader.Env), nameof(RsHeader.StringsOffset), nameof(RsHeader.StringsSize),
         nameof(RsHeader.CpuFeaturesLen), nameof(RsHeader.CpuFeaturesBlob), nameof(RsHeader.CpuFeaturesMask),
+        nameof(RsHeader.Prefault),
     ];
 
     internal static Snapshot Sample()
@@ -61,6 +62,7 @@ public sealed class ImageRoundTripTests : IDisposable
             Env = ["LD_LIBRARY_PATH=/opt", "MALLOC_ARENA_MAX=2"],
             CpuFeatures = Enumerable.Range(0, 480).Select(i => (byte)i).ToArray(),
             CpuFeaturesMask = Enumerable.Range(0, 480).Select(i => (byte)(i == 27 ? 0 : 0xff)).ToArray(),
+            Prefault = [new RsSpan { Start = 0x400000, End = 0x401000 }, new RsSpan { Start = 0x7f0000000000, End = 0x7f0000001000 }],
         };
     }
 
@@ -86,6 +88,7 @@ public sealed class ImageRoundTripTests : IDisposable
         Assert.Equal(s.Env, info.Env);
         Assert.Equal(s.CpuFeatures, info.CpuFeatures);
         Assert.Equal(s.CpuFeaturesMask, info.CpuFeaturesMask);
+        Assert.Equal(s.Prefault, info.Prefault);
         // An env-string patch's index becomes the string-table offset of its name (checked below).
         Assert.Equal(s.Patches, info.Patches.Select(p => p with { Index = p.EnvName == null ? p.Index : 0 }));
         Assert.Equal(s.Regions.Select(r => r with { Offset = r.Kind == ImageFormat.RegionImage ? 0 : r.Offset, Pages = null }),

@@ -47,6 +47,7 @@ public class LayoutTests
         ["RS_FNV_OFFSET"] = ImageFormat.FnvOffset,
         ["RS_FNV_PRIME"] = ImageFormat.FnvPrime,
         ["RS_HEAP_PREFAULT_MAX"] = ImageFormat.HeapPrefaultMax,
+        ["RS_PREFAULT_MAX"] = ImageFormat.PrefaultMax,
     };
 
     [Fact]
