@@ -47,7 +47,7 @@ public static class RefreshCommand
 
         var results = new List<RefreshResult>();
         var registrar = new Registrar(registry, Registrar.ProcessEnvironment());
-        Cli.ForEachWithProgress(selected, e => e.Image?.ExePath ?? e.Path, s.Quiet, stdout, (entry, output) =>
+        Cli.ForEachWithProgress(selected, e => e.ExePath ?? e.Path, s.Quiet, stdout, (entry, output) =>
         {
             var result = registrar.Refresh(entry, s.DryRun);
             Report(result, s.DryRun, s.Quiet, output, stderr);

@@ -46,7 +46,7 @@ public static class RemoveCommand
         if (s.All) victims.AddRange(entries);
         foreach (ulong id in s.Ids)
         {
-            var e = entries.FirstOrDefault(x => x.Image?.Header.Id == id);
+            var e = entries.FirstOrDefault(x => x.Id == id);
             if (e is null) { stderr.WriteLine($"resident: no registration with id {id}"); failures++; }
             else victims.Add(e);
         }
@@ -62,7 +62,7 @@ public static class RemoveCommand
             {
                 File.Delete(e.Path);
                 if (!s.Quiet)
-                    stdout.WriteLine($"removed {e.Image?.ExePath ?? e.Path}{(e.Image is null ? "" : $" (id {e.Image.Header.Id})")}");
+                    stdout.WriteLine($"removed {e.ExePath ?? e.Path}{(e.Id is null ? "" : $" (id {e.Id})")}");
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {

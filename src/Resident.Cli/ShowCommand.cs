@@ -34,7 +34,7 @@ public static class ShowCommand
         var entries = registry.Entries();
         // A number names an id unless a file of that name exists (resident show ./3 for the file).
         var entry = ulong.TryParse(s.Program, NumberStyles.None, CultureInfo.InvariantCulture, out ulong id) && !File.Exists(s.Program)
-            ? entries.FirstOrDefault(e => e.Image?.Header.Id == id)
+            ? entries.FirstOrDefault(e => e.Id == id)
             : registry.Find(entries, s.Program);
         if (entry is null)
         {

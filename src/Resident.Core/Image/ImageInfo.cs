@@ -1,5 +1,8 @@
 namespace Resident.Image;
 
+/// <summary>What any format version of an image says about itself: enough to capture the program again under its id.</summary>
+public sealed record ImageIdentity(uint Version, ulong Id, string ExePath);
+
 /// <summary>An image's metadata as read back by <see cref="ImageReader"/>: the header and every table, strings resolved.</summary>
 public sealed record ImageInfo(
     string ImagePath,

@@ -58,6 +58,32 @@ public static class ImageReader
         return new ImageInfo(path, h, Str(h.ExePath), files, regions, patches, env, cpu, mask) { Prefault = prefault };
     }
 
+    /// <summary>
+    /// The id and program of an image of any format version (fields are only appended, so the
+    /// first version's header is a prefix of every later one), with its checksum verified.
+    /// InvalidDataException when even that cannot be read.
+    /// </summary>
+    public static unsafe ImageIdentity ReadIdentity(string path)
+    {
+        using var f = File.OpenHandle(path);
+        long length = RandomAccess.GetLength(f);
+        var head = new byte[HeaderSize];
+        int got = RandomAccess.Read(f, head, 0);
+        var h = MemoryMarshal.Read<RsHeader>(head);   // bytes past a shorter header are zero or ignored
+        if (got < (int)Marshal.OffsetOf<RsHeader>(nameof(RsHeader.Hwcap)) || !new ReadOnlySpan<byte>(h.Magic, 8).SequenceEqual(System.Text.Encoding.ASCII.GetBytes(ImageFormat.Magic)))
+            throw new InvalidDataException("not a resident image (bad magic)");
+        if (h.FileSize != (ulong)length || h.MetaSize > h.FileSize || h.MetaSize % 8 != 0 || h.MetaSize > 1 << 30 || h.MetaSize < (ulong)got)
+            throw new InvalidDataException("bad sizes");
+        var meta = new byte[h.MetaSize];
+        if (RandomAccess.Read(f, meta, 0) != meta.Length)
+            throw new InvalidDataException("truncated metadata");
+        BitConverter.TryWriteBytes(meta.AsSpan((int)Marshal.OffsetOf<RsHeader>(nameof(RsHeader.Checksum)), 8), 0UL);
+        if (ImageFormat.Checksum(meta) != h.Checksum)
+            throw new InvalidDataException("checksum mismatch: the image is corrupt");
+        var strings = Slice(meta, h.StringsOffset, h.StringsSize, "string table").ToArray();
+        return new ImageIdentity(h.Version, h.Id, StringTable.Get(strings, h.ExePath));
+    }
+
     /// <summary>Magic, version, header size, file size and the bounds of [0, meta_size) and the data.</summary>
     public static unsafe RsHeader CheckIdentity(ReadOnlySpan<byte> head, long fileLength)
     {

@@ -77,7 +77,7 @@ public sealed class ImageRegistry(string directory, bool system = false)
         var file = ProgramFile.Identify(programPath);
         string imagePath = ImagePath(file.Dev, file.Ino);
         var entries = Entries();
-        ulong id = entries.FirstOrDefault(e => e.Path == imagePath)?.Image?.Header.Id ?? keepId ?? AllocateId(entries);
+        ulong id = entries.FirstOrDefault(e => e.Path == imagePath)?.Id ?? keepId ?? AllocateId(entries);
         return (imagePath, id);
     }
 
@@ -103,12 +103,12 @@ public sealed class ImageRegistry(string directory, bool system = false)
         {
             var file = ProgramFile.Identify(program);
             string path = ImagePath(file.Dev, file.Ino);
-            return entries.FirstOrDefault(e => e.Path == path) ?? entries.FirstOrDefault(e => e.Image?.ExePath == file.Path);
+            return entries.FirstOrDefault(e => e.Path == path) ?? entries.FirstOrDefault(e => e.ExePath == file.Path);
         }
         catch (CaptureException)
         {
             string full = program.Contains('/') ? Path.GetFullPath(program) : program;
-            return entries.FirstOrDefault(e => e.Image?.ExePath == full);
+            return entries.FirstOrDefault(e => e.ExePath == full);
         }
     }
 
@@ -119,7 +119,7 @@ public sealed class ImageRegistry(string directory, bool system = false)
     /// </summary>
     public ulong AllocateId(IReadOnlyList<RegistryEntry> entries)
     {
-        ulong maxInUse = entries.Select(e => e.Image?.Header.Id ?? 0).DefaultIfEmpty(0UL).Max();
+        ulong maxInUse = entries.Select(e => e.Id ?? 0).DefaultIfEmpty(0UL).Max();
         string path = Path.Combine(Directory, CounterFile);
         for (int attempt = 0; ; attempt++)
         {
@@ -143,6 +143,12 @@ public sealed class ImageRegistry(string directory, bool system = false)
         }
     }
 
+    static ImageIdentity? OtherVersion(string path)
+    {
+        try { return ImageReader.ReadIdentity(path) is { } id && id.Version != ImageFormat.Version ? id : null; }
+        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException) { return null; }
+    }
+
     /// <summary>Every *.img in the registry, read and checked; unreadable ones come with their error.</summary>
     public IReadOnlyList<RegistryEntry> Entries()
     {
@@ -153,15 +159,24 @@ public sealed class ImageRegistry(string directory, bool system = false)
             try { list.Add(new RegistryEntry(path, ImageReader.Read(path), null)); }
             catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException)
             {
-                list.Add(new RegistryEntry(path, null, e.Message));
+                list.Add(new RegistryEntry(path, null, e.Message, OtherVersion(path)));
             }
         }
-        list.Sort((a, b) => (a.Image?.Header.Id ?? ulong.MaxValue).CompareTo(b.Image?.Header.Id ?? ulong.MaxValue));
+        list.Sort((a, b) => (a.Id ?? ulong.MaxValue).CompareTo(b.Id ?? ulong.MaxValue));
         return list;
     }
 }
 
-/// <summary>One image file: its parsed header (null when it cannot be read) or why not.</summary>
-public sealed record RegistryEntry(string Path, ImageInfo? Image, string? Error);
+/// <summary>
+/// One image file: its parsed header (null when it cannot be read) or why not. An image of
+/// another format version (written by another resident) cannot be read, but its identity can:
+/// <see cref="Old"/>, so that it keeps its id and refresh can capture it again.
+/// </summary>
+public sealed record RegistryEntry(string Path, ImageInfo? Image, string? Error, ImageIdentity? Old = null)
+{
+    public ulong? Id => Image?.Header.Id ?? Old?.Id;
+
+    public string? ExePath => Image?.ExePath ?? Old?.ExePath;
+}
 
 public sealed class RegistryException(string message) : Exception(message);

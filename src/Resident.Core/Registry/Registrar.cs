@@ -1,4 +1,5 @@
 using Resident.Capture;
+using Resident.Image;
 
 namespace Resident.Registry;
 
@@ -51,33 +52,36 @@ public sealed class Registrar(ImageRegistry registry, IReadOnlyDictionary<string
     /// </summary>
     public RefreshResult Refresh(RegistryEntry entry, bool dryRun = false)
     {
-        if (entry.Image is not { } img)
+        if (entry is not { Id: ulong id, ExePath: string exePath })
             return new RefreshResult(RefreshAction.Failed, entry.Path, 0, $"corrupt image ({entry.Error}): remove it");
-        ulong id = img.Header.Id;
-        string? stale = img.Staleness();
+        string? stale = entry.Image is { } img ? img.Staleness() : OtherVersion(entry.Old!);
         if (stale is null)
-            return new RefreshResult(RefreshAction.Fresh, img.ExePath, id, null);
-        if (!File.Exists(img.ExePath))
+            return new RefreshResult(RefreshAction.Fresh, exePath, id, null);
+        if (!File.Exists(exePath))
         {
             if (!dryRun)
                 File.Delete(entry.Path);
-            return new RefreshResult(RefreshAction.Removed, img.ExePath, id, "program is gone");
+            return new RefreshResult(RefreshAction.Removed, exePath, id, "program is gone");
         }
         if (dryRun)
-            return new RefreshResult(RefreshAction.Recaptured, img.ExePath, id, stale);
+            return new RefreshResult(RefreshAction.Recaptured, exePath, id, stale);
         try
         {
-            var summary = Capturer.Capture(img.ExePath, p => registry.Destination(p, keepId: id), environment);
+            var summary = Capturer.Capture(exePath, p => registry.Destination(p, keepId: id), environment);
             registry.Publish(summary.ImagePath);
             if (summary.ImagePath != entry.Path)
                 File.Delete(entry.Path);
-            return new RefreshResult(RefreshAction.Recaptured, img.ExePath, summary.Id, stale, summary);
+            return new RefreshResult(RefreshAction.Recaptured, exePath, summary.Id, stale, summary);
         }
         catch (Exception e) when (e is CaptureException or RegistryException or IOException or UnauthorizedAccessException)
         {
-            return new RefreshResult(RefreshAction.Failed, img.ExePath, id, $"{stale}, and capturing it again failed: {e.Message}");
+            return new RefreshResult(RefreshAction.Failed, exePath, id, $"{stale}, and capturing it again failed: {e.Message}");
         }
     }
+
+    /// <summary>Why an image of another format version is stale (the hook ignores it).</summary>
+    public static string OtherVersion(ImageIdentity old) =>
+        $"image format version {old.Version}, this resident writes {ImageFormat.Version}";
 
     /// <summary>The process's environment as a dictionary, the usual <c>environment</c> argument.</summary>
     public static IReadOnlyDictionary<string, string> ProcessEnvironment() =>

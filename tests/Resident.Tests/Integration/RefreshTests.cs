@@ -83,6 +83,38 @@ public sealed class RefreshTests(Fixtures fx) : IClassFixture<Fixtures>, IDispos
     }
 
     [Fact]
+    public void ImageOfAnOlderFormat_IsStaleUnderItsId_AndRefreshCapturesItAgain()
+    {
+        // what an upgrade of resident leaves behind: the hook ignores the image (version differs),
+        // list names its program and id, refresh writes the current format under the same id
+        fx.CopyTo(Copy);
+        Assert.Equal(0, Add("/usr/bin/true", Libs).Code);
+        string image = List().Single(i => i.Program == Libs).Image;
+        var bytes = File.ReadAllBytes(image);
+        var h = System.Runtime.InteropServices.MemoryMarshal.Read<Resident.Image.RsHeader>(bytes);
+        BitConverter.TryWriteBytes(bytes.AsSpan(8, 4), Resident.Image.ImageFormat.Version - 1);
+        BitConverter.TryWriteBytes(bytes.AsSpan(32, 8), 0UL);
+        BitConverter.TryWriteBytes(bytes.AsSpan(32, 8), Resident.Image.ImageFormat.Checksum(bytes.AsSpan(0, (int)h.MetaSize)));
+        File.WriteAllBytes(image, bytes);
+
+        var spec = s.Spec(Libs, "arg");
+        var normal = s.RunNormal(spec);
+        var resident = s.RunResident(spec);
+        var debug = ResidentSession.AssertSameOutput(normal, resident);
+        Assert.Contains(debug.Lines, l => l.EndsWith(": image version differs"));
+        string why = $"image format version {Resident.Image.ImageFormat.Version - 1}, this resident writes {Resident.Image.ImageFormat.Version}";
+        var item = List().Single(i => i.Image == image);
+        Assert.Equal(("stale", why, 2UL, Libs), (item.State, item.Reason, item.Id!.Value, item.Program));
+
+        var r = Refresh();
+        Assert.True(r.Code == 0, r.ToString());
+        Assert.StartsWith($"refreshed {Libs} (id 2): {why}; image ", r.OutLines[0]);
+        Assert.All(List(), i => Assert.Equal("fresh", i.State));
+        Assert.Equal([1UL, 2UL], List().Select(i => i.Id!.Value));
+        s.AssertSameResident(spec, Libs);
+    }
+
+    [Fact]
     public void NamedProgramsOnly_UnknownIsAnError()
     {
         string a = Path.Combine(s.Root, "a");
