@@ -191,11 +191,14 @@ internal sealed class PtraceRun(string launchPath, ExecChoice choose, SyscallLog
     /// Tracer thread, a tracee stopped by this class: an int3 at <paramref name="pc"/>, then
     /// PTRACE_CONT until it is hit (rdi returned, Ended false) or the process ends (reaped:
     /// Ended true) or execs (Rdi null). Signals for the program are passed on; the int3 is
-    /// left in place (the process is killed afterwards).
+    /// left in place (the process is killed afterwards). A child a constructor forks is traced
+    /// from its birth and never let run: it dies with this thread (PTRACE_O_EXITKILL), so a
+    /// capture leaves no process behind.
     /// </summary>
     public static (ulong? Rdi, bool Ended) ContinueToBreakpoint(int pid, ulong pc)
     {
         InsertBreakpoint(pid, pc);
+        Interop.PtraceSetOptions(pid, Options | Interop.PTRACE_O_TRACEFORK | Interop.PTRACE_O_TRACEVFORK);
         Interop.PtraceCont(pid, 0);
         while (true)
         {

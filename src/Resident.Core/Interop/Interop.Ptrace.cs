@@ -9,12 +9,15 @@ internal static partial class Interop
     internal const int PTRACE_GETREGS = 12;
     internal const int PTRACE_SETREGS = 13;
     internal const int PTRACE_SYSCALL = 24;
+    internal const int PTRACE_SETOPTIONS = 0x4200;
     internal const int PTRACE_SEIZE = 0x4206;
     internal const int PTRACE_LISTEN = 0x4208;
     internal const int PTRACE_GET_SYSCALL_INFO = 0x420e;
     internal const int PTRACE_GET_RSEQ_CONFIGURATION = 0x420f;
 
     internal const int PTRACE_O_TRACESYSGOOD = 0x01;
+    internal const int PTRACE_O_TRACEFORK = 0x02;
+    internal const int PTRACE_O_TRACEVFORK = 0x04;
     internal const int PTRACE_O_TRACEEXEC = 0x10;
     internal const int PTRACE_O_EXITKILL = 0x100000;
 
@@ -68,6 +71,9 @@ internal static partial class Interop
 
     internal static void PtraceSeize(int pid, int options) =>
         Check(() => ptrace(PTRACE_SEIZE, pid, 0, options), "ptrace(PTRACE_SEIZE)");
+
+    internal static void PtraceSetOptions(int pid, int options) =>
+        Check(() => ptrace(PTRACE_SETOPTIONS, pid, 0, options), "ptrace(PTRACE_SETOPTIONS)");
 
     /// <summary>Resumes to the next syscall stop, delivering <paramref name="signal"/> (0 for none).</summary>
     internal static void PtraceSyscall(int pid, int signal) =>

@@ -63,6 +63,22 @@ public sealed class ConstructorRunTests
     }
 
     [Fact]
+    public void AChildAConstructorForksNeverRunsAndDiesWithTheCapture()
+    {
+        // the child would write its pid; it is traced from birth and killed with the tracer
+        using var build = new NativeBuild();
+        string mark = Path.Combine(build.Dir, "child-ran");
+        string prog = build.Compile("ctorfork",
+            "#include <fcntl.h>\n#include <unistd.h>\n" +
+            $"__attribute__((constructor)) static void ctor(void) {{ if (fork() == 0) {{ close(open(\"{mark}\", O_CREAT | O_WRONLY, 0600)); _exit(0); }} }}\n" +
+            "int main(void) { return 0; }\n", "");
+        using (var p = Tracer.RunToResumePoint(prog, Env))
+            Assert.NotEmpty(ConstructorRun.Record(p, SnapshotBuilder.Build(p).Regions));
+        Thread.Sleep(300);
+        Assert.False(File.Exists(mark), "the forked child ran");
+    }
+
+    [Fact]
     public void AConstructorThatHangsIsKilledAtTheTimeout()
     {
         var started = System.Diagnostics.Stopwatch.StartNew();
