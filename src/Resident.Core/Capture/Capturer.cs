@@ -34,7 +34,7 @@ public static class Capturer
         var started = System.Diagnostics.Stopwatch.StartNew();
         using var stopped = run();
         var snapshot = SnapshotBuilder.Build(stopped);
-        snapshot.Prefault = ConstructorRun.Record(stopped, snapshot.Regions);   // last: the process runs on
+        snapshot.Prefault = ConstructorRun.Record(stopped, snapshot);   // last: the process runs on
         var (imagePath, id) = destination(stopped.ProgramPath);
         long size = ImageWriter.Write(snapshot, imagePath, id);
         return new CaptureSummary(stopped.ProgramPath, imagePath, size, started.Elapsed, stopped.LazyBind, id);

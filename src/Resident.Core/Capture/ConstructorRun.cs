@@ -22,35 +22,61 @@ public static class ConstructorRun
 
     const ulong Page = ImageFormat.PageSize;
 
-    public static IReadOnlyList<RsSpan> Record(IStoppedProcess p, IReadOnlyList<Region> regions) =>
-        Record(p, regions, Timeout);
+    /// <summary>Pages at most this far apart in one region are populated as one span (a system call less).</summary>
+    public const int JoinGapPages = 15;
 
-    internal static IReadOnlyList<RsSpan> Record(IStoppedProcess p, IReadOnlyList<Region> regions, TimeSpan timeout)
+    public static IReadOnlyList<RsSpan> Record(IStoppedProcess p, Snapshot s) => Record(p, s, Timeout);
+
+    /// <summary>
+    /// Code regions are watched page by page (<see cref="IStoppedProcess.RunTo"/>): exactly the
+    /// pages the constructors run. The other read-only file regions (.rodata: a system call may
+    /// read them, and would fail on a watched page instead of faulting) are compared in
+    /// pagemap before and after, which also counts the neighbours the kernel maps around each
+    /// fault (16 pages). ld.so's code, where the watching runs its mprotects, is not watched.
+    /// </summary>
+    internal static IReadOnlyList<RsSpan> Record(IStoppedProcess p, Snapshot s, TimeSpan timeout)
     {
-        var targets = regions.Where(r => r.Kind == ImageFormat.RegionFile && (r.Prot & MapsEntry.ProtWrite) == 0 && r.Flags == 0).ToList();
+        ulong gadget = s.Header.LdsoBase + s.Header.SyscallRetOff;
+        var targets = s.Regions.Where(r => r.Kind == ImageFormat.RegionFile && (r.Prot & MapsEntry.ProtWrite) == 0 && r.Flags == 0).ToList();
+        bool Watched(Region r) => (r.Prot & MapsEntry.ProtExec) != 0 && !r.Contains(gadget) && !r.Contains(gadget + 2);
         if (targets.Count == 0 || FindMain(p) is not ulong main)
             return [];
         using var pagemap = File.OpenHandle($"/proc/{p.Pid}/pagemap");
-        var before = targets.Select(r => Present(pagemap, p.Pid, r)).ToList();
+        var before = targets.Select(r => Watched(r) ? [] : Present(pagemap, p.Pid, r)).ToList();
         ulong argc = ReadWord(p, p.Registers.Rsp) ?? ulong.MaxValue;
+        var traps = targets.Where(Watched).Select(r => new PageTrap(r.Start, r.End, r.Prot)).ToList();
         // main(argc, argv, envp): a stop elsewhere, or with another rdi, is not main
-        if (p.RunTo(main, timeout) != argc)
+        var (rdi, touched) = p.RunTo(main, timeout, gadget, traps);
+        if (rdi != argc)
             return [];
+        var pages = touched.ToHashSet();
         var spans = new List<(RsSpan Span, int Region)>();
         for (int t = 0; t < targets.Count; t++)
         {
-            var after = Present(pagemap, p.Pid, targets[t]);
-            for (int i = 0; i < after.Length;)
+            var r = targets[t];
+            bool[] now = Watched(r)
+                ? Enumerable.Range(0, (int)(r.Length / Page)).Select(i => pages.Contains(r.Start + (ulong)i * Page)).ToArray()
+                : Present(pagemap, p.Pid, r).Select((present, i) => present && !before[t][i]).ToArray();
+            for (int i = 0; i < now.Length;)
             {
-                if (!after[i] || before[t][i]) { i++; continue; }
-                int j = i;
-                while (j < after.Length && after[j] && !before[t][j])
+                if (!now[i]) { i++; continue; }
+                int j = i + 1;
+                while (j < now.Length && (now[j] || NextWithin(now, j)))
                     j++;
-                spans.Add((new RsSpan { Start = targets[t].Start + (ulong)i * Page, End = targets[t].Start + (ulong)j * Page }, t));
+                spans.Add((new RsSpan { Start = r.Start + (ulong)i * Page, End = r.Start + (ulong)j * Page }, t));
                 i = j;
             }
         }
-        return Cap(spans, MaxSpans).Select(s => s.Span).ToList();
+        return Cap(spans, MaxSpans).Select(x => x.Span).ToList();
+    }
+
+    /// <summary>Is a set page within <see cref="JoinGapPages"/> from j on (so the gap at j is joined)?</summary>
+    static bool NextWithin(bool[] now, int j)
+    {
+        for (int k = j; k < now.Length && k <= j + JoinGapPages; k++)
+            if (now[k])
+                return true;
+        return false;
     }
 
     static ulong? FindMain(IStoppedProcess p)

@@ -46,12 +46,18 @@ public interface IStoppedProcess : IDisposable
 
     /// <summary>
     /// Lets the program run on from the stop (its constructors run) until it executes
-    /// <paramref name="pc"/>, signals passed on; then rdi there. Null when it ended, executed
+    /// <paramref name="pc"/>, signals passed on; then rdi there, and the pages of
+    /// <paramref name="traps"/> it touched on the way (each trap is made PROT_NONE, and a page
+    /// gets its protection back at its first fault, through <paramref name="gadget"/>, a
+    /// "syscall; ret" in the process that no trap covers). Rdi is null when it ended, executed
     /// another program or took longer than <paramref name="timeout"/> (then it is killed).
     /// Once called, memory is no longer what ld.so produced: read the snapshot first.
     /// </summary>
-    ulong? RunTo(ulong pc, TimeSpan timeout);
+    (ulong? Rdi, IReadOnlyList<ulong> Touched) RunTo(ulong pc, TimeSpan timeout, ulong gadget, IReadOnlyList<PageTrap> traps);
 }
+
+/// <summary>A range of a stopped process's memory whose pages <see cref="IStoppedProcess.RunTo"/> watches; Prot is its protection.</summary>
+public readonly record struct PageTrap(ulong Start, ulong End, uint Prot);
 
 public readonly record struct StopRegisters(ulong Rip, ulong Rsp, ulong Rax, ulong FsBase, ulong GsBase);
 

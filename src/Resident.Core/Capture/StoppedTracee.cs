@@ -45,10 +45,10 @@ internal sealed class StoppedTracee : IStoppedProcess
         RemoteMemory.Read(Pid, addr, buffer);
     }
 
-    public ulong? RunTo(ulong pc, TimeSpan timeout)
+    public (ulong? Rdi, IReadOnlyList<ulong> Touched) RunTo(ulong pc, TimeSpan timeout, ulong gadget, IReadOnlyList<PageTrap> traps)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        var run = _thread.Post(() => PtraceRun.ContinueToBreakpoint(Pid, pc));
+        var run = _thread.Post(() => PtraceRun.ContinueToBreakpoint(Pid, pc, gadget, traps));
         bool finished;
         try { finished = run.Wait(timeout); }
         catch (AggregateException) { finished = true; }
@@ -58,10 +58,10 @@ internal sealed class StoppedTracee : IStoppedProcess
             try { run.Wait(); } catch (AggregateException) { }
         }
         if (!run.IsCompletedSuccessfully)
-            return null;
-        var (rdi, ended) = run.Result;
+            return (null, []);
+        var (rdi, ended, touched) = run.Result;
         _ended |= ended;
-        return finished ? rdi : null;
+        return (finished ? rdi : null, touched);
     }
 
     public void Dispose()

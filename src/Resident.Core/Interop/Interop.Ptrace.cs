@@ -6,10 +6,12 @@ internal static partial class Interop
 {
     internal const int PTRACE_POKETEXT = 4;
     internal const int PTRACE_CONT = 7;
+    internal const int PTRACE_SINGLESTEP = 9;
     internal const int PTRACE_GETREGS = 12;
     internal const int PTRACE_SETREGS = 13;
     internal const int PTRACE_SYSCALL = 24;
     internal const int PTRACE_SETOPTIONS = 0x4200;
+    internal const int PTRACE_GETSIGINFO = 0x4202;
     internal const int PTRACE_SEIZE = 0x4206;
     internal const int PTRACE_LISTEN = 0x4208;
     internal const int PTRACE_GET_SYSCALL_INFO = 0x420e;
@@ -78,6 +80,18 @@ internal static partial class Interop
     /// <summary>Resumes to the next syscall stop, delivering <paramref name="signal"/> (0 for none).</summary>
     internal static void PtraceSyscall(int pid, int signal) =>
         Check(() => ptrace(PTRACE_SYSCALL, pid, 0, signal), "ptrace(PTRACE_SYSCALL)");
+
+    internal static void PtraceSingleStep(int pid, int signal) =>
+        Check(() => ptrace(PTRACE_SINGLESTEP, pid, 0, signal), "ptrace(PTRACE_SINGLESTEP)");
+
+    /// <summary>si_addr of the signal a tracee is stopped for (siginfo_t: si_signo, si_errno, si_code, pad, then the address).</summary>
+    internal static unsafe ulong PtraceSigAddr(int pid)
+    {
+        var info = stackalloc ulong[16];
+        nint p = (nint)info;
+        Check(() => ptrace(PTRACE_GETSIGINFO, pid, 0, p), "ptrace(PTRACE_GETSIGINFO)");
+        return info[2];
+    }
 
     internal static void PtraceCont(int pid, int signal) =>
         Check(() => ptrace(PTRACE_CONT, pid, 0, signal), "ptrace(PTRACE_CONT)");

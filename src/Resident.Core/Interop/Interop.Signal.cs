@@ -6,6 +6,7 @@ internal static partial class Interop
 {
     internal const int SIGKILL = 9;
     internal const int SIGTRAP = 5;
+    internal const int SIGSEGV = 11;
     internal const int SIGCONT = 18;
     internal const int SIGSTOP = 19;
 

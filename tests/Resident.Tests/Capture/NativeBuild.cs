@@ -23,15 +23,17 @@ internal sealed class NativeBuild : IDisposable
         return dest;
     }
 
-    public static void Run(string program, string arguments)
+    /// <summary>Runs a build tool; its stdout (stderr is in the exception when it fails).</summary>
+    public static string Run(string program, string arguments)
     {
         var psi = new ProcessStartInfo(program, arguments) { RedirectStandardError = true, RedirectStandardOutput = true };
         using var p = Process.Start(psi)!;
+        var output = p.StandardOutput.ReadToEndAsync();
         string err = p.StandardError.ReadToEnd();
-        p.StandardOutput.ReadToEnd();
         p.WaitForExit();
         if (p.ExitCode != 0)
             throw new InvalidOperationException($"{program} {arguments} failed ({p.ExitCode}): {err}");
+        return output.Result;
     }
 
     public void Dispose()
