@@ -30,10 +30,7 @@ public static class ImageReader
     public static ImageInfo Parse(string path, byte[] meta)
     {
         var h = MemoryMarshal.Read<RsHeader>(meta);
-        var zeroed = (byte[])meta.Clone();
-        BitConverter.TryWriteBytes(zeroed.AsSpan((int)Marshal.OffsetOf<RsHeader>(nameof(RsHeader.Checksum)), 8), 0UL);
-        if (ImageFormat.Checksum(zeroed) != h.Checksum)
-            throw new InvalidDataException("checksum mismatch: the image is corrupt");
+        CheckChecksum(meta, h.Checksum);
 
         var strings = Slice(meta, h.StringsOffset, h.StringsSize, "string table").ToArray();
         string Str(uint offset) => StringTable.Get(strings, offset);
@@ -63,33 +60,31 @@ public static class ImageReader
     /// first version's header is a prefix of every later one), with its checksum verified.
     /// InvalidDataException when even that cannot be read.
     /// </summary>
-    public static unsafe ImageIdentity ReadIdentity(string path)
+    public static ImageIdentity ReadIdentity(string path)
     {
         using var f = File.OpenHandle(path);
         long length = RandomAccess.GetLength(f);
         var head = new byte[HeaderSize];
         int got = RandomAccess.Read(f, head, 0);
         var h = MemoryMarshal.Read<RsHeader>(head);   // bytes past a shorter header are zero or ignored
-        if (got < (int)Marshal.OffsetOf<RsHeader>(nameof(RsHeader.Hwcap)) || !new ReadOnlySpan<byte>(h.Magic, 8).SequenceEqual(System.Text.Encoding.ASCII.GetBytes(ImageFormat.Magic)))
+        if (got < (int)Marshal.OffsetOf<RsHeader>(nameof(RsHeader.Hwcap)))
             throw new InvalidDataException("not a resident image (bad magic)");
+        CheckMagic(h);
         if (h.FileSize != (ulong)length || h.MetaSize > h.FileSize || h.MetaSize % 8 != 0 || h.MetaSize > 1 << 30 || h.MetaSize < (ulong)got)
             throw new InvalidDataException("bad sizes");
         var meta = new byte[h.MetaSize];
         if (RandomAccess.Read(f, meta, 0) != meta.Length)
             throw new InvalidDataException("truncated metadata");
-        BitConverter.TryWriteBytes(meta.AsSpan((int)Marshal.OffsetOf<RsHeader>(nameof(RsHeader.Checksum)), 8), 0UL);
-        if (ImageFormat.Checksum(meta) != h.Checksum)
-            throw new InvalidDataException("checksum mismatch: the image is corrupt");
+        CheckChecksum(meta, h.Checksum);
         var strings = Slice(meta, h.StringsOffset, h.StringsSize, "string table").ToArray();
         return new ImageIdentity(h.Version, h.Id, StringTable.Get(strings, h.ExePath));
     }
 
     /// <summary>Magic, version, header size, file size and the bounds of [0, meta_size) and the data.</summary>
-    public static unsafe RsHeader CheckIdentity(ReadOnlySpan<byte> head, long fileLength)
+    public static RsHeader CheckIdentity(ReadOnlySpan<byte> head, long fileLength)
     {
         var h = MemoryMarshal.Read<RsHeader>(head);
-        if (!new ReadOnlySpan<byte>(h.Magic, 8).SequenceEqual(System.Text.Encoding.ASCII.GetBytes(ImageFormat.Magic)))
-            throw new InvalidDataException("not a resident image (bad magic)");
+        CheckMagic(h);
         if (h.Version != ImageFormat.Version)
             throw new InvalidDataException($"image format version {h.Version}, this build reads {ImageFormat.Version}");
         if (h.HeaderSize != HeaderSize)
@@ -101,6 +96,21 @@ public static class ImageReader
         if (h.DataOffset % ImageFormat.PageSize != 0 || h.DataOffset < h.MetaSize || h.DataOffset > h.FileSize)
             throw new InvalidDataException($"bad data_offset {h.DataOffset}");
         return h;
+    }
+
+    static unsafe void CheckMagic(RsHeader h)
+    {
+        if (!new ReadOnlySpan<byte>(h.Magic, 8).SequenceEqual(System.Text.Encoding.ASCII.GetBytes(ImageFormat.Magic)))
+            throw new InvalidDataException("not a resident image (bad magic)");
+    }
+
+    /// <summary>rs_checksum of the metadata with its checksum word read as zero (image.h).</summary>
+    static void CheckChecksum(byte[] meta, ulong expected)
+    {
+        var zeroed = (byte[])meta.Clone();
+        BitConverter.TryWriteBytes(zeroed.AsSpan((int)Marshal.OffsetOf<RsHeader>(nameof(RsHeader.Checksum)), 8), 0UL);
+        if (ImageFormat.Checksum(zeroed) != expected)
+            throw new InvalidDataException("checksum mismatch: the image is corrupt");
     }
 
     static ReadOnlySpan<byte> Slice(byte[] meta, ulong offset, ulong size, string what)
