@@ -123,9 +123,9 @@ public static class SyncCommand
     static int Unlisted(ImageRegistry registry, List<string> programs, string confPath, SyncSettings s, TextWriter stdout, TextWriter stderr)
     {
         int failures = 0;
-        foreach (var e in registry.Entries().Where(e => e.Image is { } img && !programs.Contains(img.ExePath)))
+        foreach (var e in registry.Entries().Where(e => e.ExePath is { } exe && !programs.Contains(exe)))
         {
-            string who = $"{e.Image!.ExePath} (id {e.Image.Header.Id})";
+            string who = $"{e.ExePath} (id {e.Id})";
             if (!s.Prune)
             {
                 if (!s.Quiet) stdout.WriteLine($"not in {confPath}: {who} (kept; --prune removes it)");

@@ -15,7 +15,7 @@ public sealed record ListItem(ulong? Id, string? Program, string Image, long? Si
     public static ListItem From(RegistryEntry e)
     {
         if (e.Image is null && e.Old is { } old)
-            return new ListItem(old.Id, old.ExePath, e.Path, new FileInfo(e.Path).Length, null, "stale", Registrar.OtherVersion(old), null, null);
+            return new ListItem(old.Id, old.ExePath, e.Path, new FileInfo(e.Path).Length, null, "stale", e.Staleness(), null, null);
         if (e.Image is not { } img)
             return new ListItem(null, null, e.Path, null, null, "corrupt", e.Error, null, null);
         string? why = img.Staleness();

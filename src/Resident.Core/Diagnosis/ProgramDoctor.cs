@@ -26,12 +26,12 @@ public static class ProgramDoctor
 
         var registries = new[] { c.UserRegistry, c.SystemRegistry }.OfType<ImageRegistry>();
         var found = registries.Select(r => (Registry: r, Entry: r.Find(r.Entries(), file.Path))).FirstOrDefault(x => x.Entry is not null);
-        if (found.Entry?.Image is not { } img)
+        if (found.Entry is not { Id: ulong id } entry)
             return [new Finding(false, "registered", $"no: {file.Path} has no image in {string.Join(" or ", registries.Select(r => r.Directory))}", Informational: true),
                 TrialCapture(file.Path, environment)];
 
-        string state = img.Staleness() is { } why ? $"stale: {why}" : "fresh";
-        return [new Finding(true, "registered", $"{file.Path}: id {img.Header.Id} in {found.Registry.Directory} ({state})"),
+        string state = entry.Staleness() is { } why ? $"stale: {why}" : "fresh";
+        return [new Finding(true, "registered", $"{file.Path}: id {id} in {found.Registry.Directory} ({state})"),
             SystemDoctor.HookEnabled(c.HookPath, environment.GetValueOrDefault("LD_AUDIT")),
             Probe(file.Path, c.HookPath, environment)];
     }

@@ -177,6 +177,15 @@ public sealed record RegistryEntry(string Path, ImageInfo? Image, string? Error,
     public ulong? Id => Image?.Header.Id ?? Old?.Id;
 
     public string? ExePath => Image?.ExePath ?? Old?.ExePath;
+
+    /// <summary>
+    /// Null when the hook would use the image, else why not: <see cref="ImageInfo.Staleness"/>,
+    /// or the other format version, or (for a corrupt image) its error.
+    /// </summary>
+    public string? Staleness() =>
+        Image is { } img ? img.Staleness()
+        : Old is { } old ? $"image format version {old.Version}, this resident writes {ImageFormat.Version}"
+        : Error;
 }
 
 public sealed class RegistryException(string message) : Exception(message);

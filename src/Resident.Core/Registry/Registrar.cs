@@ -1,5 +1,4 @@
 using Resident.Capture;
-using Resident.Image;
 
 namespace Resident.Registry;
 
@@ -54,7 +53,7 @@ public sealed class Registrar(ImageRegistry registry, IReadOnlyDictionary<string
     {
         if (entry is not { Id: ulong id, ExePath: string exePath })
             return new RefreshResult(RefreshAction.Failed, entry.Path, 0, $"corrupt image ({entry.Error}): remove it");
-        string? stale = entry.Image is { } img ? img.Staleness() : OtherVersion(entry.Old!);
+        string? stale = entry.Staleness();
         if (stale is null)
             return new RefreshResult(RefreshAction.Fresh, exePath, id, null);
         if (!File.Exists(exePath))
@@ -78,10 +77,6 @@ public sealed class Registrar(ImageRegistry registry, IReadOnlyDictionary<string
             return new RefreshResult(RefreshAction.Failed, exePath, id, $"{stale}, and capturing it again failed: {e.Message}");
         }
     }
-
-    /// <summary>Why an image of another format version is stale (the hook ignores it).</summary>
-    public static string OtherVersion(ImageIdentity old) =>
-        $"image format version {old.Version}, this resident writes {ImageFormat.Version}";
 
     /// <summary>The process's environment as a dictionary, the usual <c>environment</c> argument.</summary>
     public static IReadOnlyDictionary<string, string> ProcessEnvironment() =>

@@ -102,6 +102,20 @@ public sealed class DoctorTests : IDisposable
     }
 
     [Fact]
+    public void ImageOfAnOlderFormat_IsRegisteredAndStale_AndTheHookFallsBack()
+    {
+        Product.RequireHook();
+        Assert.Equal(0, CliRun.Of((o, e) => AddCommand.Run(new AddSettings(["/usr/bin/env"], s.RegistryDir), o, e)).Code);
+        ResidentSession.MakeOlderFormat(Assert.Single(s.ImageFiles()));
+        var r = Doctor("/usr/bin/env", HookEnabled);
+        Assert.Equal(1, r.Code);
+        uint v = Resident.Image.ImageFormat.Version;
+        Assert.Equal([$"✓ registered: /usr/bin/env: id 1 in {s.RegistryDir} (stale: image format version {v - 1}, this resident writes {v})",
+            $"✓ hook enabled in this shell: LD_AUDIT={Product.Hook}",
+            "✗ restore: the hook says, in this environment: would fall back: image version differs"], r.OutLines);
+    }
+
+    [Fact]
     public void RegisteredThenMadeSetuid_IsNotStarted()
     {
         string prog = build.Copy("/usr/bin/true", "later-setuid");

@@ -90,12 +90,7 @@ public sealed class RefreshTests(Fixtures fx) : IClassFixture<Fixtures>, IDispos
         fx.CopyTo(Copy);
         Assert.Equal(0, Add("/usr/bin/true", Libs).Code);
         string image = List().Single(i => i.Program == Libs).Image;
-        var bytes = File.ReadAllBytes(image);
-        var h = System.Runtime.InteropServices.MemoryMarshal.Read<Resident.Image.RsHeader>(bytes);
-        BitConverter.TryWriteBytes(bytes.AsSpan(8, 4), Resident.Image.ImageFormat.Version - 1);
-        BitConverter.TryWriteBytes(bytes.AsSpan(32, 8), 0UL);
-        BitConverter.TryWriteBytes(bytes.AsSpan(32, 8), Resident.Image.ImageFormat.Checksum(bytes.AsSpan(0, (int)h.MetaSize)));
-        File.WriteAllBytes(image, bytes);
+        ResidentSession.MakeOlderFormat(image);
 
         var spec = s.Spec(Libs, "arg");
         var normal = s.RunNormal(spec);

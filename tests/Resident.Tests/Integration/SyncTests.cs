@@ -87,6 +87,17 @@ public sealed class SyncTests : IDisposable
     }
 
     [Fact]
+    public void AnUnlistedImageOfAnOlderFormatIsARegistrationToo()
+    {
+        WriteConf();
+        Assert.Equal(0, CliRun.Of((o, e) => AddCommand.Run(new AddSettings(["/usr/bin/true"], s.RegistryDir), o, e)).Code);
+        ResidentSession.MakeOlderFormat(Assert.Single(s.ImageFiles()));
+        Assert.Contains("not in " + Conf + ": /usr/bin/true (id 1) (kept; --prune removes it)", Sync().OutLines);
+        Assert.Contains($"removed /usr/bin/true (id 1): not in {Conf}", Sync(prune: true).OutLines);
+        Assert.DoesNotContain("/usr/bin/true", Registered());
+    }
+
+    [Fact]
     public void ALineNamingNothingRegistrableIsAnErrorWithItsLineNumber()
     {
         File.WriteAllText(Conf, $"# two bad lines\n{Bin}/missing\n{Bin}/toolscript\n{Bin}/tool1\n{Bin}/none*\n");

@@ -70,6 +70,20 @@ public sealed class ResidentSession : IDisposable
         Assert.True(ImageFiles().Count() >= programs.Length, $"resident add wrote no image into {RegistryDir}:\n{r}");
     }
 
+    /// <summary>
+    /// Rewrites <paramref name="image"/> as if written by the previous format version (its version
+    /// word one lower, checksum resealed): what an upgrade of resident leaves in a registry.
+    /// </summary>
+    public static void MakeOlderFormat(string image)
+    {
+        var bytes = File.ReadAllBytes(image);
+        var h = System.Runtime.InteropServices.MemoryMarshal.Read<Resident.Image.RsHeader>(bytes);
+        BitConverter.TryWriteBytes(bytes.AsSpan(8, 4), Resident.Image.ImageFormat.Version - 1);
+        BitConverter.TryWriteBytes(bytes.AsSpan(32, 8), 0UL);
+        BitConverter.TryWriteBytes(bytes.AsSpan(32, 8), Resident.Image.ImageFormat.Checksum(bytes.AsSpan(0, (int)h.MetaSize)));
+        File.WriteAllBytes(image, bytes);
+    }
+
     /// <summary>Every image file (and leftover temporary file) in the registry.</summary>
     public IEnumerable<string> ImageFiles() =>
         Directory.Exists(RegistryDir)
