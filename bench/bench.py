@@ -20,6 +20,8 @@ import sys
 import tempfile
 import time
 
+import benchlib
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # name, argv, default runs per round
@@ -70,24 +72,6 @@ def check_restored(argv, env):
     return ok
 
 
-DEVNULL_ACTIONS = [
-    (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
-    (os.POSIX_SPAWN_OPEN, 1, "/dev/null", os.O_WRONLY, 0),
-    (os.POSIX_SPAWN_OPEN, 2, "/dev/null", os.O_WRONLY, 0),
-]
-
-
-def seconds(argv, env, runs):
-    """Wall seconds of RUNS sequential posix_spawn+waitpid; any failing run aborts the benchmark."""
-    start = time.perf_counter()
-    for _ in range(runs):
-        pid = os.posix_spawn(argv[0], argv, env, file_actions=DEVNULL_ACTIONS)
-        _, status = os.waitpid(pid, 0)
-        if status != 0:
-            sys.exit(f"bench: {' '.join(argv)} failed with wait status {status:#x}")
-    return time.perf_counter() - start
-
-
 def ms_per_run(argv, modes, runs, block, first):
     """Wall ms per run for each mode (name -> env), RUNS runs each, in alternating blocks of BLOCK
     runs so that both modes see the same background load; FIRST says which mode opens each pair."""
@@ -97,7 +81,7 @@ def ms_per_run(argv, modes, runs, block, first):
     while done < runs:
         n = min(block, runs - done)
         for m in order:
-            total[m] += seconds(argv, modes[m], n)
+            total[m] += benchlib.spawn_seconds(argv, modes[m], n, "bench")
         order.reverse()
         done += n
     return {m: t * 1000 / runs for m, t in total.items()}

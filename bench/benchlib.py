@@ -32,6 +32,26 @@ REAL_PROGRAMS = [
 ]
 
 
+# stdin, stdout and stderr of a timed run
+DEVNULL_ACTIONS = [
+    (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
+    (os.POSIX_SPAWN_OPEN, 1, "/dev/null", os.O_WRONLY, 0),
+    (os.POSIX_SPAWN_OPEN, 2, "/dev/null", os.O_WRONLY, 0),
+]
+
+
+def spawn_seconds(argv, env, runs, who):
+    """Wall seconds of RUNS sequential posix_spawn+waitpid of ARGV (stdio on /dev/null) from this
+    process; a failing run aborts the benchmark WHO."""
+    start = time.perf_counter()
+    for _ in range(runs):
+        pid = os.posix_spawn(argv[0], argv, env, file_actions=DEVNULL_ACTIONS)
+        _, status = os.waitpid(pid, 0)
+        if status != 0:
+            sys.exit(f"{who}: {' '.join(argv)} failed with wait status {status:#x}")
+    return time.perf_counter() - start
+
+
 def require_product():
     for f in (CLI, HOOK):
         if not os.path.exists(f):

@@ -17,22 +17,10 @@ import re
 import statistics
 import subprocess
 import tempfile
-import time
 
 import benchlib
 
 TRUE = "/usr/bin/true"
-DEVNULL = [(os.POSIX_SPAWN_OPEN, fd, "/dev/null", os.O_RDWR, 0) for fd in (0, 1, 2)]
-
-
-def loop_seconds(env, runs):
-    start = time.perf_counter()
-    for _ in range(runs):
-        pid = os.posix_spawn(TRUE, [TRUE], env, file_actions=DEVNULL)
-        _, status = os.waitpid(pid, 0)
-        if status != 0:
-            raise SystemExit(f"hook_overhead: {TRUE} failed with wait status {status:#x}")
-    return time.perf_counter() - start
 
 
 def alternating_loop(modes, rounds, block):
@@ -40,7 +28,7 @@ def alternating_loop(modes, rounds, block):
     total = {m: 0.0 for m in modes}
     for r in range(rounds):
         for m in (list(modes) if r % 2 == 0 else list(reversed(modes))):
-            total[m] += loop_seconds(modes[m], block)
+            total[m] += benchlib.spawn_seconds([TRUE], modes[m], block, "hook_overhead")
     return {m: t / (rounds * block) for m, t in total.items()}
 
 
