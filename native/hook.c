@@ -72,6 +72,7 @@ struct hook {
 	rs_u64 meta_len;
 	struct rs_args *args;
 	struct rs_stat exe;
+	const struct elf_dyn *ldso_dyn; /* the live ld.so's dynamic section */
 	struct rs_timespec t0;
 	const char *env_debug, *env_dir, *env_cache, *env_home, *env_system, *env_probe;
 	rs_u64 auxv[HOOK_AUXV_WORDS]; /* the kernel's copy, to find ld.so and the stack */
@@ -182,7 +183,7 @@ static rs_u64 ldso_symbol(rs_u64 base, const struct elf_dyn *dyn, const char *na
 static int find_stack(struct hook *h)
 {
 	struct rs_live *l = &h->live;
-	const struct elf_dyn *dyn = elf_loaded(l->at_base, &l->ldso_size);
+	const struct elf_dyn *dyn = h->ldso_dyn = elf_loaded(l->at_base, &l->ldso_size);
 	rs_u64 sym = dyn ? ldso_symbol(l->at_base, dyn, "__libc_stack_end") : 0;
 	rs_u64 *argcp = sym ? *(rs_u64 **)sym : 0;
 	if (!argcp || *argcp > (1u << 24))
@@ -516,17 +517,32 @@ extern const char _etext[] __attribute__((visibility("hidden")));
 
 static void prefault_code(void) { rs_madvise((rs_u64)__ehdr_start, rs_page_up((rs_u64)(_etext - __ehdr_start)), RS_MADV_POPULATE_READ); }
 
+/* This exec's rseq registration, as its ld.so made it: glibc 2.35 and later
+ * export where (__rseq_offset from the thread pointer) and whether
+ * (__rseq_size, 0 when nothing was registered); an ld.so without them
+ * registered nothing. The offset is this exec's own, not the capture's: from
+ * glibc 2.40 the area lies in the static TLS block, laid out differently when
+ * an audit module is loaded. */
+static void find_rseq(struct hook *h)
+{
+	struct rs_live *l = &h->live;
+	rs_u64 off = ldso_symbol(l->at_base, h->ldso_dyn, "__rseq_offset");
+	rs_u64 size = ldso_symbol(l->at_base, h->ldso_dyn, "__rseq_size");
+	l->rseq_area = off && size && *(const rs_u32 *)size ? l->fs_base + (rs_u64) * (const rs_i64 *)off : 0;
+}
+
 static int check_image(struct hook *h)
 {
 	rs_u64 lim[2];
 	if (!same_exe(h) || !status_ok(h))
 		return 0;
+	find_rseq(h);
 	if (rs_uname(&h->buf->uts) || rs_getrlimit(RS_RLIMIT_STACK, lim))
 		return refuse(h, "uname or getrlimit failed", 0);
 	h->live.rlimit_stack = lim[0];
 	h->live.kernel_release = h->buf->uts.release;
 	h->live.kernel_version = h->buf->uts.version;
-	return rs_check_live(&h->img, &h->live, &h->why);
+	return rs_check_live(&h->img, &h->live, &h->why) && rs_check_rseq(&h->img, &h->live, &h->why);
 }
 
 static int open_files(struct hook *h)

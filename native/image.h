@@ -185,7 +185,7 @@ struct rs_header {
 	rs_u64 resume_cont; /* where the final return lands: resume_pc + length of its "mov %rax,%r12" */
 	rs_u64 user_entry; /* rax at the stop (the program's entry point), goes into r12 */
 	rs_u64 fs_base; /* arch_prctl(ARCH_SET_FS) value */
-	rs_u64 tid_address; /* set_tid_address() pointer (struct pthread.tid) */
+	rs_u64 tid_address; /* set_tid_address() pointer (struct pthread.tid); 0 = ld.so made no such call */
 	rs_u64 robust_head; /* set_robust_list() head; 0 = none */
 	rs_u64 robust_len;
 	rs_u64 rseq_addr; /* rseq() area; 0 = not registered */

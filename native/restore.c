@@ -279,7 +279,8 @@ static int check_vdso_vmas(const struct rs_image *img, struct rs_why *why)
  * start of the file whose text holds resume_pc, AT_ENTRY is the user entry,
  * AT_PHDR is right after the executable's ELF header (where every linker
  * puts the program headers; the capture refuses others), AT_SYSINFO_EHDR is the
- * [vdso] VMA, the tid word is in the thread's first page. */
+ * [vdso] VMA, the tid word (if ld.so set one: glibc 2.34 and later) is in the
+ * thread's first page. */
 static int file_starts_at(const struct rs_image *img, rs_u32 file, rs_u64 base)
 {
 	for (rs_u32 i = 0; i < img->region_count; i++) {
@@ -304,7 +305,7 @@ static int check_consistent(const struct rs_image *img, struct rs_why *why)
 	for (int i = 0; i < RS_MAX_VDSO_VMAS; i++)
 		if (h->vdso_vmas[i].kind == RS_VDSO_VDSO && h->vdso_vmas[i].start != h->at_sysinfo_ehdr)
 			return rs_refuse(why, "corrupt image: vdso address", 0);
-	if (h->tid_address - h->fs_base >= RS_PAGE)
+	if (h->tid_address && h->tid_address - h->fs_base >= RS_PAGE)
 		return rs_refuse(why, "corrupt image: thread state", 0);
 	return 1;
 }
@@ -317,7 +318,7 @@ static int check_state(const struct rs_image *img, struct rs_why *why)
 	if (cpu > RS_CPU_FEATURES_MAX || cpu > img->meta_size || h->cpu_features_blob > img->meta_size - cpu ||
 	    h->cpu_features_mask > img->meta_size - cpu)
 		return rs_refuse(why, "corrupt image: cpu features", 0);
-	if (!pokeable(img, h->fs_base + RS_TCB_CANARY, 16) || !writable(img, h->tid_address, 4))
+	if (!pokeable(img, h->fs_base + RS_TCB_CANARY, 16) || (h->tid_address && !writable(img, h->tid_address, 4)))
 		return rs_refuse(why, "corrupt image: thread state", 0);
 	if (h->robust_head && (h->robust_len != RS_ROBUST_HEAD_LEN || !writable(img, h->robust_head, 24)))
 		return rs_refuse(why, "corrupt image: robust list", 0);

@@ -56,6 +56,8 @@ struct rs_live {
 	const char *kernel_release; /* uname(), NUL-terminated */
 	const char *kernel_version;
 	rs_u64 rlimit_stack; /* soft RLIMIT_STACK (RLIM_INFINITY: ~0) */
+	rs_u64 rseq_area; /* the rseq area this exec's ld.so registered (thread pointer + its
+			   * __rseq_offset, when its __rseq_size is not 0), or 0 for none */
 };
 
 /* A parsed image: pointers into the checksummed metadata buffer. */
@@ -104,6 +106,12 @@ void rs_stack_zone(const struct rs_live *live, rs_u64 *lo, rs_u64 *hi);
  * all and returns 0. fds has img->file_count slots. */
 int rs_open_files(const struct rs_image *img, int *fds, struct rs_why *why);
 void rs_close_files(const int *fds, rs_u32 count);
+
+/* rs_check_rseq(img, live, why): the kernel holds exactly the rseq
+ * registration the takeover will undo (live->rseq_area with the image's
+ * length and signature: same ld.so, same kernel). Asks by registering the
+ * same area again, which the kernel answers EBUSY without changing anything. */
+int rs_check_rseq(const struct rs_image *img, const struct rs_live *live, struct rs_why *why);
 
 /* Text the takeover routine prints; it cannot reach string constants. */
 struct rs_texts {

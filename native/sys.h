@@ -66,6 +66,8 @@ typedef unsigned long rs_uptr;
 #define RS_EPERM 1
 #define RS_EACCES 13
 #define RS_ENOSYS 38
+#define RS_EBUSY 16
+#define RS_EINVAL 22
 
 /* The end of 47-bit user space: munmap ranges stop here ([vsyscall] above is the kernel's;
  * with 5-level paging only an explicit hint maps higher, which ld.so never gives). */

@@ -74,6 +74,18 @@ int rs_open_files(const struct rs_image *img, int *fds, struct rs_why *why)
 	return 1;
 }
 
+int rs_check_rseq(const struct rs_image *img, const struct rs_live *live, struct rs_why *why)
+{
+	const struct rs_header *h = img->h;
+	if (!live->rseq_area)
+		return 1; /* nothing registered: nothing to undo */
+	if (!h->rseq_addr)
+		return rs_refuse(why, "rseq differs", "registered now, not at capture");
+	if (rs_rseq(live->rseq_area, h->rseq_len, 0, h->rseq_sig) != -RS_EBUSY)
+		return rs_refuse(why, "rseq differs", "this exec's registration is not the capture's length and signature");
+	return 1;
+}
+
 /* ---- the takeover mapping ---- */
 
 /*
@@ -550,8 +562,7 @@ static void fill_state(struct rs_args *a, const struct rs_image *img, const stru
 	a->rseq_addr = h->rseq_addr;
 	a->rseq_len = h->rseq_len;
 	a->rseq_sig = h->rseq_sig;
-	/* Same ld.so, so the area sits at the same offset from the thread pointer. */
-	a->live_rseq = live->fs_base + (h->rseq_addr - h->fs_base);
+	a->live_rseq = live->rseq_area;
 	a->argc_addr = (rs_uptr)live->argv - 8;
 	a->resume_cont = h->resume_cont;
 	a->user_entry = h->user_entry;
@@ -638,7 +649,7 @@ int rs_start(struct rs_args *a, struct rs_why *why)
 {
 	/* The kernel writes to a registered rseq area on every preemption; this
 	 * exec's area is about to be unmapped, so it must go first. */
-	if (a->rseq_addr && rs_failed(rs_rseq(a->live_rseq, a->rseq_len, RS_RSEQ_FLAG_UNREGISTER, a->rseq_sig)))
+	if (a->live_rseq && rs_failed(rs_rseq(a->live_rseq, a->rseq_len, RS_RSEQ_FLAG_UNREGISTER, a->rseq_sig)))
 		return rs_refuse(why, "rseq differs", 0);
 	void (*routine)(struct rs_args *) = (void (*)(struct rs_args *))(a->self + a->entry_off);
 	routine(a);
@@ -789,7 +800,8 @@ RS_ROUTINE static void set_thread(struct rs_args *a)
 	long r = rs_arch_prctl(RS_ARCH_SET_FS, a->fs_base);
 	if (r)
 		fail(a, RS_STEP_SET_FS, r);
-	*(volatile int *)a->tid_address = (int)rs_set_tid_address(a->tid_address);
+	if (a->tid_address) /* before glibc 2.34, libpthread's initialiser sets it, after the restore */
+		*(volatile int *)a->tid_address = (int)rs_set_tid_address(a->tid_address);
 	if (a->robust_head && (r = rs_set_robust_list(a->robust_head, a->robust_len)))
 		fail(a, RS_STEP_ROBUST, r);
 	if (a->rseq_addr && (r = rs_rseq(a->rseq_addr, a->rseq_len, 0, a->rseq_sig)))

@@ -1,4 +1,4 @@
-using System.Text.RegularExpressions;
+using System.Runtime.Intrinsics.X86;
 using Iced.Intel;
 using Resident.Capture;
 using Resident.Elf;
@@ -6,34 +6,37 @@ using Resident.Elf;
 namespace Resident.Image;
 
 /// <summary>
-/// What the image needs from the ld.so file itself, as offsets from its load base:
-/// where <c>struct cpu_features</c> lives (read from the code of the exported
-/// <c>_dl_x86_get_cpu_features</c>) and a <c>syscall; ret</c> in its text. ld.so is a files[]
-/// entry that the restorer validates, so the offsets hold at every restore.
+/// What the image needs from the ld.so file itself, as offsets from its load base: where its
+/// <c>struct cpu_features</c> lives and how long it is, and a <c>syscall; ret</c> in its text.
+/// ld.so is a files[] entry that the restorer validates, so the offsets hold at every restore.
+/// Every fact is read from the file in use (its exported symbols, code and initialised data),
+/// never looked up by glibc version, and each is checked where it can be.
 /// </summary>
-public sealed partial class LdsoFacts
+public sealed class LdsoFacts
 {
     const uint PfX = 1;
 
-    // sizeof(struct cpu_features): 480 in glibc 2.36 (checked with gdb ptype). For another
-    // version only the part whose layout has been stable is compared: basic (20 bytes) and
-    // features[9] (9 x 32 bytes), the CPUID leaves that ifunc resolvers read.
-    const int CpuFeaturesLen236 = 480;
-    const int CpuFeaturesLenStable = 308;
-    // Byte 27 is leaf 1 EBX bits 24-31, the initial APIC id: it names the core the capture ran on.
-    const int ApicIdByte = 27;
+    // The accessor returning &_rtld_global_ro._dl_x86_cpu_features: "lea rax,[rip+X]; ret".
+    // Exported as _dl_x86_get_cpu_features from glibc 2.33, as __get_cpu_features before.
+    static readonly string[] CpuFeaturesAccessors = ["_dl_x86_get_cpu_features", "__get_cpu_features"];
+
+    // In _rtld_global_ro the struct is followed by _dl_x86_hwcap_flags[3][9], the first
+    // initialised data after it: {"sse2", "x86_64", "avx512_1"} (glibc 2.26 to 2.43 at least).
+    // The struct itself has no initialiser, so in the file it is zeros up to that table.
+    static ReadOnlySpan<byte> HwcapFlags => "sse2\0\0\0\0\0x86_64\0\0\0"u8;
+    const int CpuFeaturesMax = 4096;
+    const int CpuFeaturesMin = 64;
 
     public ulong CpuFeaturesOff { get; }
     public int CpuFeaturesLen { get; }
     public ulong SyscallRetOff { get; }
-    public string? GlibcVersion { get; }
 
-    LdsoFacts(ulong cpuOff, int cpuLen, ulong syscallRet, string? version)
+    LdsoFacts(ulong cpuOff, int cpuLen, ulong syscallRet)
     {
-        CpuFeaturesOff = cpuOff; CpuFeaturesLen = cpuLen; SyscallRetOff = syscallRet; GlibcVersion = version;
+        CpuFeaturesOff = cpuOff; CpuFeaturesLen = cpuLen; SyscallRetOff = syscallRet;
     }
 
-    /// <summary>Reads the ld.so file at <paramref name="path"/>; CaptureException if a pattern is unknown.</summary>
+    /// <summary>Reads the ld.so file at <paramref name="path"/>; CaptureException if a fact cannot be derived.</summary>
     public static LdsoFacts Read(string path)
     {
         try
@@ -43,15 +46,16 @@ public sealed partial class LdsoFacts
             if (elf.ProgramHeaders.FirstOrDefault(ph => ph.Type == ElfFile.PtLoad).VAddr != 0)
                 throw new CaptureException($"{path}: the dynamic loader is not linked at address 0");
             byte[] bytes = File.ReadAllBytes(path);
-            ulong fn = DynamicSymbols.Find(bytes, "_dl_x86_get_cpu_features")
-                ?? throw new CaptureException($"{path}: no _dl_x86_get_cpu_features in .dynsym");
-            ulong cpu = DecodeCpuFeaturesAddress(elf.ReadAtVAddr(fn, 16), fn)
-                ?? throw new CaptureException($"{path}: _dl_x86_get_cpu_features is not \"lea rax,[rip+X]; ret\"");
-            string? version = GlibcBanner(bytes);
-            int len = version == "2.36" ? CpuFeaturesLen236 : CpuFeaturesLenStable;
+            var (name, fn) = CpuFeaturesAccessors.Select(n => (n, DynamicSymbols.Find(bytes, n))).FirstOrDefault(s => s.Item2 is not null);
+            if (fn is not ulong accessor)
+                throw new CaptureException($"{path}: exports none of {string.Join(", ", CpuFeaturesAccessors)}");
+            ulong cpu = DecodeCpuFeaturesAddress(elf.ReadAtVAddr(accessor, 16), accessor)
+                ?? throw new CaptureException($"{path}: {name} is not \"lea rax,[rip+X]; ret\"");
+            int len = CpuFeaturesLength(elf, cpu)
+                ?? throw new CaptureException($"{path}: cannot find the end of struct cpu_features (no _dl_x86_hwcap_flags after it)");
             ulong sysret = FindSyscallRet(bytes, elf)
                 ?? throw new CaptureException($"{path}: no \"syscall; ret\" in executable text");
-            return new LdsoFacts(cpu, len, sysret, version);
+            return new LdsoFacts(cpu, len, sysret);
         }
         catch (Exception e) when (e is InvalidDataException or ArgumentOutOfRangeException or IndexOutOfRangeException)
         {
@@ -59,11 +63,51 @@ public sealed partial class LdsoFacts
         }
     }
 
-    /// <summary>0xff everywhere except the APIC id byte: the mask stored next to the blob.</summary>
-    public byte[] CpuFeaturesMask()
+    /// <summary>
+    /// sizeof(struct cpu_features), read from the file: the distance from the struct to the
+    /// hwcap flag strings that follow it, all zero in between; null if they are not there.
+    /// </summary>
+    public static int? CpuFeaturesLength(ElfFile elf, ulong cpuFeatures)
     {
-        var mask = Enumerable.Repeat((byte)0xff, CpuFeaturesLen).ToArray();
-        mask[ApicIdByte] = 0;
+        var seg = elf.ProgramHeaders.FirstOrDefault(ph => ph.Type == ElfFile.PtLoad && cpuFeatures >= ph.VAddr && cpuFeatures < ph.VAddr + ph.FileSize);
+        if (seg.Type != ElfFile.PtLoad)
+            return null;
+        return CpuFeaturesEnd(elf.ReadAtVAddr(cpuFeatures, (int)Math.Min((ulong)(CpuFeaturesMax + HwcapFlags.Length), seg.VAddr + seg.FileSize - cpuFeatures)));
+    }
+
+    /// <summary>Where the hwcap flag table starts in <paramref name="data"/> (the file's bytes from the struct on), zeros before it; else null.</summary>
+    public static int? CpuFeaturesEnd(ReadOnlySpan<byte> data)
+    {
+        int at = data.IndexOf(HwcapFlags);
+        if (at < CpuFeaturesMin || at % 8 != 0 || data[..at].ContainsAnyExcept((byte)0))
+            return null;
+        return at;
+    }
+
+    /// <summary>
+    /// The mask stored next to the capture's copy of the struct: 0xff everywhere except the
+    /// initial APIC id (CPUID leaf 1, EBX bits 24-31), which names the core ld.so ran on. Where
+    /// leaf 1 is kept differs between glibc versions (offset 0 in 2.31, 20 from 2.33), so it is
+    /// found in <paramref name="cpuFeatures"/> (read from the stopped process) by this CPU's own
+    /// leaf 1: EAX (the family/model/stepping signature) and EBX bits 0-23, which every core
+    /// reports alike. CaptureException when the struct does not hold them: then it is not what
+    /// this reader takes it for.
+    /// </summary>
+    public static byte[] CpuFeaturesMask(ReadOnlySpan<byte> cpuFeatures)
+    {
+        if (!X86Base.IsSupported)
+            throw new CaptureException("not an x86_64 CPU");
+        var (eax, ebx, _, _) = X86Base.CpuId(1, 0);
+        var mask = Enumerable.Repeat((byte)0xff, cpuFeatures.Length).ToArray();
+        int found = 0;
+        for (int p = 0; p + 8 <= cpuFeatures.Length; p += 4)
+            if (BitConverter.ToInt32(cpuFeatures[p..]) == eax && (BitConverter.ToInt32(cpuFeatures[(p + 4)..]) & 0xffffff) == (ebx & 0xffffff))
+            {
+                mask[p + 7] = 0;
+                found++;
+            }
+        if (found == 0)
+            throw new CaptureException("ld.so's struct cpu_features does not hold this CPU's CPUID leaf 1: unknown layout");
         return mask;
     }
 
@@ -88,17 +132,5 @@ public sealed partial class LdsoFacts
                 return ph.VAddr + (ulong)at;
         }
         return null;
-    }
-
-    [GeneratedRegex(@"GLIBC (\d+\.\d+)")]
-    private static partial Regex BannerVersion();
-
-    /// <summary>"2.36" from ld.so's "ld.so (Debian GLIBC 2.36-9...) stable release version 2.36." banner.</summary>
-    static string? GlibcBanner(byte[] elf)
-    {
-        int at = elf.AsSpan().IndexOf("ld.so ("u8);
-        if (at < 0) return null;
-        var m = BannerVersion().Match(DynamicSymbols.CString(elf, at));
-        return m.Success ? m.Groups[1].Value : null;
     }
 }

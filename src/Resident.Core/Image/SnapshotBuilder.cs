@@ -77,7 +77,7 @@ public static class SnapshotBuilder
         h.LdsoBase = ldsoBase;
         h.CpuFeaturesOff = facts.CpuFeaturesOff;
         h.SyscallRetOff = facts.SyscallRetOff;
-        return (cpu, facts.CpuFeaturesMask());
+        return (cpu, LdsoFacts.CpuFeaturesMask(cpu));
     }
 
     static InitialStack ReadInitialStack(IStoppedProcess p, MapsEntry stackVma)

@@ -28,7 +28,9 @@ internal sealed unsafe class ChildLauncher : IDisposable
         Redirect(0, stdinPath, Interop.O_RDONLY);
         Redirect(1, stdoutPath, Interop.O_WRONLY);
         Redirect(2, stderrPath, Interop.O_WRONLY);
-        Interop.CheckReturnedError(Interop.PosixSpawnFileActionsAddCloseFrom(actions, 3), "posix_spawn_file_actions_addclosefrom_np");
+        if (Interop.PosixSpawnFileActionsAddCloseFromExport != 0)
+            Interop.CheckReturnedError(((delegate* unmanaged<nint, int, int>)Interop.PosixSpawnFileActionsAddCloseFromExport)(actions, 3),
+                "posix_spawn_file_actions_addclosefrom_np");
         Interop.CheckReturnedError(Interop.PosixSpawnAttrInit(attr), "posix_spawnattr_init");
         Interop.SigEmptySet(sigset);
         Interop.CheckReturnedError(Interop.PosixSpawnAttrSetSigMask(attr, sigset), "posix_spawnattr_setsigmask");
@@ -40,6 +42,8 @@ internal sealed unsafe class ChildLauncher : IDisposable
     /// <summary>Starts the program; returns its pid (the caller reaps it).</summary>
     public int Start()
     {
+        if (Interop.PosixSpawnFileActionsAddCloseFromExport == 0)
+            CloseOnExecFrom(3);
         Interop.CheckReturnedError(Interop.PosixSpawn(out int pid, path, actions, attr, argv, envp), $"posix_spawn({path})");
         return pid;
     }
@@ -60,6 +64,19 @@ internal sealed unsafe class ChildLauncher : IDisposable
         NativeMemory.Free((void*)sigset);
         FreeNative(argv, argc);
         FreeNative(envp, envc);
+    }
+
+    /// <summary>
+    /// Where glibc cannot close the parent's fds in the child (before 2.34): every fd from
+    /// <paramref name="first"/> up gets FD_CLOEXEC here, so the exec closes it. .NET opens its
+    /// own files close-on-exec already; this catches fds inherited from resident's parent.
+    /// </summary>
+    static void CloseOnExecFrom(int first)
+    {
+        foreach (string entry in Directory.GetFileSystemEntries("/proc/self/fd"))
+            if (int.TryParse(Path.GetFileName(entry), out int fd) && fd >= first
+                && Interop.Fcntl(fd, Interop.F_GETFD, 0) is int flags and >= 0 && (flags & Interop.FD_CLOEXEC) == 0)
+                Interop.Fcntl(fd, Interop.F_SETFD, flags | Interop.FD_CLOEXEC);
     }
 
     void Redirect(int fd, string file, int flags) =>

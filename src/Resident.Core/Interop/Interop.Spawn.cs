@@ -28,9 +28,14 @@ internal static partial class Interop
     [LibraryImport(Libraries.Libc, EntryPoint = "posix_spawn_file_actions_addopen", StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int PosixSpawnFileActionsAddOpen(nint fileActions, int fd, string path, int flags, int mode);
 
-    /// <summary>Closes every fd from <paramref name="from"/> up in the child (glibc >= 2.34).</summary>
-    [LibraryImport(Libraries.Libc, EntryPoint = "posix_spawn_file_actions_addclosefrom_np")]
-    internal static partial int PosixSpawnFileActionsAddCloseFrom(nint fileActions, int from);
+    /// <summary>
+    /// posix_spawn_file_actions_addclosefrom_np(actions, from): closes every fd from
+    /// <c>from</c> up in the child. glibc has it from 2.34 only, so it is looked up at run time,
+    /// not bound at start-up: 0 where it is missing.
+    /// </summary>
+    internal static readonly nint PosixSpawnFileActionsAddCloseFromExport =
+        NativeLibrary.TryLoad(Libraries.Libc, out nint libc)
+        && NativeLibrary.TryGetExport(libc, "posix_spawn_file_actions_addclosefrom_np", out nint f) ? f : 0;
 
     [LibraryImport(Libraries.Libc, EntryPoint = "posix_spawnattr_init")]
     internal static partial int PosixSpawnAttrInit(nint attr);

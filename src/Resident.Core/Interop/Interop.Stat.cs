@@ -32,13 +32,20 @@ internal static partial class Interop
         private long reserved0, reserved1, reserved2;
     }
 
+    const long SYS_newfstatat = 262;
+    const long AT_FDCWD = -100;
+    const long AT_SYMLINK_NOFOLLOW = 0x100;
+
+    // glibc exports stat and lstat as functions only from 2.33 (before, they were inline
+    // wrappers of __xstat): the system call itself works with every glibc.
+    [LibraryImport(Libraries.Libc, EntryPoint = "syscall", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial long syscall_newfstatat(long nr, long dirfd, string path, out StatBuf buf, long flags);
+
     /// <summary>stat(2) (follows symlinks); returns 0 or -1 with errno (SetLastError).</summary>
-    [LibraryImport(Libraries.Libc, EntryPoint = "stat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    internal static partial int Stat(string path, out StatBuf buf);
+    internal static int Stat(string path, out StatBuf buf) => (int)syscall_newfstatat(SYS_newfstatat, AT_FDCWD, path, out buf, 0);
 
     /// <summary>lstat(2) (does not follow a final symlink).</summary>
-    [LibraryImport(Libraries.Libc, EntryPoint = "lstat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    internal static partial int LStat(string path, out StatBuf buf);
+    internal static int LStat(string path, out StatBuf buf) => (int)syscall_newfstatat(SYS_newfstatat, AT_FDCWD, path, out buf, AT_SYMLINK_NOFOLLOW);
 
     [LibraryImport(Libraries.Libc, EntryPoint = "access", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int access(string path, int mode);

@@ -78,15 +78,35 @@ public class SnapshotRulesTests
     }
 
     [Fact]
+    public void CpuFeaturesEndWhereTheHwcapFlagsBegin()
+    {
+        // A synthetic ld.so would need a whole ELF file; the rule itself is on bytes: zeros, then the table.
+        Assert.Equal(168, LdsoFacts.CpuFeaturesEnd([.. new byte[168], .. "sse2\0\0\0\0\0x86_64\0\0\0avx512_1\0"u8]));
+        Assert.Null(LdsoFacts.CpuFeaturesEnd([.. new byte[100], 1, .. new byte[67], .. "sse2\0\0\0\0\0x86_64\0\0\0"u8]));   // not all zero
+        Assert.Null(LdsoFacts.CpuFeaturesEnd([.. new byte[164], .. "sse2\0\0\0\0\0x86_64\0\0\0"u8]));   // not 8-aligned
+        Assert.Null(LdsoFacts.CpuFeaturesEnd(new byte[4096]));   // no table
+    }
+
+    [Fact]
+    public void CpuFeaturesWithoutThisCpusLeaf1AreRefused()
+    {
+        var e = Assert.Throws<Resident.Capture.CaptureException>(() => LdsoFacts.CpuFeaturesMask(new byte[480]));
+        Assert.Contains("CPUID leaf 1", e.Message);
+    }
+
+    [Fact]
     public void RealLdsoFacts()
     {
         string ldso = "/lib64/ld-linux-x86-64.so.2";
         var facts = LdsoFacts.Read(ldso);
-        Assert.Equal("2.36", facts.GlibcVersion);
-        Assert.Equal(480, facts.CpuFeaturesLen);
-        var mask = facts.CpuFeaturesMask();
-        Assert.Equal(0, mask[27]);
-        Assert.Equal(479, mask.Count(b => b == 0xff));
+        var (size, leaf1Ebx) = Portability.LdsoDebugInfo.CpuFeatures(ldso);
+        Assert.Equal(size, facts.CpuFeaturesLen);
+        // This process's own ld.so holds this CPU's leaf 1: only its APIC id byte is masked.
+        ulong live = Auxv.Read(Environment.ProcessId).Get(Auxv.AT_BASE) + facts.CpuFeaturesOff;
+        byte[] mask;
+        unsafe { mask = LdsoFacts.CpuFeaturesMask(new ReadOnlySpan<byte>((void*)live, facts.CpuFeaturesLen)); }
+        Assert.Equal([leaf1Ebx + 3], Enumerable.Range(0, mask.Length).Where(i => mask[i] != 0xff));
+        Assert.Equal(0, mask[leaf1Ebx + 3]);
         // The gadget is in ld.so's text: the same bytes are at the same offset in this process's ld.so.
         var maps = ProcMaps.Read(Environment.ProcessId);
         ulong at = Auxv.Read(Environment.ProcessId).Get(Auxv.AT_BASE) + facts.SyscallRetOff;
