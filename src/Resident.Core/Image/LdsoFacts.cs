@@ -20,20 +20,25 @@ public sealed class LdsoFacts
     // Exported as _dl_x86_get_cpu_features from glibc 2.33, as __get_cpu_features before.
     static readonly string[] CpuFeaturesAccessors = ["_dl_x86_get_cpu_features", "__get_cpu_features"];
 
-    // In _rtld_global_ro the struct is followed by _dl_x86_hwcap_flags[3][9], the first
-    // initialised data after it: {"sse2", "x86_64", "avx512_1"} (glibc 2.26 to 2.43 at least).
-    // The struct itself has no initialiser, so in the file it is zeros up to that table.
-    static ReadOnlySpan<byte> HwcapFlags => "sse2\0\0\0\0\0x86_64\0\0\0"u8;
+    // The struct has no initialiser, so the file holds zeros for it, and ld.so fills it in at
+    // start-up. What follows it in _rtld_global_ro differs between versions: the
+    // _dl_x86_hwcap_flags strings (glibc 2.26 to 2.41: data in the file), or pointers ld.so sets
+    // when it sets up the CPU (2.42 and later: _dl_x86_tlsdesc_dynamic, _dl_x86_64_runtime_resolve,
+    // zero in the file, different in every exec). So the struct ends at the first byte the file
+    // initialises or the first word that points into the process, whichever comes first.
     const int CpuFeaturesMax = 4096;
     const int CpuFeaturesMin = 64;
 
     public ulong CpuFeaturesOff { get; }
-    public int CpuFeaturesLen { get; }
+
+    /// <summary>The most the struct can span: up to the first byte of data the file initialises after it.</summary>
+    public int CpuFeaturesMaxLen { get; }
+
     public ulong SyscallRetOff { get; }
 
-    LdsoFacts(ulong cpuOff, int cpuLen, ulong syscallRet)
+    LdsoFacts(ulong cpuOff, int cpuMax, ulong syscallRet)
     {
-        CpuFeaturesOff = cpuOff; CpuFeaturesLen = cpuLen; SyscallRetOff = syscallRet;
+        CpuFeaturesOff = cpuOff; CpuFeaturesMaxLen = cpuMax; SyscallRetOff = syscallRet;
     }
 
     /// <summary>Reads the ld.so file at <paramref name="path"/>; CaptureException if a fact cannot be derived.</summary>
@@ -51,8 +56,8 @@ public sealed class LdsoFacts
                 throw new CaptureException($"{path}: exports none of {string.Join(", ", CpuFeaturesAccessors)}");
             ulong cpu = DecodeCpuFeaturesAddress(elf.ReadAtVAddr(accessor, 16), accessor)
                 ?? throw new CaptureException($"{path}: {name} is not \"lea rax,[rip+X]; ret\"");
-            int len = CpuFeaturesLength(elf, cpu)
-                ?? throw new CaptureException($"{path}: cannot find the end of struct cpu_features (no _dl_x86_hwcap_flags after it)");
+            int len = CpuFeaturesFileExtent(elf, cpu)
+                ?? throw new CaptureException($"{path}: struct cpu_features at 0x{cpu:x} is not zero-initialised data");
             ulong sysret = FindSyscallRet(bytes, elf)
                 ?? throw new CaptureException($"{path}: no \"syscall; ret\" in executable text");
             return new LdsoFacts(cpu, len, sysret);
@@ -64,24 +69,36 @@ public sealed class LdsoFacts
     }
 
     /// <summary>
-    /// sizeof(struct cpu_features), read from the file: the distance from the struct to the
-    /// hwcap flag strings that follow it, all zero in between; null if they are not there.
+    /// How far the zero bytes at <paramref name="cpuFeatures"/> reach in the file (rounded down to
+    /// a word, at most <see cref="CpuFeaturesMax"/>); null if fewer than the struct's smallest size.
     /// </summary>
-    public static int? CpuFeaturesLength(ElfFile elf, ulong cpuFeatures)
+    static int? CpuFeaturesFileExtent(ElfFile elf, ulong cpuFeatures)
     {
-        var seg = elf.ProgramHeaders.FirstOrDefault(ph => ph.Type == ElfFile.PtLoad && cpuFeatures >= ph.VAddr && cpuFeatures < ph.VAddr + ph.FileSize);
+        var seg = elf.ProgramHeaders.FirstOrDefault(ph => ph.Type == ElfFile.PtLoad && cpuFeatures >= ph.VAddr && cpuFeatures < ph.VAddr + ph.MemSize);
         if (seg.Type != ElfFile.PtLoad)
             return null;
-        return CpuFeaturesEnd(elf.ReadAtVAddr(cpuFeatures, (int)Math.Min((ulong)(CpuFeaturesMax + HwcapFlags.Length), seg.VAddr + seg.FileSize - cpuFeatures)));
+        if (cpuFeatures >= seg.VAddr + seg.FileSize)   // in .bss: nothing initialised after it in this segment
+            return CpuFeaturesMax;
+        var data = elf.ReadAtVAddr(cpuFeatures, (int)Math.Min(CpuFeaturesMax, seg.VAddr + seg.FileSize - cpuFeatures));
+        int zeros = data.AsSpan().IndexOfAnyExcept((byte)0);
+        int extent = (zeros < 0 ? data.Length : zeros) & ~7;
+        return extent >= CpuFeaturesMin ? extent : null;
     }
 
-    /// <summary>Where the hwcap flag table starts in <paramref name="data"/> (the file's bytes from the struct on), zeros before it; else null.</summary>
-    public static int? CpuFeaturesEnd(ReadOnlySpan<byte> data)
+    /// <summary>
+    /// The length of struct cpu_features, from <paramref name="live"/> (at most
+    /// <see cref="CpuFeaturesMaxLen"/> bytes of it, read from the stopped process): up to the
+    /// first word that points into the process (<paramref name="mapped"/>), since the struct
+    /// holds CPUID results, sizes and thresholds, never an address.
+    /// </summary>
+    public static int CpuFeaturesEnd(ReadOnlySpan<byte> live, Func<ulong, bool> mapped)
     {
-        int at = data.IndexOf(HwcapFlags);
-        if (at < CpuFeaturesMin || at % 8 != 0 || data[..at].ContainsAnyExcept((byte)0))
-            return null;
-        return at;
+        int end = 0;
+        while (end + 8 <= live.Length && !mapped(BitConverter.ToUInt64(live[end..])))
+            end += 8;
+        if (end < CpuFeaturesMin)
+            throw new CaptureException($"ld.so's struct cpu_features is cut by an address at byte {end}: unknown layout");
+        return end;
     }
 
     /// <summary>

@@ -72,8 +72,9 @@ public static class SnapshotBuilder
     {
         ulong ldsoBase = auxv.Get(Auxv.AT_BASE);
         var facts = LdsoFacts.Read(LdsoPath(maps, ldsoBase, files));
-        var cpu = new byte[facts.CpuFeaturesLen];
-        p.ReadMemory(ldsoBase + facts.CpuFeaturesOff, cpu);
+        var extent = new byte[facts.CpuFeaturesMaxLen];
+        p.ReadMemory(ldsoBase + facts.CpuFeaturesOff, extent);
+        var cpu = extent[..LdsoFacts.CpuFeaturesEnd(extent, a => maps.Any(m => m.Start <= a && a < m.End))];
         h.LdsoBase = ldsoBase;
         h.CpuFeaturesOff = facts.CpuFeaturesOff;
         h.SyscallRetOff = facts.SyscallRetOff;

@@ -4,75 +4,10 @@ using Xunit;
 
 namespace Resident.Tests.Fidelity;
 
-/// <summary>
-/// The probe (tests/fixtures/probe.c with libprobe and libprobecxx) prints every observable of a
-/// start: identity, limits, auxv, canary and pointer guard, TLS, threads and rseq, fork/exec/abort,
-/// signals, exceptions across libraries, dlopen, locale, iconv, NSS, clocks, malloc, maps. Its
-/// output of a resident run must equal a normal run's byte for byte, with ONE documented
-/// exception: the address layout is frozen per image (README "Security"), so from the second
-/// resident run on the probe sees the executable, libc, ld.so and the vdso where the previous run
-/// had them. Everything else it compares with the previous run (AT_RANDOM, canary, pointer guard,
-/// stack, brk, new mmaps) must be fresh in every exec, resident or not.
-/// </summary>
+/// <summary>The fidelity probe (<see cref="ProbeSeries"/>) normal against resident, on this machine.</summary>
 [SupportedOSPlatform("linux")]
 public sealed class ProbeTests(Fixtures fx) : IClassFixture<Fixtures>
 {
-    /// <summary>Lines of the probe that say "no" in resident runs after the first: frozen by design.</summary>
-    static readonly string[] FrozenPerImage = ["executable address", "libc address", "ld.so address", "vdso address"];
-
-    /// <summary>Lines that say "yes" in every run after the first, normal and resident.</summary>
-    static readonly string[] FreshPerExec = ["AT_RANDOM[0..7]", "AT_RANDOM[8..15]", "canary", "pointer guard", "stack address", "brk", "new mmap address"];
-
-    static string FreshLine(string what, string value) => $"fresh: {what} differs from the previous run: {value}";
-
-    /// <summary>Runs SPEC (its last argument is the STATE file) RUNS times, starting without a previous run.</summary>
-    static List<RunResult> Series(Func<RunSpec, RunResult> run, RunSpec spec, string state, int runs)
-    {
-        File.Delete(state);
-        return Enumerable.Range(0, runs).Select(_ => run(spec)).ToList();
-    }
-
-    /// <summary>Resident output with the frozen lines put back to what a normal run says, after checking them.</summary>
-    static RunResult Unfreeze(RunResult resident, int index)
-    {
-        var text = resident.StdoutText;
-        foreach (var what in FrozenPerImage)
-        {
-            var expected = FreshLine(what, index == 0 ? "(first run)" : "no");
-            Assert.True(text.Contains(expected + "\n"), $"resident run {index + 1}: expected '{expected}' (one layout per image):\n{resident}");
-            if (index > 0)
-                text = text.Replace(expected + "\n", FreshLine(what, "yes") + "\n");
-        }
-        return resident with { Stdout = System.Text.Encoding.UTF8.GetBytes(text) };
-    }
-
-    static void AssertNormalProbe(RunResult normal, int index)
-    {
-        Assert.True(normal.ExitCode == 0, normal.ToString());
-        var failed = normal.StdoutText.Split('\n').Where(l => !l.StartsWith("fresh: ") && l.Contains(": no")).ToList();
-        Assert.True(failed.Count == 0, $"normal run {index + 1}: a relation the probe checks does not hold:\n{normal}"); // the fixture itself is right
-        Assert.Contains("maps: anonymous executable mappings: 0, pages of libresident: 0", normal.StdoutText);
-        if (index > 0)
-            foreach (var what in FreshPerExec.Concat(AslrOn ? FrozenPerImage : []))
-                Assert.True(normal.StdoutText.Contains(FreshLine(what, "yes") + "\n"), $"normal run {index + 1}: {what} is not fresh:\n{normal}");
-    }
-
-    static bool AslrOn => File.ReadAllText("/proc/sys/kernel/randomize_va_space").Trim() != "0";
-
-    /// <summary>N normal runs, then N resident runs of SPEC; run i of each compared.</summary>
-    void AssertProbeSeries(ResidentSession s, RunSpec spec, string state, string probe)
-    {
-        int runs = LongMode.Runs(3, 20);
-        var normals = Series(s.RunNormal, spec, state, runs);
-        var residents = Series(r => s.RunResident(r), spec, state, runs);
-        for (int i = 0; i < runs; i++)
-        {
-            AssertNormalProbe(normals[i], i);
-            var debug = ResidentSession.AssertSameOutput(normals[i], Unfreeze(residents[i], i));
-            ResidentSession.AssertRestored(debug, probe, 2, residents[i]); // the probe and its exec'd child
-        }
-    }
-
     [Fact]
     public void ProbeObservables_NormalEqualsResident()
     {
@@ -80,7 +15,7 @@ public sealed class ProbeTests(Fixtures fx) : IClassFixture<Fixtures>
         var probe = fx.Path("probe");
         s.Register(probe);
         var state = Path.Combine(s.Root, "probe-state");
-        AssertProbeSeries(s, s.Spec(probe, "an argument", "", state), state, probe);
+        ProbeSeries.AssertSame(s, s.Spec(probe, "an argument", "", state), state, probe);
     }
 
     [Fact]
@@ -94,6 +29,6 @@ public sealed class ProbeTests(Fixtures fx) : IClassFixture<Fixtures>
         var state = Path.Combine(s.Root, "probe-state");
         var script = $"umask 077; ulimit -n 512; cd /; exec -a renamed '{probe}' \"$@\"";
         var spec = s.Spec("/bin/bash", ["-c", script, "bash", "x", state], new Dictionary<string, string> { ["AAA_FIRST"] = "1", ["ZZZ_LAST"] = "2" });
-        AssertProbeSeries(s, spec, state, probe);
+        ProbeSeries.AssertSame(s, spec, state, probe);
     }
 }

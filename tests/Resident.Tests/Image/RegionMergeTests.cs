@@ -78,13 +78,14 @@ public class SnapshotRulesTests
     }
 
     [Fact]
-    public void CpuFeaturesEndWhereTheHwcapFlagsBegin()
+    public void CpuFeaturesEndWhereAnAddressBegins()
     {
-        // A synthetic ld.so would need a whole ELF file; the rule itself is on bytes: zeros, then the table.
-        Assert.Equal(168, LdsoFacts.CpuFeaturesEnd([.. new byte[168], .. "sse2\0\0\0\0\0x86_64\0\0\0avx512_1\0"u8]));
-        Assert.Null(LdsoFacts.CpuFeaturesEnd([.. new byte[100], 1, .. new byte[67], .. "sse2\0\0\0\0\0x86_64\0\0\0"u8]));   // not all zero
-        Assert.Null(LdsoFacts.CpuFeaturesEnd([.. new byte[164], .. "sse2\0\0\0\0\0x86_64\0\0\0"u8]));   // not 8-aligned
-        Assert.Null(LdsoFacts.CpuFeaturesEnd(new byte[4096]));   // no table
+        static byte[] Words(params ulong[] w) => w.SelectMany(BitConverter.GetBytes).ToArray();
+        Func<ulong, bool> mapped = a => a >= 0x7f0000000000 && a < 0x7f0000100000;
+        var sizes = Enumerable.Repeat(0x100000UL, 66).ToArray();   // cache sizes and thresholds: numbers, not addresses
+        Assert.Equal(528, LdsoFacts.CpuFeaturesEnd(Words([.. sizes, 0, 0x7f0000001234, 0x7f0000005678]), mapped));
+        Assert.Equal(66 * 8, LdsoFacts.CpuFeaturesEnd(Words(sizes), mapped));   // up to what the file allows
+        Assert.Throws<Resident.Capture.CaptureException>(() => LdsoFacts.CpuFeaturesEnd(Words([1, 0x7f0000000010, .. sizes]), mapped));
     }
 
     [Fact]
@@ -100,15 +101,16 @@ public class SnapshotRulesTests
         string ldso = "/lib64/ld-linux-x86-64.so.2";
         var facts = LdsoFacts.Read(ldso);
         var (size, leaf1Ebx) = Portability.LdsoDebugInfo.CpuFeatures(ldso);
-        Assert.Equal(size, facts.CpuFeaturesLen);
-        // This process's own ld.so holds this CPU's leaf 1: only its APIC id byte is masked.
+        // This process's own ld.so: the struct as it filled it in, this CPU's leaf 1 in it.
+        var maps = ProcMaps.Read(Environment.ProcessId);
         ulong live = Auxv.Read(Environment.ProcessId).Get(Auxv.AT_BASE) + facts.CpuFeaturesOff;
-        byte[] mask;
-        unsafe { mask = LdsoFacts.CpuFeaturesMask(new ReadOnlySpan<byte>((void*)live, facts.CpuFeaturesLen)); }
+        byte[] struct_;
+        unsafe { struct_ = new ReadOnlySpan<byte>((void*)live, facts.CpuFeaturesMaxLen).ToArray(); }
+        Assert.Equal(size, LdsoFacts.CpuFeaturesEnd(struct_, a => maps.Any(m => m.Start <= a && a < m.End)));
+        var mask = LdsoFacts.CpuFeaturesMask(struct_.AsSpan(0, size));
         Assert.Equal([leaf1Ebx + 3], Enumerable.Range(0, mask.Length).Where(i => mask[i] != 0xff));
         Assert.Equal(0, mask[leaf1Ebx + 3]);
         // The gadget is in ld.so's text: the same bytes are at the same offset in this process's ld.so.
-        var maps = ProcMaps.Read(Environment.ProcessId);
         ulong at = Auxv.Read(Environment.ProcessId).Get(Auxv.AT_BASE) + facts.SyscallRetOff;
         Assert.Contains(maps, m => m.Start <= at && at < m.End && (m.Prot & MapsEntry.ProtExec) != 0 && m.Name.Contains("ld-linux"));
         unsafe { Assert.Equal([0x0f, 0x05, 0xc3], new ReadOnlySpan<byte>((void*)at, 3).ToArray()); }

@@ -8,17 +8,32 @@ namespace Resident.Tests.Integration.Harness;
 /// directory, an explicit environment, and the two ways to run a command — normally, and
 /// resident (LD_AUDIT = dist/libresident.so, RESIDENT_DEBUG=1) — plus the comparison of both.
 /// Nothing is inherited from the test host's environment: a stray LD_* variable would make
-/// every restore fall back.
+/// every restore fall back. With a <see cref="Portability.Chroot"/>, every command runs in that
+/// chroot (dist/ mounted at /opt/resident); the paths of this class stay host paths, and
+/// <see cref="Seen"/> gives the path the programs see.
 /// </summary>
 public sealed class ResidentSession : IDisposable
 {
-    public string Root { get; } = TempDir.Create("resident-test-");
+    readonly Portability.Chroot? chroot;
+
+    public string Root { get; }
     public string RegistryDir => System.IO.Path.Combine(Root, "registry");
     public string Home => System.IO.Path.Combine(Root, "home");
     public string WorkDir => System.IO.Path.Combine(Root, "work");
 
-    public ResidentSession()
+    /// <summary>dist/resident and dist/libresident.so as the session's programs reach them.</summary>
+    public string CliPath => chroot is null ? Product.Cli : Portability.Chroot.Dist + "/resident";
+    public string HookPath => chroot is null ? Product.Hook : Portability.Chroot.Dist + "/libresident.so";
+
+    /// <summary>A host path as this session's programs see it: inside the chroot, if there is one.</summary>
+    public string Seen(string hostPath) => chroot?.Inside(hostPath) ?? hostPath;
+
+    public ResidentSession() : this(null) { }
+
+    public ResidentSession(Portability.Chroot? chroot)
     {
+        this.chroot = chroot;
+        Root = chroot?.CreateTemp("resident-test-") ?? TempDir.Create("resident-test-");
         Directory.CreateDirectory(Home);
         Directory.CreateDirectory(WorkDir);
         Directory.CreateDirectory(System.IO.Path.Combine(Root, "tmp"));
@@ -30,10 +45,10 @@ public sealed class ResidentSession : IDisposable
     public Dictionary<string, string> BaseEnv() => new()
     {
         ["PATH"] = "/usr/local/bin:/usr/bin:/bin",
-        ["HOME"] = Home,
+        ["HOME"] = Seen(Home),
         ["LANG"] = "C.UTF-8",
-        ["TMPDIR"] = System.IO.Path.Combine(Root, "tmp"),
-        ["RESIDENT_DIR"] = RegistryDir,
+        ["TMPDIR"] = Seen(System.IO.Path.Combine(Root, "tmp")),
+        ["RESIDENT_DIR"] = Seen(RegistryDir),
     };
 
     /// <summary>A command in this session's environment and working directory; EXTRA adds or overrides variables.</summary>
@@ -42,7 +57,7 @@ public sealed class ResidentSession : IDisposable
         var env = BaseEnv();
         foreach (var (k, v) in extra ?? new Dictionary<string, string>())
             env[k] = v;
-        return new RunSpec(program, (args ?? []).ToList()) { Env = env, WorkingDirectory = WorkDir, Stdin = stdin };
+        return new RunSpec(program, (args ?? []).ToList()) { Env = env, WorkingDirectory = Seen(WorkDir), Stdin = stdin };
     }
 
     public RunSpec Spec(string program, params string[] args) => Spec(program, args, null);
@@ -54,7 +69,7 @@ public sealed class ResidentSession : IDisposable
     public RunResult Cli(string[] args, IDictionary<string, string>? extra)
     {
         Product.RequireBuilt();
-        return ProcessRunner.Run(Spec(Product.Cli, args, extra) with { Timeout = TimeSpan.FromMinutes(2) });
+        return Run(Spec(CliPath, args, extra) with { Timeout = TimeSpan.FromMinutes(2) });
     }
 
     /// <summary>`resident add PROGRAMS`: must succeed with one line per program.</summary>
@@ -90,16 +105,19 @@ public sealed class ResidentSession : IDisposable
             ? Directory.EnumerateFiles(RegistryDir, "*", SearchOption.AllDirectories).Where(f => f.Contains(".img"))
             : [];
 
-    public RunResult RunNormal(RunSpec spec) => ProcessRunner.Run(spec);
+    /// <summary>Runs SPEC as it is, in the chroot if the session has one.</summary>
+    public RunResult Run(RunSpec spec) => chroot is null ? ProcessRunner.Run(spec) : chroot.Run(spec);
+
+    public RunResult RunNormal(RunSpec spec) => Run(spec);
 
     /// <summary>SPEC with the hook enabled the way shell-init enables it; DEBUG sets RESIDENT_DEBUG=1 unless SPEC sets it.</summary>
     public RunResult RunResident(RunSpec spec, bool debug = true)
     {
         Product.RequireHook();
-        var env = new Dictionary<string, string>(spec.Env) { ["LD_AUDIT"] = Product.Hook };
+        var env = new Dictionary<string, string>(spec.Env) { ["LD_AUDIT"] = HookPath };
         if (debug)
             env.TryAdd("RESIDENT_DEBUG", "1");
-        return ProcessRunner.Run(spec with { Env = env });
+        return Run(spec with { Env = env });
     }
 
     /// <summary>
@@ -164,9 +182,15 @@ public sealed class ResidentSession : IDisposable
     static HashSet<string> ProgramNames(string program)
     {
         var names = new HashSet<string> { program };
-        var real = new FileInfo(program).ResolveLinkTarget(returnFinalTarget: true)?.FullName;
-        if (real != null)
-            names.Add(real);
+        try
+        {
+            if (new FileInfo(program).ResolveLinkTarget(returnFinalTarget: true)?.FullName is string real)
+                names.Add(real);
+        }
+        catch (IOException)
+        {
+            // a path inside a chroot, which the caller names resolved already
+        }
         return names;
     }
 
