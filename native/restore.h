@@ -107,10 +107,13 @@ void rs_stack_zone(const struct rs_live *live, rs_u64 *lo, rs_u64 *hi);
 int rs_open_files(const struct rs_image *img, int *fds, struct rs_why *why);
 void rs_close_files(const int *fds, rs_u32 count);
 
-/* rs_check_rseq(img, live, why): the kernel holds exactly the rseq
- * registration the takeover will undo (live->rseq_area with the image's
- * length and signature: same ld.so, same kernel). Asks by registering the
- * same area again, which the kernel answers EBUSY without changing anything. */
+/* rs_check_rseq(img, live, why): this exec has an rseq registration exactly
+ * when the capture had one (the routine registers the image's, which a
+ * kernel or filter that refused this exec's would refuse too), and the
+ * kernel holds exactly the one the takeover will undo: live->rseq_area with
+ * the image's length and signature (same ld.so, same kernel). Asks by
+ * registering the same area again, which the kernel answers EBUSY without
+ * changing anything. */
 int rs_check_rseq(const struct rs_image *img, const struct rs_live *live, struct rs_why *why);
 
 /* Text the takeover routine prints; it cannot reach string constants. */

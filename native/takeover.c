@@ -77,10 +77,11 @@ int rs_open_files(const struct rs_image *img, int *fds, struct rs_why *why)
 int rs_check_rseq(const struct rs_image *img, const struct rs_live *live, struct rs_why *why)
 {
 	const struct rs_header *h = img->h;
+	if (!live->rseq_area != !h->rseq_addr) /* e.g. a seccomp filter refused this exec's rseq() */
+		return rs_refuse(why, "rseq differs",
+				 live->rseq_area ? "registered now, not at capture" : "registered at capture, not now");
 	if (!live->rseq_area)
-		return 1; /* nothing registered: nothing to undo */
-	if (!h->rseq_addr)
-		return rs_refuse(why, "rseq differs", "registered now, not at capture");
+		return 1;
 	if (rs_rseq(live->rseq_area, h->rseq_len, 0, h->rseq_sig) != -RS_EBUSY)
 		return rs_refuse(why, "rseq differs", "this exec's registration is not the capture's length and signature");
 	return 1;

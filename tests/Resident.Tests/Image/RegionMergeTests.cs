@@ -83,7 +83,8 @@ public class SnapshotRulesTests
         static byte[] Words(params ulong[] w) => w.SelectMany(BitConverter.GetBytes).ToArray();
         Func<ulong, bool> mapped = a => a >= 0x7f0000000000 && a < 0x7f0000100000;
         var sizes = Enumerable.Repeat(0x100000UL, 66).ToArray();   // cache sizes and thresholds: numbers, not addresses
-        Assert.Equal(528, LdsoFacts.CpuFeaturesEnd(Words([.. sizes, 0, 0x7f0000001234, 0x7f0000005678]), mapped));
+        Assert.Equal(528, LdsoFacts.CpuFeaturesEnd(Words([.. sizes, 0x7f0000001234, 0x7f0000005678]), mapped));
+        Assert.Equal(536, LdsoFacts.CpuFeaturesEnd(Words([.. sizes, 0, 0x7f0000001234]), mapped));   // a zero word: the same in every exec
         Assert.Equal(66 * 8, LdsoFacts.CpuFeaturesEnd(Words(sizes), mapped));   // up to what the file allows
         Assert.Throws<Resident.Capture.CaptureException>(() => LdsoFacts.CpuFeaturesEnd(Words([1, 0x7f0000000010, .. sizes]), mapped));
     }
