@@ -294,12 +294,14 @@ static long anon_map(rs_u64 a, rs_u64 len, int flags, rs_u32 *prot)
 	return r;
 }
 
+/* A kernel before 4.17 takes MAP_FIXED_NOREPLACE for a hint: a free spot is
+ * honoured, an occupied one not (undone here). */
 static rs_u64 map_at(rs_u64 a, rs_u64 len, rs_u32 *prot)
 {
 	long r = anon_map(a, len, RS_MAP_FIXED_NOREPLACE, prot);
 	if ((rs_u64)r == a)
 		return a;
-	if (!rs_failed(r)) /* a kernel without NOREPLACE took it as a hint */
+	if (!rs_failed(r))
 		rs_munmap((rs_u64)r, len);
 	return 0;
 }
@@ -574,8 +576,9 @@ static void fill_state(struct rs_args *a, const struct rs_image *img, const stru
 
 /* The fds were the lowest free numbers when opened, so they are usually one
  * run [lo, hi] with no fd of the program's in between: then one close_range
- * does. Otherwise (or on a kernel without it) they are closed one by one. */
-static void fill_fds(struct rs_args *a, const struct rs_image *img, const int *fds, int image_fd)
+ * does. Otherwise, under a seccomp filter (which might not know the call) or
+ * on a kernel without it (before 5.9) they are closed one by one. */
+static void fill_fds(struct rs_args *a, const struct rs_image *img, const struct rs_live *live, const int *fds, int image_fd)
 {
 	int lo = image_fd, hi = image_fd;
 	a->fd_count = 0;
@@ -587,7 +590,7 @@ static void fill_fds(struct rs_args *a, const struct rs_image *img, const int *f
 		}
 	a->fds[a->fd_count++] = image_fd;
 	a->close_lo = a->close_hi = 0;
-	if ((rs_u32)(hi - lo) + 1 == a->fd_count) {
+	if (!live->filtered && (rs_u32)(hi - lo) + 1 == a->fd_count) {
 		a->close_lo = (rs_u32)lo;
 		a->close_hi = (rs_u32)hi;
 	}
@@ -608,7 +611,7 @@ static void fill_args(struct rs_args *a, const struct rs_layout *l, const struct
 	fill_maps(a, img, fds, image_fd);
 	fill_spans(a, img);
 	fill_pokes(a, img, live);
-	fill_fds(a, img, fds, image_fd);
+	fill_fds(a, img, live, fds, image_fd);
 	fill_state(a, img, live);
 	fill_texts(a, t);
 }
@@ -740,11 +743,19 @@ RS_ROUTINE static void move_vdso(struct rs_args *a)
 	}
 }
 
+/* MAP_FIXED_NOREPLACE guards against a mapping the checks missed. A kernel
+ * that refuses the flag (EINVAL: a filter, an emulator) gets MAP_FIXED, as
+ * safe here: every range but the kept ones is unmapped by now, and no region
+ * overlaps those (restore.c). One before 4.17 takes the flag for a hint,
+ * which a free range honours. */
 RS_ROUTINE static void map_regions(struct rs_args *a)
 {
 	for (rs_u32 i = 0; i < a->map_count; i++) {
 		const struct rs_map *m = &a->maps[i];
 		long r = rs_mmap(m->start, m->len, (int)m->prot, (int)m->flags, m->fd, m->offset);
+		if (r == -RS_EINVAL)
+			r = rs_mmap(m->start, m->len, (int)m->prot, (int)((m->flags & ~RS_MAP_FIXED_NOREPLACE) | RS_MAP_FIXED), m->fd,
+				    m->offset);
 		if ((rs_u64)r != m->start)
 			fail(a, RS_STEP_MMAP, r);
 	}

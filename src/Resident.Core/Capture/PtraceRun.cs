@@ -6,10 +6,10 @@ namespace Resident.Capture;
 internal sealed class ProgramEndedException(string how) : Exception(how);
 
 /// <summary>Where one run stopped, as seen from the tracer thread.</summary>
-/// <param name="Rseq">the kernel's own view of the rseq registration, to cross-check the syscall log.</param>
+/// <param name="Rseq">the kernel's own view of the rseq registration, to cross-check the syscall log (null: a kernel before 5.13 cannot tell).</param>
 /// <param name="File">the program the run stopped in (the chosen exec).</param>
 internal sealed record StopState(int Pid, ProgramFileCheck.Result File, Interop.UserRegs Regs, LdSoEntry.ResumePoint Resume,
-    IReadOnlyList<string> Environment, Interop.PtraceRseqConfiguration Rseq);
+    IReadOnlyList<string> Environment, Interop.PtraceRseqConfiguration? Rseq);
 
 /// <summary>
 /// Decides at each exec event of the spawned process (<paramref name="index"/> 0 is the exec

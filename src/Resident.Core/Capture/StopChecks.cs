@@ -17,9 +17,12 @@ internal static class StopChecks
     /// <summary>
     /// The rseq registration learnt from the syscalls must be the one the kernel holds;
     /// a difference means the log missed a syscall and the kernel state would be restored wrong.
+    /// A kernel before 5.13 cannot say (null): the log is all there is, as for every other call.
     /// </summary>
-    public static void VerifyKernelState(KernelThreadState fromLog, Interop.PtraceRseqConfiguration kernel)
+    public static void VerifyKernelState(KernelThreadState fromLog, Interop.PtraceRseqConfiguration? kernelView)
     {
+        if (kernelView is not { } kernel)
+            return;
         if (fromLog.RseqAddr != kernel.RseqAbiPointer || (fromLog.RseqAddr != 0
             && (fromLog.RseqLen != kernel.RseqAbiSize || fromLog.RseqSig != kernel.Signature)))
             throw new CaptureException($"the kernel's rseq registration (0x{kernel.RseqAbiPointer:x}, len {kernel.RseqAbiSize}) "

@@ -15,6 +15,7 @@ internal static partial class Interop
     internal const int EINTR = 4;
     internal const int ENOENT = 2;
     internal const int ESRCH = 3;
+    internal const int EIO = 5;
     internal const int ECHILD = 10;
     internal const int ENOTDIR = 20;
     internal const int ENODATA = 61;

@@ -128,12 +128,21 @@ internal static partial class Interop
         return info;
     }
 
-    internal static unsafe PtraceRseqConfiguration PtraceGetRseqConfiguration(int pid)
+    /// <summary>The tracee's rseq registration as the kernel holds it; null on a kernel without
+    /// the request (before 5.13: EIO).</summary>
+    internal static unsafe PtraceRseqConfiguration? PtraceGetRseqConfiguration(int pid)
     {
         PtraceRseqConfiguration conf = default;
         nint p = (nint)(&conf);
-        Check(() => ptrace(PTRACE_GET_RSEQ_CONFIGURATION, pid, sizeof(PtraceRseqConfiguration), p),
-            "ptrace(PTRACE_GET_RSEQ_CONFIGURATION)");
+        try
+        {
+            Check(() => ptrace(PTRACE_GET_RSEQ_CONFIGURATION, pid, sizeof(PtraceRseqConfiguration), p),
+                "ptrace(PTRACE_GET_RSEQ_CONFIGURATION)");
+        }
+        catch (ErrnoException e) when (e.Errno == EIO)
+        {
+            return null;
+        }
         return conf;
     }
 }
