@@ -56,7 +56,7 @@ public static class SystemDoctor
         int n = Interop.Prctl(Interop.PR_GET_AUXV, (nuint)buf, 128 * sizeof(ulong), 0, 0);
         return n > 0
             ? new Finding(true, "PR_GET_AUXV", $"supported ({n} bytes of auxv)")
-            : new Finding(false, "PR_GET_AUXV", $"not supported ({Marshal.GetLastPInvokeErrorMessage()}; Linux 6.4+): the hook reads /proc/self/auxv instead, one open+read more per exec");
+            : new Finding(true, "PR_GET_AUXV", $"not supported ({Marshal.GetLastPInvokeErrorMessage()}; Linux 6.4+): the hook reads /proc/self/auxv instead, one open+read more per exec");
     }
 
     // Not tried: moving this process's own vdso would break its clock calls (glibc keeps
@@ -88,7 +88,9 @@ public static class SystemDoctor
         {
             string real = Interop.RealPath(loader) ?? throw new CaptureException($"{loader} does not exist");
             var resume = ProgramFileCheck.DecodeInterpreterEntry(real);
-            return new Finding(true, "ld.so entry pattern", $"{real} (glibc {Interop.LibcVersion()}): _dl_start_user at +0x{resume.ResumePc:x}");
+            var facts = Image.LdsoFacts.Read(real);
+            return new Finding(true, "ld.so entry pattern", $"{real} (glibc {Interop.LibcVersion()}): _dl_start_user at +0x{resume.ResumePc:x}, "
+                + $"struct cpu_features at +0x{facts.CpuFeaturesOff:x}");
         }
         catch (CaptureException e)
         {

@@ -6,9 +6,9 @@ namespace Resident.Tests.Portability;
 
 /// <summary>
 /// One Debian chroot of the portability matrix, built once and cached outside the repository by
-/// tests/portability/chroots.sh, and the way commands run in it: each in a private mount
-/// namespace (unshare) with /proc, /dev and the repository's dist/ (at <see cref="Dist"/>)
-/// mounted, all gone when the command ends. Needs root; a missing chroot that cannot be built
+/// tests/portability/chroots.sh, and the way commands run in it (tests/portability/run-in.sh):
+/// each in a private mount namespace with /proc, /dev and the repository's dist/ (at
+/// <see cref="Dist"/>) mounted, all gone when the command ends. Needs root; a missing chroot that cannot be built
 /// (no root, no archive) fails the test with chroots.sh's reason.
 /// </summary>
 public sealed class Chroot
@@ -40,6 +40,9 @@ public sealed class Chroot
         return new Chroot(suite, r.StdoutText.Trim());
     }
 
+    /// <summary>tests/portability/run-in.sh: the one place that knows how a command enters a chroot.</summary>
+    static string RunIn => Path.Combine(Product.RepoRoot, "tests", "portability", "run-in.sh");
+
     static Dictionary<string, string> HostEnv => new() { ["PATH"] = "/usr/sbin:/usr/bin:/sbin:/bin", ["LANG"] = "C" };
 
     /// <summary>HOSTPATH (under <see cref="Root"/>) as seen inside.</summary>
@@ -70,20 +73,10 @@ public sealed class Chroot
     /// </summary>
     public RunResult Run(RunSpec spec)
     {
-        const string mountAndEnter = """
-            set -e
-            root=$1 dist=$2; shift 2
-            mount -t proc proc "$root/proc"
-            mount --rbind /dev "$root/dev"
-            mkdir -p "$root/opt/resident"
-            mount --bind "$dist" "$root/opt/resident"
-            exec chroot "$root" "$@"
-            """;
         const string enterDir = "cd \"$1\" && shift && exec \"$@\"";
         var env = spec.Env.Select(kv => $"{kv.Key}={kv.Value}");
-        List<string> args = ["-m", "--propagation", "private", "/bin/sh", "-c", mountAndEnter, "sh", Root, Path.Combine(Product.RepoRoot, "dist"),
-            "/usr/bin/env", "-i", .. env, "/bin/sh", "-c", enterDir, "sh", spec.WorkingDirectory ?? "/", spec.Program, .. spec.Args];
-        var r = ProcessRunner.Run(new RunSpec("/usr/bin/unshare", args) { Env = HostEnv, Stdin = spec.Stdin, Timeout = spec.Timeout, WorkingDirectory = "/" });
+        List<string> args = [Root, "/usr/bin/env", "-i", .. env, "/bin/sh", "-c", enterDir, "sh", spec.WorkingDirectory ?? "/", spec.Program, .. spec.Args];
+        var r = ProcessRunner.Run(new RunSpec(RunIn, args) { Env = HostEnv, Stdin = spec.Stdin, Timeout = spec.Timeout, WorkingDirectory = "/" });
         return r with { Spec = spec with { Program = $"[{Suite}] {spec.Program}" } };
     }
 
