@@ -64,6 +64,8 @@ struct hook {
 	struct rs_why why;
 	int debug;
 	int probe; /* RESIDENT_PROBE=1: judge, say, exit */
+	int valgrind; /* running on valgrind's synthetic CPU: find the auxv where valgrind models it, then fall back */
+	int seccomp_errno; /* RESIDENT_SECCOMP=errno: a seccomp filter answers refused calls with an error */
 	int image_fd;
 	int parsed; /* img is valid: files[0] names the program */
 	int files_open; /* fds hold open files to close on fall back */
@@ -74,8 +76,8 @@ struct hook {
 	struct rs_stat exe;
 	const struct elf_dyn *ldso_dyn; /* the live ld.so's dynamic section */
 	struct rs_timespec t0;
-	const char *env_debug, *env_dir, *env_cache, *env_home, *env_system, *env_probe;
-	rs_u64 auxv[HOOK_AUXV_WORDS]; /* the kernel's copy, to find ld.so and the stack */
+	const char *env_debug, *env_dir, *env_cache, *env_home, *env_system, *env_probe, *env_seccomp;
+	rs_u64 auxv[HOOK_AUXV_WORDS]; /* under valgrind: /proc/self/auxv, to find ld.so and the stack */
 	char image_path[HOOK_PATH_MAX + 64]; /* DIR/<dev>-<ino>.img; DIR is image_path[0, dir_len) */
 	rs_u64 dir_len;
 	struct hook_buffers *buf; /* once an image exists */
@@ -90,7 +92,7 @@ struct hook_buffers {
 	int fds_stack[HOOK_FDS_STACK];
 };
 
-/* ---- step 1: this exec (cheap, changes nothing) ---- */
+/* ---- step 1: this exec (cheap, changes nothing, no system call) ---- */
 
 static rs_u64 aux_get(const rs_u64 *auxv, rs_u64 type)
 {
@@ -100,22 +102,65 @@ static rs_u64 aux_get(const rs_u64 *auxv, rs_u64 type)
 	return 0;
 }
 
-/* PR_GET_AUXV (Linux 6.4+), else /proc/self/auxv. Always AT_NULL-terminated. */
-static int read_auxv(rs_u64 *buf)
+/* Until an image is found the hook makes no system call ld.so does not make
+ * itself: a seccomp filter that kills on anything else must not kill a
+ * program because the hook was loaded. So the auxv is not asked of the
+ * kernel (PR_GET_AUXV is a prctl) but found on the initial stack, above the
+ * frames of ld.so that called la_version (FROM: la_version's frame): at an
+ * AT_PAGESZ pair (6, 4096), a run of (type, value) pairs with types 1-255
+ * after the envp terminator, ended by AT_NULL. The kernel's auxv is such a
+ * run, so the scan stops there at the latest and never reads past it; an
+ * earlier run (a copy in some frame of ld.so) is refused by find_stack,
+ * which requires the very words ld.so's own __libc_stack_end leads to. */
+#define HOOK_AUXV_PAIRS 128
+
+static int auxv_type(rs_u64 t) { return t - 1 < 255; }
+
+static rs_u64 *scan_auxv(const rs_u64 *from)
 {
-	long n = rs_prctl(RS_PR_GET_AUXV, (rs_uptr)buf, (HOOK_AUXV_WORDS - 2) * 8);
-	if (rs_failed(n)) {
-		long fd = rs_openat(RS_AT_FDCWD, "/proc/self/auxv", RS_O_RDONLY | RS_O_CLOEXEC);
-		if (fd < 0)
-			return 0;
-		n = rs_read((int)fd, buf, (HOOK_AUXV_WORDS - 2) * 8);
-		rs_close((int)fd);
-		if (n < 16)
-			return 0;
+	for (const rs_u64 *w = from;; w++) {
+		if (w[0] != AT_PAGESZ || w[1] != RS_PAGE)
+			continue;
+		const rs_u64 *start = w;
+		for (int n = 0; n < HOOK_AUXV_PAIRS && auxv_type(start[-2]); n++)
+			start -= 2;
+		int n = 0;
+		while (n < HOOK_AUXV_PAIRS && auxv_type(start[2 * n]))
+			n++;
+		if (start[-1] == 0 && start[2 * n] == AT_NULL)
+			return (rs_u64 *)start;
 	}
+}
+
+/* valgrind's client request RUNNING_ON_VALGRIND (its documented ABI, as
+ * valgrind.h spells it): natively the rotations cancel out and rdx keeps 0.
+ * On valgrind's CPU the stack scan would branch on words valgrind considers
+ * uninitialised, so there the auxv comes from /proc/self/auxv, which
+ * valgrind presents as the program's own. */
+static int on_valgrind(void)
+{
+	volatile rs_u64 request[6] = {0x1001, 0, 0, 0, 0, 0};
+	rs_u64 result = 0;
+	__asm__ volatile("rolq $3, %%rdi; rolq $13, %%rdi\n\trolq $61, %%rdi; rolq $51, %%rdi\n\txchgq %%rbx, %%rbx"
+			 : "=d"(result)
+			 : "a"(&request[0]), "0"(result)
+			 : "cc", "memory");
+	return result != 0;
+}
+
+static rs_u64 *read_proc_auxv(rs_u64 *buf)
+{
+	long fd = rs_openat(RS_AT_FDCWD, "/proc/self/auxv", RS_O_RDONLY | RS_O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	long n = rs_read((int)fd, buf, (HOOK_AUXV_WORDS - 2) * 8);
+	rs_close((int)fd);
+	if (n < 16)
+		return 0;
+	buf[n / 8] = AT_NULL;
 	buf[HOOK_AUXV_WORDS - 2] = AT_NULL;
 	buf[HOOK_AUXV_WORDS - 1] = 0;
-	return 1;
+	return buf;
 }
 
 /* ld.so relocates its own dynamic section's pointers on most targets;
@@ -179,8 +224,8 @@ static rs_u64 ldso_symbol(rs_u64 base, const struct elf_dyn *dyn, const char *na
 }
 
 /* argc/argv/envp/auxv of this exec from ld.so's __libc_stack_end, checked
- * against the kernel's copy of the auxv. */
-static int find_stack(struct hook *h)
+ * against the auxv found before (AUXV: the same words, or a copy of them). */
+static int find_stack(struct hook *h, const rs_u64 *auxv)
 {
 	struct rs_live *l = &h->live;
 	const struct elf_dyn *dyn = h->ldso_dyn = elf_loaded(l->at_base, &l->ldso_size);
@@ -194,9 +239,11 @@ static int find_stack(struct hook *h)
 	for (l->env_count = 0; l->envp[l->env_count]; l->env_count++)
 		;
 	l->auxv = (rs_u64 *)(l->envp + l->env_count + 1);
+	if (l->auxv == auxv)
+		return 1;
 	rs_u64 i = 0;
-	for (; h->auxv[i] != AT_NULL; i += 2)
-		if (l->auxv[i] != h->auxv[i] || l->auxv[i + 1] != h->auxv[i + 1])
+	for (; auxv[i] != AT_NULL; i += 2)
+		if (l->auxv[i] != auxv[i] || l->auxv[i + 1] != auxv[i + 1])
 			return 0;
 	return l->auxv[i] == AT_NULL;
 }
@@ -215,7 +262,7 @@ static rs_u64 stack_top(const struct rs_live *l)
 
 static void read_env(struct hook *h)
 {
-	h->env_debug = h->env_dir = h->env_cache = h->env_home = h->env_system = h->env_probe = 0;
+	h->env_debug = h->env_dir = h->env_cache = h->env_home = h->env_system = h->env_probe = h->env_seccomp = 0;
 	for (rs_u64 i = 0; i < h->live.env_count; i++) {
 		const char *s = h->live.envp[i];
 		if (s[0] == 'R' && rs_memeq(s, "RESIDENT_DEBUG=", 15))
@@ -226,6 +273,8 @@ static void read_env(struct hook *h)
 			h->env_system = s + 20;
 		else if (s[0] == 'R' && rs_memeq(s, "RESIDENT_PROBE=", 15))
 			h->env_probe = s + 15;
+		else if (s[0] == 'R' && rs_memeq(s, "RESIDENT_SECCOMP=", 17))
+			h->env_seccomp = s + 17;
 		else if (s[0] == 'X' && rs_memeq(s, "XDG_CACHE_HOME=", 15))
 			h->env_cache = s + 15;
 		else if (s[0] == 'H' && rs_memeq(s, "HOME=", 5))
@@ -233,6 +282,7 @@ static void read_env(struct hook *h)
 	}
 	h->debug = h->env_debug && h->env_debug[0] >= '1' && h->env_debug[0] <= '9' ? h->env_debug[0] - '0' : 0;
 	h->probe = h->env_probe && rs_streq(h->env_probe, "1");
+	h->seccomp_errno = h->env_seccomp && rs_streq(h->env_seccomp, "errno");
 }
 
 /* The executable's identity, without /proc where possible: a first access
@@ -258,14 +308,16 @@ static int exe_from_execfn(struct hook *h)
 	return (rs_u64)h->exe.st_size == e->shoff + (rs_u64)e->shnum * e->shentsize;
 }
 
-static int find_exec(struct hook *h)
+static int find_exec(struct hook *h, const rs_u64 *frame)
 {
 	struct rs_live *l = &h->live;
-	if (!read_auxv(h->auxv))
+	h->valgrind = on_valgrind();
+	const rs_u64 *auxv = h->valgrind ? read_proc_auxv(h->auxv) : scan_auxv(frame);
+	if (!auxv)
 		return 0;
-	l->at_base = aux_get(h->auxv, AT_BASE);
+	l->at_base = aux_get(auxv, AT_BASE);
 	/* ld.so run as a program, or setuid/setgid/capabilities: never. */
-	if (!l->at_base || aux_get(h->auxv, AT_SECURE) || !find_stack(h))
+	if (!l->at_base || l->at_base % RS_PAGE || aux_get(auxv, AT_SECURE) || !find_stack(h, auxv))
 		return 0;
 	read_env(h);
 	/* The takeover time is counted from here: the first moment the debug
@@ -463,9 +515,12 @@ static int same_exe(struct hook *h)
 }
 
 /* A seccomp filter (containers, systemd's SystemCallFilter=) may deny a call
- * the takeover needs and ld.so never made; found out half-way, that would kill
- * the program. So ask each first with invalid arguments: an allowed call says
- * EINVAL, a filtered one EPERM, EACCES or ENOSYS. */
+ * the takeover needs and ld.so never made, and may kill the program for
+ * asking. So under a filter the hook falls back, unless the user declares
+ * (RESIDENT_SECCOMP=errno, as with Docker's default profile) that the filter
+ * answers a refused call with an error: then each call the takeover needs is
+ * asked first with invalid arguments (allowed: EINVAL; filtered: EPERM,
+ * EACCES or ENOSYS). */
 static int denied(long r) { return r == -RS_EPERM || r == -RS_EACCES || r == -RS_ENOSYS; }
 
 static int syscalls_allowed(struct hook *h)
@@ -505,7 +560,11 @@ static int status_ok(struct hook *h)
 	if (*t != '0')
 		return refuse(h, "traced (debugger or strace)", 0);
 	const char *f = status_field(buf, n, seccomp, sizeof seccomp - 1);
-	return f && *f == '0' ? 1 : syscalls_allowed(h);
+	if (f && *f == '0')
+		return 1;
+	if (!h->seccomp_errno)
+		return refuse(h, "a seccomp filter is on (RESIDENT_SECCOMP=errno if it answers refused calls with an error)", 0);
+	return syscalls_allowed(h);
 }
 
 /* This hook's own code, which the validation and the copy of the routine
@@ -535,7 +594,7 @@ static void find_rseq(struct hook *h)
 static int check_image(struct hook *h)
 {
 	rs_u64 lim[2];
-	if (!same_exe(h) || !status_ok(h))
+	if (!same_exe(h))
 		return 0;
 	find_rseq(h);
 	if (rs_uname(&h->buf->uts) || rs_getrlimit(RS_RLIMIT_STACK, lim))
@@ -647,6 +706,10 @@ static __attribute__((noinline)) unsigned int restore(struct hook *h)
 	struct hook_buffers b;
 	h->buf = &b;
 	h->live.sp = (rs_uptr)&b;
+	/* First, and with calls ld.so makes too (openat, read): under a seccomp
+	 * filter the hook may make no other before it knows it may (status_ok). */
+	if (!status_ok(h))
+		return fall_back(h);
 	prefault_code();
 	if (!read_image(h) || !check_image(h) || !open_files(h) || !prepare(h))
 		return fall_back(h);
@@ -664,9 +727,13 @@ __attribute__((visibility("default"))) unsigned int la_version(unsigned int vers
 	struct hook h;
 	(void)version;
 	hook_init(&h);
-	if (!find_exec(&h))
+	if (!find_exec(&h, __builtin_frame_address(0)))
 		return 0; /* not a normal dynamic exec: not ours to judge */
 	if (!open_image(&h))
 		return fall_back(&h);
+	if (h.valgrind) { /* its CPU is not the one the image was made for, nor does it model the takeover */
+		refuse(&h, "running under valgrind", 0);
+		return fall_back(&h);
+	}
 	return restore(&h);
 }

@@ -151,38 +151,6 @@ public sealed class EdgeCaseTests(Fixtures fx) : IClassFixture<Fixtures>
         ResidentSession.AssertRestored(ResidentSession.AssertSameOutput(normal, resident), prog, 1, resident);
     }
 
-    [Theory]
-    [InlineData(25, "mremap")]
-    [InlineData(273, "set_robust_list")] // also ENOSYS under qemu-user
-    [InlineData(334, "rseq")] // older container seccomp profiles
-    [InlineData(302, "prlimit64")]
-    [InlineData(218, "set_tid_address")]
-    public void SystemCallDeniedBySeccomp(int nr, string name)
-    {
-        // a normal start survives the loss of these calls; the restore must not die of it
-        using var s = new ResidentSession();
-        var args = fx.Path("args");
-        s.Register(args);
-        var spec = s.Spec(fx.Path("deny"), nr.ToString(), args, "1");
-        var normal = s.RunNormal(spec);
-        Assert.True(normal.ExitCode == 1 && normal.StdoutText.Contains("argv[1]=1"), $"normal run without {name}:\n{normal}");
-        AssertSame(s, spec, args, fallbackAllowed: true);
-    }
-
-    [Fact]
-    public void WritableExecutableMemoryRefused_StillRestored()
-    {
-        // the takeover mapping is W+X to spare an mprotect; where the kernel refuses that
-        // (SELinux without execmem, PaX) it must be made R+W, then R+X, and still restore
-        using var s = new ResidentSession();
-        var args = fx.Path("args");
-        s.Register(args);
-        var spec = s.Spec(fx.Path("deny"), "wx", args, "1");
-        var normal = s.RunNormal(spec);
-        Assert.True(normal.ExitCode == 1 && normal.StdoutText.Contains("argv[1]=1"), $"normal run without W+X memory:\n{normal}");
-        AssertSame(s, spec, args);
-    }
-
     [Fact]
     public void UnderGdb_BreakpointInALibraryIsHit()
     {

@@ -8,8 +8,9 @@ namespace Resident.Tests.Portability;
 /// <summary>
 /// What the capture and the hook use that an older kernel than this machine's lacks, taken away
 /// by a seccomp filter (tests/fixtures/deny) that answers as that kernel would: the capture
-/// (resident add) and every run of the fidelity probe happen under the filter, and each exec
-/// must still be restored with a normal run's output — or start normally with the reason.
+/// (resident add) and every run of the fidelity probe happen under the filter, declared to answer
+/// with errors (RESIDENT_SECCOMP=errno), and each exec must still be restored with a normal run's
+/// output — or start normally with the reason.
 /// </summary>
 [SupportedOSPlatform("linux")]
 public sealed class OlderKernelTests(Fixtures fx) : IClassFixture<Fixtures>
@@ -29,7 +30,8 @@ public sealed class OlderKernelTests(Fixtures fx) : IClassFixture<Fixtures>
         var add = s.Run(s.Spec(fx.Path("deny"), rules, s.CliPath, "add", probe));
         Assert.True(add.ExitCode == 0, $"{what}: resident add under the filter failed:\n{add}");
         var state = Path.Combine(s.Root, "probe-state");
-        ProbeSeries.AssertSame(s, s.Spec(fx.Path("deny"), rules, probe, "an argument", "", state), state, probe, probeSaysNo);
+        var errnoFilter = new Dictionary<string, string> { ["RESIDENT_SECCOMP"] = "errno" };
+        ProbeSeries.AssertSame(s, s.Spec(fx.Path("deny"), [rules, probe, "an argument", "", state], errnoFilter), state, probe, probeSaysNo);
     }
 
     [Fact]
@@ -38,6 +40,7 @@ public sealed class OlderKernelTests(Fixtures fx) : IClassFixture<Fixtures>
         using var s = new ResidentSession();
         var args = fx.Path("args");
         s.Register(args);
-        s.AssertFallsBack(s.Spec(fx.Path("deny"), "334/ENOSYS", args, "1"), args, "rseq differs: registered at capture, not now");
+        var spec = s.Spec(fx.Path("deny"), ["334/ENOSYS", args, "1"], new Dictionary<string, string> { ["RESIDENT_SECCOMP"] = "errno" });
+        s.AssertFallsBack(spec, args, "rseq differs: registered at capture, not now");
     }
 }
