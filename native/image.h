@@ -27,7 +27,8 @@ typedef unsigned long long rs_u64;
 typedef long long rs_i64;
 
 #define RS_MAGIC "RESIDENT" /* 8 bytes, no NUL stored */
-#define RS_VERSION 4u /* 2: rlimit_stack appended to rs_header; 3: heap_word, heap_prefault; 4: prefault */
+/* 2: rlimit_stack appended to rs_header; 3: heap_word, heap_prefault; 4: prefault; 5: rs_file ctime, rs_header mm_* */
+#define RS_VERSION 5u
 #define RS_PAGE 4096u
 
 /* Image names in a registry directory: printf("%llx-%llx.img", dev, ino) of the
@@ -66,6 +67,10 @@ struct rs_file {
 	rs_u64 size; /* st_size (ABSENT: 0) */
 	rs_i64 mtime_sec; /* st_mtim.tv_sec (ABSENT: 0) */
 	rs_i64 mtime_nsec; /* st_mtim.tv_nsec (ABSENT: 0) */
+	/* version 5: the inode change time, which no user can set: a file rewritten in place
+	 * with its size and mtime put back (touch -d) still differs here */
+	rs_i64 ctime_sec; /* st_ctim.tv_sec (ABSENT: 0) */
+	rs_i64 ctime_nsec; /* st_ctim.tv_nsec (ABSENT: 0) */
 };
 
 /* rs_region.kind */
@@ -221,6 +226,16 @@ struct rs_header {
 	                           * pages of read-only FILE regions that the program's constructors touched
 	                           * at capture (present at main, not at the stop). The restorer populates
 	                           * those of regions it does not populate whole; count 0 = none */
+
+	/* version 5: the executable's layout as the kernel reports it (/proc/PID/stat, core dumps),
+	 * read from the capture's process. The restorer hands them to prctl(PR_SET_MM_MAP) with this
+	 * exec's auxv as patched, so that gdb, ltrace and cores see the restored layout; all 0 = none */
+	rs_u64 mm_start_code; /* start_code: the executable's first code byte */
+	rs_u64 mm_end_code; /* end_code */
+	rs_u64 mm_start_data; /* start_data */
+	rs_u64 mm_end_data; /* end_data */
+	rs_u64 mm_brk_base; /* the end of the executable's last segment (its bss), page-aligned: where the
+	                     * kernel starts the brk heap, before its random offset */
 };
 
 #define RS_PREFAULT_MAX 4096u

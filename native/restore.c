@@ -19,10 +19,11 @@
 _Static_assert(sizeof(struct rs_header) % 8 == 0, "header is 8-aligned");
 _Static_assert(RS_OFFSETOF(struct rs_header, checksum) == 32, "checksum word");
 _Static_assert(RS_OFFSETOF(struct rs_header, rlimit_stack) == 624 && RS_OFFSETOF(struct rs_header, heap_word) == 632 &&
-		   RS_OFFSETOF(struct rs_header, prefault) == 648 && sizeof(struct rs_header) == 664,
-	       "v4 header");
+		   RS_OFFSETOF(struct rs_header, prefault) == 648 && RS_OFFSETOF(struct rs_header, mm_start_code) == 664 &&
+		   sizeof(struct rs_header) == 704,
+	       "v5 header");
 _Static_assert(sizeof(struct rs_span) == 16, "rs_span");
-_Static_assert(sizeof(struct rs_file) == 48, "rs_file");
+_Static_assert(sizeof(struct rs_file) == 64, "rs_file");
 _Static_assert(sizeof(struct rs_region) == 48, "rs_region");
 _Static_assert(sizeof(struct rs_patch) == 24, "rs_patch");
 _Static_assert(sizeof(struct rs_vdso_vma) == 24, "rs_vdso_vma");
@@ -291,6 +292,22 @@ static int file_starts_at(const struct rs_image *img, rs_u32 file, rs_u64 base)
 	return 0;
 }
 
+/* The layout handed to PR_SET_MM_MAP describes the snapshot's executable:
+ * code in one of its executable FILE regions, the data before the end of its
+ * bss (a mapped page), all in order. All zero: none recorded. */
+static int check_mm(const struct rs_image *img, struct rs_why *why)
+{
+	const struct rs_header *h = img->h;
+	if (!(h->mm_start_code | h->mm_end_code | h->mm_start_data | h->mm_end_data | h->mm_brk_base))
+		return 1;
+	const struct rs_region *code = region_of(img, h->mm_start_code, 1);
+	if (!code || code->kind != RS_REGION_FILE || code->file != 0 || !(code->prot & RS_PROT_EXEC) ||
+	    h->mm_start_code >= h->mm_end_code || h->mm_start_data > h->mm_end_data || h->mm_end_data > h->mm_brk_base ||
+	    h->mm_brk_base % RS_PAGE || !region_of(img, h->mm_brk_base - 1, 1))
+		return rs_refuse(why, "corrupt image: executable layout", 0);
+	return 1;
+}
+
 static int check_consistent(const struct rs_image *img, struct rs_why *why)
 {
 	const struct rs_header *h = img->h;
@@ -307,7 +324,7 @@ static int check_consistent(const struct rs_image *img, struct rs_why *why)
 			return rs_refuse(why, "corrupt image: vdso address", 0);
 	if (h->tid_address && h->tid_address - h->fs_base >= RS_PAGE)
 		return rs_refuse(why, "corrupt image: thread state", 0);
-	return 1;
+	return check_mm(img, why);
 }
 
 /* Thread and resume state must land in the snapshot's own mappings. */

@@ -55,7 +55,8 @@ typedef unsigned long rs_uptr;
 #define RS_MREMAP_FIXED 2
 
 #define RS_ARCH_SET_FS 0x1002
-#define RS_PR_GET_AUXV 0x41555856 /* Linux 6.4+; older kernels: -EINVAL */
+#define RS_PR_SET_MM 35
+#define RS_PR_SET_MM_MAP 14 /* Linux 3.18, CONFIG_CHECKPOINT_RESTORE; no privilege without a new exe_fd */
 #define RS_RSEQ_FLAG_UNREGISTER 1
 #define RS_CLOCK_MONOTONIC 1
 #define RS_RLIMIT_STACK 3
@@ -148,7 +149,7 @@ RS_INLINE long rs_mremap(rs_u64 old, rs_u64 len, rs_u64 to)
 {
 	return RS_SC(__NR_mremap, old, len, len, RS_MREMAP_MAYMOVE | RS_MREMAP_FIXED, to, 0);
 }
-RS_INLINE long rs_prctl(int op, rs_u64 a, rs_u64 b) { return RS_SC(__NR_prctl, op, a, b, 0, 0, 0); }
+RS_INLINE long rs_prctl(int op, rs_u64 a, rs_u64 b, rs_u64 c) { return RS_SC(__NR_prctl, op, a, b, c, 0, 0); }
 RS_INLINE long rs_arch_prctl(int op, rs_u64 a) { return RS_SC(__NR_arch_prctl, op, a, 0, 0, 0, 0); }
 RS_INLINE long rs_set_tid_address(rs_u64 p) { return RS_SC(__NR_set_tid_address, p, 0, 0, 0, 0, 0); }
 RS_INLINE long rs_set_robust_list(rs_u64 head, rs_u64 len) { return RS_SC(__NR_set_robust_list, head, len, 0, 0, 0, 0); }

@@ -17,7 +17,8 @@
 static int same_file(const struct rs_file *f, const struct rs_stat *st)
 {
 	return st->st_dev == f->dev && st->st_ino == f->ino && (rs_u64)st->st_size == f->size && (rs_i64)st->st_mtime_sec == f->mtime_sec &&
-	       (rs_i64)st->st_mtime_nsec == f->mtime_nsec;
+	       (rs_i64)st->st_mtime_nsec == f->mtime_nsec && (rs_i64)st->st_ctime_sec == f->ctime_sec &&
+	       (rs_i64)st->st_ctime_nsec == f->ctime_nsec;
 }
 
 static const char *changed_reason(const struct rs_image *img, rs_u32 i)
@@ -129,6 +130,17 @@ struct rs_poke {
 	rs_u64 addr, value; /* *(u64 *)addr = value */
 };
 
+/* struct prctl_mm_map of <linux/prctl.h>: what /proc/PID/stat, /proc/PID/auxv and
+ * a core dump say about the process's layout. */
+struct rs_mm_map {
+	rs_u64 start_code, end_code, start_data, end_data, start_brk, brk, start_stack;
+	rs_u64 arg_start, arg_end, env_start, env_end;
+	rs_u64 auxv; /* the live auxv, as patched */
+	rs_u32 auxv_size; /* bytes, AT_NULL included */
+	rs_u32 exe_fd; /* -1: /proc/PID/exe stays (it is the same file) */
+};
+_Static_assert(sizeof(struct rs_mm_map) == 104, "struct prctl_mm_map");
+
 enum { RS_STEP_MUNMAP, RS_STEP_MREMAP, RS_STEP_MMAP, RS_STEP_MPROTECT, RS_STEP_SET_FS, RS_STEP_ROBUST, RS_STEP_RSEQ, RS_STEP_COUNT };
 
 #define RS_LINE_MAX 4224 /* a path (4096) and the words around it */
@@ -164,6 +176,9 @@ struct rs_args {
 
 	/* heap prefault (image header): libc's __curbrk and how far to extend */
 	rs_u64 heap_word, heap_prefault;
+
+	/* the layout the kernel reports (PR_SET_MM_MAP); mm.start_code 0: leave it */
+	struct rs_mm_map mm;
 
 	/* log: line = "resident: restored PATH\n", or with debug 2 the same up to
 	 * " (takeover " and the routine appends the microseconds and tail */
@@ -574,6 +589,67 @@ static void fill_state(struct rs_args *a, const struct rs_image *img, const stru
 	a->heap_prefault = h->heap_prefault;
 }
 
+static rs_u64 live_aux(const struct rs_live *live, rs_u64 type)
+{
+	for (const rs_u64 *v = live->auxv; v[0] != AT_NULL; v += 2)
+		if (v[0] == type)
+			return v[1];
+	return 0;
+}
+
+/* The end of N NUL-terminated strings laid out one after the other from P
+ * (the kernel's argument and environment areas). */
+static rs_u64 strings_end(const char *p, rs_u64 n)
+{
+	while (n--)
+		p += rs_strlen(p) + 1;
+	return (rs_uptr)p;
+}
+
+/* Room a heap moved next to the snapshot's executable must find free. */
+#define RS_HEAP_ROOM (1ull << 20)
+
+/* Where the brk heap starts: next to the snapshot's executable, as in a
+ * normal start, at the distance the kernel put this exec's break from this
+ * exec's executable (its random brk offset: fresh per exec as before). Where
+ * that spot is not free, or the break was moved already, it stays put. */
+static rs_u64 heap_base(const struct rs_image *img, const struct rs_live *live, rs_u64 brk, const struct rs_range *avoid, int n)
+{
+	const struct rs_header *h = img->h;
+	rs_u64 exe_end = live_aux(live, AT_PHDR) + (h->mm_brk_base - h->at_phdr); /* same file, same offsets */
+	if (brk < exe_end || brk - exe_end > (1ull << 32))
+		return brk;
+	rs_u64 base = h->mm_brk_base + (brk - exe_end);
+	return spot_taken(img, base, RS_HEAP_ROOM, avoid, n) ? brk : base;
+}
+
+/* What the kernel will report of the restored process (PR_SET_MM_MAP): the
+ * snapshot's executable and heap, this exec's stack, arguments and auxv
+ * (patched by then). The brk is read here, before anything moves it. */
+static void fill_mm(struct rs_args *a, const struct rs_image *img, const struct rs_live *live, const struct rs_range *avoid, int n)
+{
+	const struct rs_header *h = img->h;
+	struct rs_mm_map *m = &a->mm;
+	long brk = rs_brk(0);
+	if (!h->mm_start_code || !live->argc || rs_failed(brk))
+		return;
+	m->start_code = h->mm_start_code;
+	m->end_code = h->mm_end_code;
+	m->start_data = h->mm_start_data;
+	m->end_data = h->mm_end_data;
+	m->start_brk = m->brk = heap_base(img, live, (rs_u64)brk, avoid, n);
+	m->start_stack = (rs_uptr)live->argv - 8;
+	m->arg_start = (rs_uptr)live->argv[0];
+	m->arg_end = m->env_start = strings_end(live->argv[0], live->argc);
+	m->env_end = strings_end((const char *)m->env_start, live->env_count);
+	m->auxv = (rs_uptr)live->auxv;
+	rs_u64 pairs = 1;
+	while (live->auxv[2 * (pairs - 1)] != AT_NULL)
+		pairs++;
+	m->auxv_size = (rs_u32)(pairs * 16);
+	m->exe_fd = ~0u;
+}
+
 /* The fds were the lowest free numbers when opened, so they are usually one
  * run [lo, hi] with no fd of the program's in between: then one close_range
  * does. Otherwise, under a seccomp filter (which might not know the call) or
@@ -634,6 +710,8 @@ struct rs_args *rs_prepare(const struct rs_image *img, const struct rs_live *liv
 	struct rs_args *a = (struct rs_args *)(self + l.args_off);
 	rs_copy((void *)self, __start_rs_restore, (rs_u64)(__stop_rs_restore - __start_rs_restore));
 	fill_args(a, &l, img, live, fds, image_fd, texts);
+	struct rs_range taken[4] = {avoid[0], avoid[1], avoid[2], {self, self + l.span}};
+	fill_mm(a, img, live, taken, 4);
 	plan_moves(a, img, &b, self + l.bounce_off);
 	/* Keep the stack from a margin below the current frames to its end. */
 	struct rs_range keep[3] = {
@@ -769,6 +847,17 @@ RS_ROUTINE static void prefault_spans(struct rs_args *a)
 		rs_madvise(a->spans[i].start, a->spans[i].end - a->spans[i].start, RS_MADV_POPULATE_READ);
 }
 
+/* Tell the kernel the restored layout, so that /proc/PID/auxv and stat, gdb,
+ * ltrace and core dumps see it: the auxv as patched, the snapshot's
+ * executable and heap. No privilege is needed without a new exe_fd. A kernel
+ * without CONFIG_CHECKPOINT_RESTORE refuses it: the program runs the same,
+ * only tools see the layout of the exec. */
+RS_ROUTINE static void set_mm(struct rs_args *a)
+{
+	if (a->mm.start_code)
+		rs_prctl(RS_PR_SET_MM, RS_PR_SET_MM_MAP, (rs_uptr)&a->mm, sizeof a->mm);
+}
+
 /* malloc's first sbrk would fault in its new pages one by one (several
  * microseconds each here); one madvise populates them. The break moves up
  * now and libc's __curbrk, still 0 in the snapshot, is set to where it was,
@@ -872,6 +961,7 @@ RS_ROUTINE __attribute__((noreturn, used)) void rs_takeover(struct rs_args *a)
 	prefault_spans(a);
 	mark(a);
 	apply_pokes(a);
+	set_mm(a);
 	prefault_heap(a);
 	protect_patched(a);
 	mark(a);

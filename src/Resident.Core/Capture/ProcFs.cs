@@ -36,6 +36,21 @@ internal static class ProcFs
         throw new CaptureException($"/proc/{pid}/status has no SigCgt line");
     }
 
+    /// <summary>
+    /// The fields of /proc/PID/stat by their number in proc(5) (field 1 is the pid, 2 the
+    /// command): the command may hold spaces and parentheses, so counting starts after its
+    /// last ')'. Numeric fields only; fields 1 and 2 are left 0.
+    /// </summary>
+    public static ulong[] Stat(int pid)
+    {
+        var text = File.ReadAllText($"/proc/{pid}/stat");
+        var rest = text[(text.LastIndexOf(')') + 2)..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        var fields = new ulong[rest.Length + 3];
+        for (int i = 1; i < rest.Length; i++)   // field 3 is the state letter
+            fields[i + 3] = ulong.TryParse(rest[i], NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) ? v : 0;
+        return fields;
+    }
+
     public static bool HasHeap(int pid) =>
         File.ReadLines($"/proc/{pid}/maps").Any(l => l.EndsWith("[heap]", StringComparison.Ordinal));
 }

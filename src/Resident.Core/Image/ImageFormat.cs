@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 
 namespace Resident.Image;
 
-// The C# mirror of native/image.h (format version 4); docs/image-format.md is the spec.
+// The C# mirror of native/image.h (format version 5); docs/image-format.md is the spec.
 // Field order, widths and names (snake_case there, PascalCase here) must match the header
 // exactly: tests/Resident.Tests/Image/LayoutTests.cs compiles image.h with gcc and compares
 // every size and offset. Fields are only appended; see the spec's versioning rules.
@@ -12,7 +12,7 @@ namespace Resident.Image;
 public static class ImageFormat
 {
     public const string Magic = "RESIDENT";
-    public const uint Version = 4; // 2: rlimit_stack appended to rs_header; 3: heap_word, heap_prefault; 4: prefault
+    public const uint Version = 5; // 2: rlimit_stack appended to rs_header; 3: heap_word, heap_prefault; 4: prefault; 5: rs_file ctime, rs_header mm_*
     public const uint PageSize = 4096;
     public const int MaxVdsoVmas = 4;
 
@@ -89,6 +89,10 @@ public struct RsFile
     public ulong Size;
     public long MtimeSec;
     public long MtimeNsec;
+
+    // version 5
+    public long CtimeSec;
+    public long CtimeNsec;
 }
 
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
@@ -196,6 +200,13 @@ public unsafe struct RsHeader
 
     // version 4
     public RsTable Prefault;
+
+    // version 5
+    public ulong MmStartCode;
+    public ulong MmEndCode;
+    public ulong MmStartData;
+    public ulong MmEndData;
+    public ulong MmBrkBase;
 }
 
 /// <summary>rs_header.vdso_vmas: struct rs_vdso_vma[RS_MAX_VDSO_VMAS], inline.</summary>

@@ -36,7 +36,7 @@ public static class ImageReader
         string Str(uint offset) => StringTable.Get(strings, offset);
 
         var files = Table<RsFile>(meta, h.Files, "files").Select(f =>
-            new FileEntry(Str(f.Path), f.Flags, f.Dev, f.Ino, f.Size, f.MtimeSec, f.MtimeNsec)).ToList();
+            new FileEntry(Str(f.Path), f.Flags, f.Dev, f.Ino, f.Size, f.MtimeSec, f.MtimeNsec, f.CtimeSec, f.CtimeNsec)).ToList();
         if (files.Count == 0)
             throw new InvalidDataException("no files[0]: the executable is missing");
         var regions = Table<RsRegion>(meta, h.Regions, "regions").Select(r =>

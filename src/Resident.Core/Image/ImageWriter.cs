@@ -131,7 +131,7 @@ public static partial class ImageWriter
     static RsFile ToRaw(FileEntry f, StringTable strings) => new()
     {
         Path = strings.Add(f.Path), Flags = f.Flags, Dev = f.Dev, Ino = f.Ino, Size = f.Size,
-        MtimeSec = f.MtimeSec, MtimeNsec = f.MtimeNsec,
+        MtimeSec = f.MtimeSec, MtimeNsec = f.MtimeNsec, CtimeSec = f.CtimeSec, CtimeNsec = f.CtimeNsec,
     };
 
     static RsPatch ToRaw(Patch p, StringTable strings) => new()

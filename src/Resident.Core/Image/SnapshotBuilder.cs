@@ -52,6 +52,7 @@ public static class SnapshotBuilder
         FillResumeState(ref header, p, auxv, stackVma);
         FillHeap(ref header, p, maps);
         CheckProgramHeaders(header, regions);
+        FillLayout(ref header, p);
         AddDependencies(files, p.ProbedAbsent, p.Opened);
 
         return new Snapshot
@@ -228,6 +229,25 @@ public static class SnapshotBuilder
         var first = regions.FirstOrDefault(r => r.Kind == ImageFormat.RegionFile && r.File == 0 && r.Offset == 0);
         if (first == null || h.AtPhdr != first.Start + ElfHeaderSize)
             throw new CaptureException("the program headers do not follow the ELF header (e_phoff is not 64): not supported");
+    }
+
+    /// <summary>
+    /// mm_* (docs/image-format.md): the executable's code and data bounds as the kernel reports
+    /// them for the captured exec (/proc/PID/stat fields 26, 27, 45, 46), and where its heap
+    /// begins before the random offset: the end of its last segment's memory, page-aligned.
+    /// </summary>
+    static void FillLayout(ref RsHeader h, IStoppedProcess p)
+    {
+        var stat = Capture.ProcFs.Stat(p.Pid);
+        if (stat.Length <= 46)
+            throw new CaptureException($"/proc/{p.Pid}/stat has {stat.Length} fields: no code and data bounds");
+        var loads = Elf.ElfFile.Read(p.ProgramPath).ProgramHeaders.Where(ph => ph.Type == Elf.ElfFile.PtLoad).ToList();
+        ulong bias = h.AtPhdr - 64 - loads[0].VAddr;   // CheckProgramHeaders: AT_PHDR follows the ELF header
+        h.MmStartCode = stat[26];
+        h.MmEndCode = stat[27];
+        h.MmStartData = stat[45];
+        h.MmEndData = stat[46];
+        h.MmBrkBase = ImageFormat.AlignUp(bias + loads.Max(ph => ph.VAddr + ph.MemSize), ImageFormat.PageSize);
     }
 
     // glibc's first heap extension for a small request: DEFAULT_TOP_PAD (128 KiB) + the

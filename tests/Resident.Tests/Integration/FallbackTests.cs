@@ -69,6 +69,26 @@ public sealed class FallbackTests(Fixtures fx) : IClassFixture<Fixtures>
     }
 
     [Fact]
+    public void LibraryRewrittenInPlace_OldMtimePutBack()
+    {
+        // cat new > lib.so; touch -d "$old" lib.so: same inode, same size, same mtime, new code.
+        // Only the change time (ctime), which no user can set, tells.
+        using var c = RegisteredCopy();
+        var inode = Inode(c.Alpha);
+        var mtime = File.GetLastWriteTimeUtc(c.Alpha);
+        var v2 = File.ReadAllBytes(Path.Combine(c.Dir, "libalpha_v2.so"));
+        Assert.Equal(new FileInfo(c.Alpha).Length, v2.Length);   // the fixture's two versions are the same size
+        using (var f = new FileStream(c.Alpha, FileMode.Open, FileAccess.Write))
+            f.Write(v2);
+        File.SetLastWriteTimeUtc(c.Alpha, mtime);
+        Assert.Equal(inode, Inode(c.Alpha));
+        Assert.Equal(mtime, File.GetLastWriteTimeUtc(c.Alpha));
+        c.S.AssertFallsBack(c.Spec, c.Libs, "library changed");
+        Assert.Contains("alpha: constructor (version 2)", c.S.RunNormal(c.Spec).StdoutText);
+        AssertListed(c, "stale");
+    }
+
+    [Fact]
     public void LibraryReplaced_NewInodeAndNewCode()
     {
         using var c = RegisteredCopy();
