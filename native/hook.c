@@ -593,13 +593,16 @@ static void find_rseq(struct hook *h)
 
 static int check_image(struct hook *h)
 {
-	rs_u64 lim[2];
+	rs_u64 lim[2], data[2], as[2];
 	if (!same_exe(h))
 		return 0;
 	find_rseq(h);
-	if (rs_uname(&h->buf->uts) || rs_getrlimit(RS_RLIMIT_STACK, lim))
+	if (rs_uname(&h->buf->uts) || rs_getrlimit(RS_RLIMIT_STACK, lim) || rs_getrlimit(RS_RLIMIT_DATA, data) ||
+	    rs_getrlimit(RS_RLIMIT_AS, as))
 		return refuse(h, "uname or getrlimit failed", 0);
 	h->live.rlimit_stack = lim[0];
+	h->live.rlimit_data = data[0];
+	h->live.rlimit_as = as[0];
 	h->live.kernel_release = h->buf->uts.release;
 	h->live.kernel_version = h->buf->uts.version;
 	return rs_check_live(&h->img, &h->live, &h->why) && rs_check_rseq(&h->img, &h->live, &h->why);

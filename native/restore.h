@@ -56,6 +56,7 @@ struct rs_live {
 	const char *kernel_release; /* uname(), NUL-terminated */
 	const char *kernel_version;
 	rs_u64 rlimit_stack; /* soft RLIMIT_STACK (RLIM_INFINITY: ~0) */
+	rs_u64 rlimit_data, rlimit_as; /* soft RLIMIT_DATA, RLIMIT_AS: the takeover's peak must fit */
 	int filtered; /* a seccomp filter is on: make no system call the takeover can do without */
 	rs_u64 rseq_area; /* the rseq area this exec's ld.so registered (thread pointer + its
 			   * __rseq_offset, when its __rseq_size is not 0), or 0 for none */

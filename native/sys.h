@@ -60,6 +60,8 @@ typedef unsigned long rs_uptr;
 #define RS_RSEQ_FLAG_UNREGISTER 1
 #define RS_CLOCK_MONOTONIC 1
 #define RS_RLIMIT_STACK 3
+#define RS_RLIMIT_DATA 2
+#define RS_RLIMIT_AS 9
 
 #define RS_ENOENT 2
 #define RS_ENOTDIR 20

@@ -205,8 +205,9 @@ RS_ROUTINE __attribute__((noreturn)) void rs_takeover(struct rs_args *a);
 
 struct rs_layout {
 	rs_u64 args_off, maps_off, pokes_off, fds_off, spans_off, bounce_off, total;
-	rs_u64 span; /* the mapping's length: total, widened (see RS_FLUSH_SPAN) */
-	rs_u32 prot; /* the mapping's protection: W+X if the kernel allows (anon_map) */
+	rs_u64 span; /* the mapping's length: total, widened (see RS_FLUSH_SPAN) unless limits are tight */
+	rs_u32 prot; /* the mapping's protection: W+X if the kernel allows (anon_map) and limits are not tight */
+	int heap; /* prefault malloc's first heap (not when the limits leave no room for it) */
 };
 
 /* Unmapping or reprotecting a few populated pages makes the kernel flush
@@ -263,6 +264,45 @@ static void plan_layout(const struct rs_image *img, rs_u64 block_len, struct rs_
 	l->total = l->bounce_off + block_len;
 	l->span = l->total + RS_PAGE > RS_FLUSH_SPAN ? l->total + RS_PAGE : RS_FLUSH_SPAN;
 	l->prot = RS_PROT_READ | RS_PROT_WRITE | RS_PROT_EXEC;
+	l->heap = 1;
+}
+
+/*
+ * ulimit -d and -v: what the process holds when the routine has mapped the
+ * last region — every region, its own mapping, the kept stack and vvar..vdso
+ * block, malloc's prefaulted first heap — must fit RLIMIT_AS, and what of it
+ * is private and writable (the kernel's data_vm: writable regions, PATCHED
+ * ones too as they are mapped writable first, the writable part of its own
+ * mapping, the heap) RLIMIT_DATA; else an mmap half-way would fail after the
+ * point of no return. A normal start maps the same regions; the takeover's
+ * own mapping is the difference, so where it does not fit as it is, it is
+ * made smaller (no widening, code R+X and not W+X), then the heap prefault is
+ * left to malloc; if that does not fit either, the program starts normally.
+ * The stack is counted as this exec's frames plus the kernel's first 128 KiB.
+ */
+static int limits_fit(const struct rs_image *img, const struct rs_live *live, const struct rs_layout *l, rs_u64 block_len)
+{
+	rs_u64 all = 0, data = 0, heap = l->heap ? img->h->heap_prefault : 0;
+	for (rs_u32 i = 0; i < img->region_count; i++) {
+		const struct rs_region *r = &img->regions[i];
+		all += r->end - r->start;
+		data += r->prot & RS_PROT_WRITE || r->flags & RS_RF_PATCHED ? r->end - r->start : 0;
+	}
+	rs_u64 self_data = l->prot & RS_PROT_EXEC ? l->span : l->span - l->args_off;
+	rs_u64 stack = live->stack_end - rs_page_down(live->sp) + (128ull << 10);
+	return data + self_data + heap <= live->rlimit_data && all + l->span + stack + block_len + heap <= live->rlimit_as;
+}
+
+static int fit_limits(const struct rs_image *img, const struct rs_live *live, struct rs_layout *l, rs_u64 block_len)
+{
+	if (limits_fit(img, live, l, block_len))
+		return 1;
+	l->span = l->total;
+	l->prot = RS_PROT_READ | RS_PROT_WRITE;
+	if (limits_fit(img, live, l, block_len))
+		return 1;
+	l->heap = 0;
+	return limits_fit(img, live, l, block_len);
 }
 
 static int overlaps(rs_u64 a, rs_u64 len, const struct rs_range *r) { return a < r->end && r->start < a + len; }
@@ -700,6 +740,10 @@ struct rs_args *rs_prepare(const struct rs_image *img, const struct rs_live *liv
 	rs_u64 lo, hi;
 	find_block(img, live, &b);
 	plan_layout(img, block_overlaps(&b) ? b.end - b.start : 0, &l);
+	if (!fit_limits(img, live, &l, b.end - b.start)) {
+		rs_refuse(why, "resource limits", "RLIMIT_DATA or RLIMIT_AS leave no room for the takeover");
+		return 0;
+	}
 	rs_stack_zone(live, &lo, &hi);
 	struct rs_range avoid[3] = {{b.start, b.end}, {b.live, b.live + (b.end - b.start)}, {lo, hi}};
 	rs_u64 self = place_mapping(img, &l, live->stack_end, avoid, 3);
@@ -710,6 +754,8 @@ struct rs_args *rs_prepare(const struct rs_image *img, const struct rs_live *liv
 	struct rs_args *a = (struct rs_args *)(self + l.args_off);
 	rs_copy((void *)self, __start_rs_restore, (rs_u64)(__stop_rs_restore - __start_rs_restore));
 	fill_args(a, &l, img, live, fds, image_fd, texts);
+	if (!l.heap)
+		a->heap_prefault = 0;
 	struct rs_range taken[4] = {avoid[0], avoid[1], avoid[2], {self, self + l.span}};
 	fill_mm(a, img, live, taken, 4);
 	plan_moves(a, img, &b, self + l.bounce_off);
