@@ -412,6 +412,8 @@ static int open_in(struct hook *h)
 	long fd = rs_openat(RS_AT_FDCWD, h->image_path, RS_O_RDONLY | RS_O_NOFOLLOW | RS_O_CLOEXEC | RS_O_NONBLOCK | RS_O_NOCTTY);
 	if (fd == -RS_ENOENT || fd == -RS_ENOTDIR)
 		return 0;
+	if (fd == -RS_ELOOP) /* O_NOFOLLOW met a symlink: whoever can point it can pick the address space */
+		return refuse(h, "image not trusted: symlink", h->image_path);
 	if (fd < 0)
 		return refuse(h, "image unreadable", h->image_path);
 	h->image_fd = (int)fd;

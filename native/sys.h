@@ -70,6 +70,7 @@ typedef unsigned long rs_uptr;
 #define RS_EACCES 13
 #define RS_ENOSYS 38
 #define RS_EBUSY 16
+#define RS_ELOOP 40
 #define RS_EINVAL 22
 
 /* The end of 47-bit user space: munmap ranges stop here ([vsyscall] above is the kernel's;

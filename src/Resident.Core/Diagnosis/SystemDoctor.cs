@@ -122,10 +122,10 @@ public static class SystemDoctor
         if (r.TrustProblem() is { } problem)
             return new Finding(false, subject, problem);
         var images = Directory.GetFiles(r.Directory, "*.img");
-        var untrusted = images.Where(i => HookTrust.Problem(i) is not null).ToList();
+        var untrusted = images.Where(i => HookTrust.Problem(i, HookTrust.Kind.Image) is not null).ToList();
         return untrusted.Count == 0
             ? new Finding(true, subject, $"{r.Directory}: trusted, {images.Length} image(s)")
-            : new Finding(false, subject, $"{r.Directory}: {untrusted.Count} of {images.Length} image(s) not trusted, e.g. {HookTrust.Problem(untrusted[0])}");
+            : new Finding(false, subject, $"{r.Directory}: {untrusted.Count} of {images.Length} image(s) not trusted, e.g. {HookTrust.Problem(untrusted[0], HookTrust.Kind.Image)}");
     }
 
     internal static Finding HookEnabled(string hook, string? ldAudit)
@@ -143,7 +143,7 @@ public static class SystemDoctor
     {
         if (!File.Exists(hook))
             return new Finding(false, "hook file", $"{hook} does not exist (build it with ./setup.sh)");
-        string? problem = HookTrust.Problem(hook) ?? HookTrust.Problem(Path.GetDirectoryName(hook)!);
+        string? problem = HookTrust.Problem(hook, HookTrust.Kind.File) ?? HookTrust.Problem(Path.GetDirectoryName(hook)!, HookTrust.Kind.Directory);
         return problem is null
             ? new Finding(true, "hook file", $"{hook}: owned by you or root, not writable by others")
             : new Finding(false, "hook file", problem + ": anyone who can change it runs code in every program you start");

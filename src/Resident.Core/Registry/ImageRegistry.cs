@@ -62,7 +62,7 @@ public sealed class ImageRegistry(string directory, bool system = false)
     {
         if (!System.IO.Directory.Exists(Directory))
             return $"registry {Directory} does not exist or is not a directory";
-        return HookTrust.Problem(Directory) is { } problem ? $"registry {problem}: the hook would not trust its images" : null;
+        return HookTrust.Problem(Directory, HookTrust.Kind.Directory) is { } problem ? $"registry {problem}: the hook would not trust its images" : null;
     }
 
     public string ImagePath(ulong dev, ulong ino) => Path.Combine(Directory, RegistryPaths.ImageFileName(dev, ino));
