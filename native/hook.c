@@ -438,6 +438,49 @@ static int open_image(struct hook *h)
 	return registry_dir(h, 1) && open_in(h);
 }
 
+/* When there is no image for this file, but its path is registered under
+ * another one: the executable was replaced since `resident add` (a package
+ * upgrade), and the image names the old file. For RESIDENT_DEBUG and
+ * RESIDENT_PROBE only (a readlink or two more): a registry holds, for every
+ * image, the symlink DIR/<FNV-1a-64 of the path, hex>.path -> "IMAGE:PATH",
+ * IMAGE the image's file name (RegistryPaths.PathLink). An image of this very
+ * file that is only missing (being replaced) is no image, as before. */
+static rs_u64 path_hash(const char *s)
+{
+	rs_u64 v = RS_FNV_OFFSET;
+	for (; *s; s++)
+		v = (v ^ (rs_u8)*s) * RS_FNV_PRIME;
+	return v;
+}
+
+static __attribute__((noinline)) int registered_elsewhere(struct hook *h)
+{
+	char exe[HOOK_PATH_MAX + 1], target[HOOK_PATH_MAX + 64], own[64];
+	long n = rs_readlink("/proc/self/exe", exe, HOOK_PATH_MAX);
+	if (n <= 0)
+		return 0;
+	exe[n] = 0;
+	put(put_hex(put(put_hex(own, own + sizeof own - 1, h->exe.st_dev), own + sizeof own - 1, "-"), own + sizeof own - 1, h->exe.st_ino),
+	    own + sizeof own - 1, ".img:");
+	rs_u64 own_len = rs_strlen(own);
+	for (int system = 0; system < 2; system++) {
+		if (!registry_dir(h, system))
+			continue;
+		char *end = h->image_path + sizeof h->image_path - 1;
+		put(put_hex(put(h->image_path + h->dir_len, end, "/"), end, path_hash(exe)), end, ".path");
+		long t = rs_readlink(h->image_path, target, sizeof target - 1);
+		if (t <= 0)
+			continue;
+		target[t] = 0;
+		const char *colon = target;
+		while (*colon && *colon != ':')
+			colon++;
+		if (*colon && rs_streq(colon + 1, exe) && !rs_memeq(target, own, own_len))
+			return refuse(h, "executable changed", "replaced since it was registered (resident refresh captures it again)");
+	}
+	return 0;
+}
+
 static int read_at(int fd, rs_u8 *to, rs_u64 len, rs_u64 off)
 {
 	for (rs_u64 got = 0; got < len;) {
@@ -734,8 +777,11 @@ __attribute__((visibility("default"))) unsigned int la_version(unsigned int vers
 	hook_init(&h);
 	if (!find_exec(&h, __builtin_frame_address(0)))
 		return 0; /* not a normal dynamic exec: not ours to judge */
-	if (!open_image(&h))
+	if (!open_image(&h)) {
+		if (!h.why.reason && (h.debug || h.probe))
+			registered_elsewhere(&h);
 		return fall_back(&h);
+	}
 	if (h.valgrind) { /* its CPU is not the one the image was made for, nor does it model the takeover */
 		refuse(&h, "running under valgrind", 0);
 		return fall_back(&h);

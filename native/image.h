@@ -236,6 +236,12 @@ struct rs_header {
 	rs_u64 mm_end_data; /* end_data */
 	rs_u64 mm_brk_base; /* the end of the executable's last segment (its bss), page-aligned: where the
 	                     * kernel starts the brk heap, before its random offset */
+	rs_u64 stacksize_word; /* the word where libc keeps the default thread stack size it derived from
+	                        * rlimit_stack before the stop point (glibc 2.34+; found at capture as the
+	                        * one {guardsize 4096, stackaddr 0, stacksize} in the saved pages), or 0.
+	                        * With it, an exec under another finite soft RLIMIT_STACK of at least
+	                        * 1 MiB is restored with the size a normal start would derive (the limit,
+	                        * page-aligned); without it the limits must be equal */
 };
 
 #define RS_PREFAULT_MAX 4096u

@@ -20,7 +20,7 @@ _Static_assert(sizeof(struct rs_header) % 8 == 0, "header is 8-aligned");
 _Static_assert(RS_OFFSETOF(struct rs_header, checksum) == 32, "checksum word");
 _Static_assert(RS_OFFSETOF(struct rs_header, rlimit_stack) == 624 && RS_OFFSETOF(struct rs_header, heap_word) == 632 &&
 		   RS_OFFSETOF(struct rs_header, prefault) == 648 && RS_OFFSETOF(struct rs_header, mm_start_code) == 664 &&
-		   sizeof(struct rs_header) == 704,
+		   sizeof(struct rs_header) == 712,
 	       "v5 header");
 _Static_assert(sizeof(struct rs_span) == 16, "rs_span");
 _Static_assert(sizeof(struct rs_file) == 64, "rs_file");
@@ -40,6 +40,7 @@ _Static_assert(sizeof(struct rs_vdso_vma) == 24, "rs_vdso_vma");
  * program's stack can grow (8 MiB default RLIMIT_STACK + the kernel's 1 MiB
  * stack guard gap, rounded up). */
 #define RS_STACK_RESERVE (16ull << 20)
+#define RS_STACK_GUARD_GAP (256ull * RS_PAGE) /* the kernel's stack_guard_gap */
 
 /* ---- checksum ---- */
 
@@ -341,6 +342,8 @@ static int check_state(const struct rs_image *img, struct rs_why *why)
 		return rs_refuse(why, "corrupt image: robust list", 0);
 	if (h->rseq_addr && (h->rseq_len < RS_RSEQ_MIN_LEN || h->rseq_addr % 32 || !writable(img, h->rseq_addr, h->rseq_len)))
 		return rs_refuse(why, "corrupt image: rseq", 0);
+	if (h->stacksize_word && (h->stacksize_word % 8 || !writable(img, h->stacksize_word, 8)))
+		return rs_refuse(why, "corrupt image: thread stack size", 0);
 	if (h->heap_prefault % RS_PAGE || h->heap_prefault > RS_HEAP_PREFAULT_MAX || (h->heap_prefault && !h->heap_word) ||
 	    (h->heap_word && (h->heap_word % 8 || !writable(img, h->heap_word, 8))))
 		return rs_refuse(why, "corrupt image: heap", 0);
@@ -388,6 +391,11 @@ static int field_equals(const char *field, rs_u64 size, const char *live)
 	return n < size && rs_strnlen(live, size) == n && rs_memeq(field, live, n);
 }
 
+int rs_stacksize_patchable(const struct rs_image *img, const struct rs_live *live)
+{
+	return img->h->stacksize_word && live->rlimit_stack != ~0ull && live->rlimit_stack >= RS_STACKSIZE_MIN;
+}
+
 static int check_machine(const struct rs_image *img, const struct rs_live *live, struct rs_why *why)
 {
 	const struct rs_header *h = img->h;
@@ -403,7 +411,7 @@ static int check_machine(const struct rs_image *img, const struct rs_live *live,
 	    !field_equals(h->kernel_version, sizeof h->kernel_version, live->kernel_version))
 		return rs_refuse(why, "kernel changed", 0);
 	/* libc sized its default thread stacks from this limit before the stop. */
-	if (live->rlimit_stack != h->rlimit_stack)
+	if (live->rlimit_stack != h->rlimit_stack && !rs_stacksize_patchable(img, live))
 		return rs_refuse(why, "stack limit differs", 0);
 	return 1;
 }
@@ -587,11 +595,19 @@ static int check_patches(const struct rs_image *img, const struct rs_live *live,
 	return 1;
 }
 
-/* rs_stack_zone(live, lo, hi): addresses the live stack owns or may grow into. */
+/* rs_stack_zone(live, lo, hi): addresses the live stack owns or may grow into:
+ * down to its soft limit below the top and the kernel's guard gap (256
+ * pages) below that, at least RS_STACK_RESERVE below this frame. With no
+ * limit, RS_STACK_RESERVE (as far as an unlimited stack is guaranteed). */
 void rs_stack_zone(const struct rs_live *live, rs_u64 *lo, rs_u64 *hi)
 {
-	rs_u64 sp = rs_page_down(live->sp);
-	*lo = sp > RS_STACK_RESERVE ? sp - RS_STACK_RESERVE : 0;
+	rs_u64 sp = rs_page_down(live->sp), reach = RS_STACK_RESERVE;
+	if (live->rlimit_stack != ~0ull && live->rlimit_stack < (1ull << 40)) {
+		rs_u64 limit_low = live->stack_end - rs_page_up(live->rlimit_stack) - RS_STACK_GUARD_GAP;
+		if (limit_low < sp && sp - limit_low > reach)
+			reach = sp - limit_low;
+	}
+	*lo = sp > reach ? sp - reach : 0;
 	*hi = live->stack_end;
 }
 

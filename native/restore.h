@@ -101,6 +101,12 @@ int rs_patch_base(const struct rs_image *img, const struct rs_live *live, const 
 
 /* rs_stack_zone(live, lo, hi): [lo, hi) is what the live stack owns or may
  * grow into; no snapshot mapping may lie there. */
+
+/* rs_stacksize_patchable(img, live): this exec's soft RLIMIT_STACK differs from
+ * the capture's and the image says where libc keeps the default thread stack
+ * size it derived: the takeover writes what a normal start would derive. */
+#define RS_STACKSIZE_MIN (1ull << 20)
+int rs_stacksize_patchable(const struct rs_image *img, const struct rs_live *live);
 void rs_stack_zone(const struct rs_live *live, rs_u64 *lo, rs_u64 *hi);
 
 /* rs_open_files(img, fds, why): check every files[] entry against the file

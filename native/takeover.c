@@ -145,7 +145,7 @@ enum { RS_STEP_MUNMAP, RS_STEP_MREMAP, RS_STEP_MMAP, RS_STEP_MPROTECT, RS_STEP_S
 
 #define RS_LINE_MAX 4224 /* a path (4096) and the words around it */
 #define RS_PATH_MAX 4096
-#define RS_EXTRA_POKES 8 /* six auxv entries, canary, pointer guard */
+#define RS_EXTRA_POKES 9 /* six auxv entries, canary, pointer guard, thread stack size */
 
 #define RS_MARK_COUNT 7
 
@@ -533,6 +533,9 @@ static void fill_pokes(struct rs_args *a, const struct rs_image *img, const stru
 	}
 	poke_auxv(a, img, live);
 	poke_guards(a, img, live);
+	/* glibc's default thread stack size is the soft stack limit, page-aligned */
+	if (live->rlimit_stack != img->h->rlimit_stack && rs_stacksize_patchable(img, live))
+		add_poke(a, img->h->stacksize_word, rs_page_up(live->rlimit_stack));
 }
 
 /* Unmap everything but the kept ranges (sorted here; they may touch). */

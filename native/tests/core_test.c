@@ -172,6 +172,7 @@ static void build_live(struct rs_live *l)
 	l->kernel_release = "6.18.0";
 	l->kernel_version = "#1 SMP";
 	l->rlimit_stack = 8u << 20;
+	l->rlimit_data = l->rlimit_as = ~0ull;
 }
 
 static int parse(struct rs_image *img, struct rs_why *why)
@@ -446,6 +447,86 @@ static void test_plan(void)
 	free((void *)img.meta);
 }
 
+/* Another soft stack limit: accepted only where the image says where libc
+ * keeps the thread stack size it derived, which the takeover rewrites. */
+static void test_stack_limit(void)
+{
+	struct rs_image img;
+	struct rs_why why = {0};
+	struct rs_live live;
+	struct rs_header *h = (struct rs_header *)image;
+	static const struct {
+		rs_u64 word, limit;
+		const char *expect;
+	} cases[] = {{0, 64u << 20, "stack limit differs"},
+		     {TCB + 0x608, 64u << 20, "accepted"},
+		     {TCB + 0x608, ~0ull, "stack limit differs"},
+		     {TCB + 0x608, 512u << 10, "stack limit differs"}};
+	for (unsigned i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		build_image();
+		h->stacksize_word = cases[i].word;
+		seal();
+		EXPECT(parse(&img, &why), "stack limit case %u: parse refused: %s", i, why.reason);
+		build_live(&live);
+		live.rlimit_stack = cases[i].limit;
+		int ok = rs_check_live(&img, &live, &why);
+		EXPECT(!strcmp(ok ? "accepted" : why.reason, cases[i].expect), "stack limit case %u: %s", i, ok ? "accepted" : why.reason);
+		free((void *)img.meta);
+	}
+	build_image();
+	h->stacksize_word = TCB + 0x60c; /* not a word */
+	seal();
+	EXPECT(!parse(&img, &why) && !strcmp(why.reason, "corrupt image: thread stack size"), "unaligned stack size word");
+}
+
+/* ulimit -d: the takeover's own mapping shrinks, then the heap prefault goes,
+ * then the exec starts normally. */
+static void test_plan_limits(void)
+{
+	struct rs_image img;
+	struct rs_live live;
+	struct rs_args *a;
+	int fds[3];
+	build_image();
+	if (!plan(&img, &live, &a, fds)) {
+		failures++;
+		return;
+	}
+	rs_u64 wide = a->self_len, data = 0;
+	for (rs_u32 i = 0; i < img.region_count; i++)
+		if (img.regions[i].prot & RS_PROT_WRITE || img.regions[i].flags & RS_RF_PATCHED)
+			data += img.regions[i].end - img.regions[i].start;
+	EXPECT(a->heap_prefault == 0x21000, "heap prefault with no limit");
+	rs_abandon(a);
+	free((void *)img.meta);
+
+	build_image();
+	struct rs_why why = {0};
+	EXPECT(parse(&img, &why), "parse");
+	build_live(&live);
+	live.argv = argv, live.envp = plan_envp, live.env_count = 2;
+	struct rs_texts t = {"/usr/bin/prog", 0, {0, 0}};
+	live.rlimit_data = data + wide + 0x21000 - RS_PAGE; /* the widened mapping does not fit */
+	a = rs_prepare(&img, &live, fds, 6, &t, &why);
+	EXPECT(a && a->self_len < wide && a->heap_prefault == 0x21000, "a smaller mapping, heap kept");
+	rs_u64 tight = a ? a->self_len : 0;
+	if (a)
+		rs_abandon(a);
+	live.rlimit_data = data + tight; /* nor the heap */
+	a = rs_prepare(&img, &live, fds, 6, &t, &why);
+	EXPECT(a && a->heap_prefault == 0, "the heap prefault left to malloc");
+	if (a)
+		rs_abandon(a);
+	live.rlimit_data = data;
+	a = rs_prepare(&img, &live, fds, 6, &t, &why);
+	EXPECT(!a && !strcmp(why.reason, "resource limits"), "no room at all: a normal start");
+	live.rlimit_data = ~0ull;
+	live.rlimit_as = 4096;
+	a = rs_prepare(&img, &live, fds, 6, &t, &why);
+	EXPECT(!a && !strcmp(why.reason, "resource limits"), "ulimit -v");
+	free((void *)img.meta);
+}
+
 /* Live and capture vdso blocks overlap: every VMA goes through the bounce area. */
 static void test_plan_bounce(void)
 {
@@ -535,6 +616,8 @@ int main(int argc, char **argv_)
 	test_checksum();
 	test_bounds();
 	test_plan();
+	test_plan_limits();
+	test_stack_limit();
 	test_plan_bounce();
 	test_fuzz(argc > 1 ? (unsigned)atoi(argv_[1]) : 200000);
 	if (failures)

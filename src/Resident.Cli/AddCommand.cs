@@ -6,8 +6,9 @@ namespace Resident.Cli;
 
 /// <param name="ThroughWrapper">-f: each PROG is a wrapper; capture the first dynamically linked program it execs.</param>
 /// <param name="System">RegistryDir is the system registry (root only; images 0644).</param>
+/// <param name="StackLimit">--stack-limit: the soft RLIMIT_STACK to capture with (bytes; ulong.MaxValue: unlimited).</param>
 public sealed record AddSettings(IReadOnlyList<string> Programs, string RegistryDir, bool ThroughWrapper = false, bool System = false,
-    bool Quiet = false);
+    bool Quiet = false, ulong? StackLimit = null);
 
 /// <summary>
 /// resident add PROG... — captures each program right after ld.so relocated it and stores the
@@ -25,14 +26,34 @@ public static class AddCommand
         };
         var system = Cli.SystemOption();
         var quiet = Cli.QuietOption();
+        var stack = new Option<string>("--stack-limit")
+        {
+            Description = "capture under this soft stack limit (e.g. 64M, 8192K, unlimited) instead of resident's own: for programs "
+                + "always run under another one, as gcc runs cc1, as and collect2 under 64M. glibc sizes default thread stacks "
+                + "from it, so an image restores under another limit only where it can set that size as a normal start would",
+            HelpName = "SIZE",
+        };
+        stack.Validators.Add(r => { if (ParseSize(r.GetValueOrDefault<string>()) is null) r.AddError("--stack-limit: a size such as 64M, 8192K or unlimited"); });
         var cmd = new Command("add",
             "Register programs: capture each one once and store its image.\n" +
             "Examples: resident add /usr/bin/perl python3.11 clang-format\n" +
-            "          resident add -f ~/bin/launcher.sh    (registers what the script execs)")
-        { programs, wrapper, system, quiet };
+            "          resident add -f ~/bin/launcher.sh    (registers what the script execs)\n" +
+            "          resident add --stack-limit 64M /usr/lib/gcc/x86_64-linux-gnu/12/cc1")
+        { programs, wrapper, system, quiet, stack };
         cmd.SetAction(r => Run(new AddSettings(r.GetValue(programs)!, Cli.RegistryDirFor(r.GetValue(system)), r.GetValue(wrapper),
-            r.GetValue(system), r.GetValue(quiet)), stdout, stderr));
+            r.GetValue(system), r.GetValue(quiet), r.GetValue(stack) is { } size ? ParseSize(size) : null), stdout, stderr));
         return cmd;
+    }
+
+    /// <summary>"64M", "8192K", "1G", "4096" (bytes) or "unlimited"; null if it is none of these.</summary>
+    internal static ulong? ParseSize(string? text)
+    {
+        if (text is null) return null;
+        if (text == "unlimited") return ulong.MaxValue;
+        ulong unit = text.Length > 0 ? char.ToUpperInvariant(text[^1]) switch { 'K' => 1UL << 10, 'M' => 1UL << 20, 'G' => 1UL << 30, _ => 1 } : 1;
+        string digits = unit == 1 ? text : text[..^1];
+        return ulong.TryParse(digits, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out ulong n)
+            && n > 0 && n <= ulong.MaxValue / unit ? n * unit : null;
     }
 
     public static int Run(AddSettings s, TextWriter stdout, TextWriter stderr)
@@ -45,7 +66,7 @@ public static class AddCommand
         {
             try
             {
-                var summary = registrar.Add(program, s.ThroughWrapper);
+                var summary = registrar.Add(program, s.ThroughWrapper, new CaptureOptions(s.StackLimit));
                 if (!s.Quiet)
                     output.WriteLine(Describe(summary, s.ThroughWrapper ? program : null));
             }

@@ -60,7 +60,7 @@ public static class RemoveCommand
         {
             try
             {
-                File.Delete(e.Path);
+                registry.Forget(e);
                 if (!s.Quiet)
                     stdout.WriteLine($"removed {e.ExePath ?? e.Path}{(e.Id is null ? "" : $" (id {e.Id})")}");
             }

@@ -133,7 +133,7 @@ public static class SyncCommand
             }
             try
             {
-                if (!s.DryRun) File.Delete(e.Path);
+                if (!s.DryRun) registry.Forget(e);
                 if (!s.Quiet) stdout.WriteLine($"{(s.DryRun ? "would remove" : "removed")} {who}: not in {confPath}");
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)

@@ -20,14 +20,14 @@ public static class Capturer
 
     /// <summary>As above, the image path and id chosen once the capture succeeded (no id is spent on a refusal).</summary>
     public static CaptureSummary Capture(string programPath, ImageDestination destination,
-        IReadOnlyDictionary<string, string> environment) =>
-        Capture(() => Tracer.RunToResumePoint(programPath, environment), destination);
+        IReadOnlyDictionary<string, string> environment, CaptureOptions? options = null) =>
+        Capture(() => Tracer.RunToResumePoint(programPath, environment, options ?? CaptureOptions.Default), destination);
 
     /// <summary>As <see cref="Capture(string, ImageDestination, IReadOnlyDictionary{string, string})"/> for the first
     /// dynamically linked program <paramref name="wrapperPath"/> execs (<see cref="Tracer.RunThroughWrapper"/>).</summary>
     public static CaptureSummary CaptureThroughWrapper(string wrapperPath, ImageDestination destination,
-        IReadOnlyDictionary<string, string> environment) =>
-        Capture(() => Tracer.RunThroughWrapper(wrapperPath, environment), destination);
+        IReadOnlyDictionary<string, string> environment, CaptureOptions? options = null) =>
+        Capture(() => Tracer.RunThroughWrapper(wrapperPath, environment, options ?? CaptureOptions.Default), destination);
 
     static CaptureSummary Capture(Func<IStoppedProcess> run, ImageDestination destination)
     {
@@ -39,6 +39,15 @@ public static class Capturer
         long size = ImageWriter.Write(snapshot, imagePath, id);
         return new CaptureSummary(stopped.ProgramPath, imagePath, size, started.Elapsed, stopped.LazyBind, id);
     }
+}
+
+/// <param name="StackLimit">the soft RLIMIT_STACK the program is captured with (bytes; RLIM_INFINITY
+/// ulong.MaxValue), else this process's own. glibc sizes default thread stacks from it before the
+/// capture point, so it is part of the image: `resident add --stack-limit 64M` for programs that
+/// run under a raised limit (gcc's children).</param>
+public sealed record CaptureOptions(ulong? StackLimit = null)
+{
+    public static readonly CaptureOptions Default = new();
 }
 
 public sealed record CaptureSummary(string ProgramPath, string ImagePath, long ImageSize, TimeSpan Elapsed, bool LazyBind, ulong Id = 0);

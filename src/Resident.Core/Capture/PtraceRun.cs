@@ -26,7 +26,8 @@ internal delegate ProgramFileCheck.Result? ExecChoice(string exe, int index);
 /// <param name="launchPath">what the stopping shell execs: the program, or a wrapper that execs it.</param>
 /// <param name="choose">picks the exec to stop in (see <see cref="ExecChoice"/>).</param>
 /// <param name="log">receives every syscall; outlives the run.</param>
-internal sealed class PtraceRun(string launchPath, ExecChoice choose, SyscallLog log) : IDisposable
+/// <param name="stackLimit">the soft RLIMIT_STACK the program gets (set on the stopped shell before its exec), or null.</param>
+internal sealed class PtraceRun(string launchPath, ExecChoice choose, SyscallLog log, ulong? stackLimit = null) : IDisposable
 {
     const int Options = Interop.PTRACE_O_TRACEEXEC | Interop.PTRACE_O_EXITKILL | Interop.PTRACE_O_TRACESYSGOOD;
     const int SyscallStop = Interop.SIGTRAP | 0x80;   // PTRACE_O_TRACESYSGOOD marks syscall stops
@@ -52,6 +53,7 @@ internal sealed class PtraceRun(string launchPath, ExecChoice choose, SyscallLog
         {
             _pidfd = Interop.PidfdOpen(pid);
             WaitForSelfStop(pid);
+            SetStackLimit(pid);
             Seize(pid);
             Interop.Kill(pid, Interop.SIGCONT);
             var (file, entry) = RunToChosenExec(pid);
@@ -80,6 +82,17 @@ internal sealed class PtraceRun(string launchPath, ExecChoice choose, SyscallLog
 
     /// <summary>Closes the pidfd; call once the run's work has completed.</summary>
     public void Dispose() => _pidfd?.Dispose();
+
+    void SetStackLimit(int pid)
+    {
+        if (stackLimit is not ulong limit)
+            return;
+        try { Interop.SetSoftLimit(pid, Interop.RLIMIT_STACK, limit); }
+        catch (ErrnoException e)
+        {
+            throw new CaptureException($"cannot capture with a stack limit of {limit} bytes ({e.Message}): above the hard limit?");
+        }
+    }
 
     void Seize(int pid)
     {

@@ -17,15 +17,17 @@ public static class Tracer
     /// if the program cannot start so: LazyBind), and stops it where ld.so would call the
     /// constructors. Throws CaptureException with a one-line reason; no process is left then.
     /// </summary>
-    public static IStoppedProcess RunToResumePoint(string programPath, IReadOnlyDictionary<string, string> environment) =>
-        RunToResumePoint(programPath, environment, DefaultTimeout);
+    public static IStoppedProcess RunToResumePoint(string programPath, IReadOnlyDictionary<string, string> environment,
+        CaptureOptions? options = null) =>
+        RunToResumePoint(programPath, environment, DefaultTimeout, options ?? CaptureOptions.Default);
 
     /// <param name="timeout">for each start (with LD_BIND_NOW, then without).</param>
-    internal static IStoppedProcess RunToResumePoint(string programPath, IReadOnlyDictionary<string, string> environment, TimeSpan timeout)
+    internal static IStoppedProcess RunToResumePoint(string programPath, IReadOnlyDictionary<string, string> environment, TimeSpan timeout,
+        CaptureOptions? options = null)
     {
         var file = ProgramFileCheck.Check(programPath);
         return Run(file.ProgramPath, (exe, _) => exe == file.ProgramPath ? file
-            : throw new CaptureException($"the shell executed {exe} instead"), environment, timeout);
+            : throw new CaptureException($"the shell executed {exe} instead"), environment, timeout, options ?? CaptureOptions.Default);
     }
 
     /// <summary>
@@ -34,8 +36,9 @@ public static class Tracer
     /// IStoppedProcess.ProgramPath names that program. Execs that fail the file checks
     /// (static, setuid, another loader) are let run on.
     /// </summary>
-    public static IStoppedProcess RunThroughWrapper(string wrapperPath, IReadOnlyDictionary<string, string> environment) =>
-        Run(wrapperPath, FirstRegistrableAfterWrapper, environment, DefaultTimeout);
+    public static IStoppedProcess RunThroughWrapper(string wrapperPath, IReadOnlyDictionary<string, string> environment,
+        CaptureOptions? options = null) =>
+        Run(wrapperPath, FirstRegistrableAfterWrapper, environment, DefaultTimeout, options ?? CaptureOptions.Default);
 
     static ProgramFileCheck.Result? FirstRegistrableAfterWrapper(string exe, int index)
     {
@@ -45,13 +48,14 @@ public static class Tracer
         catch (CaptureException) { return null; }
     }
 
-    static IStoppedProcess Run(string launchPath, ExecChoice choose, IReadOnlyDictionary<string, string> environment, TimeSpan timeout)
+    static IStoppedProcess Run(string launchPath, ExecChoice choose, IReadOnlyDictionary<string, string> environment, TimeSpan timeout,
+        CaptureOptions options)
     {
         var thread = new TracerThread();
         try
         {
-            return TryRun(thread, launchPath, choose, environment, timeout, bindNow: true)
-                ?? TryRun(thread, launchPath, choose, environment, timeout, bindNow: false)!;
+            return TryRun(thread, launchPath, choose, environment, timeout, options, bindNow: true)
+                ?? TryRun(thread, launchPath, choose, environment, timeout, options, bindNow: false)!;
         }
         catch
         {
@@ -62,11 +66,11 @@ public static class Tracer
 
     /// <summary>The stopped process; null when it ended first with LD_BIND_NOW (the caller retries lazily).</summary>
     static StoppedTracee? TryRun(TracerThread thread, string launchPath, ExecChoice choose, IReadOnlyDictionary<string, string> environment,
-        TimeSpan timeout, bool bindNow)
+        TimeSpan timeout, CaptureOptions options, bool bindNow)
     {
         StopState? stop;
         var log = new SyscallLog();
-        using (var run = new PtraceRun(launchPath, choose, log))
+        using (var run = new PtraceRun(launchPath, choose, log, options.StackLimit))
             stop = AwaitStop(thread, run, timeout, CaptureEnvironment(environment, bindNow), bindNow);
         if (stop is null)
             return null;

@@ -207,6 +207,7 @@ public unsafe struct RsHeader
     public ulong MmStartData;
     public ulong MmEndData;
     public ulong MmBrkBase;
+    public ulong StacksizeWord;
 }
 
 /// <summary>rs_header.vdso_vmas: struct rs_vdso_vma[RS_MAX_VDSO_VMAS], inline.</summary>

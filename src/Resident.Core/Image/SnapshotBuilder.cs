@@ -53,6 +53,7 @@ public static class SnapshotBuilder
         FillHeap(ref header, p, maps);
         CheckProgramHeaders(header, regions);
         FillLayout(ref header, p);
+        header.StacksizeWord = FindStacksizeWord(regions, header.RlimitStack);
         AddDependencies(files, p.ProbedAbsent, p.Opened);
 
         return new Snapshot
@@ -248,6 +249,30 @@ public static class SnapshotBuilder
         h.MmStartData = stat[45];
         h.MmEndData = stat[46];
         h.MmBrkBase = ImageFormat.AlignUp(bias + loads.Max(ph => ph.VAddr + ph.MemSize), ImageFormat.PageSize);
+    }
+
+    /// <summary>
+    /// stacksize_word (docs/image-format.md): where libc keeps the default thread stack size it
+    /// derived from the soft stack limit before the stop point (glibc 2.34 and later do it in
+    /// __libc_early_init): the one {guardsize = a page, stackaddr = 0, stacksize = the limit,
+    /// page-aligned} in the saved pages. 0 when there is none (glibc before 2.34 derives it later,
+    /// after the restore) or more than one, or the limit is not one a restore could rewrite.
+    /// </summary>
+    static ulong FindStacksizeWord(IReadOnlyList<Region> regions, ulong rlimitStack)
+    {
+        if (rlimitStack == ProcLimits.Infinity || rlimitStack < 1UL << 20)
+            return 0;
+        ulong size = ImageFormat.AlignUp(rlimitStack, ImageFormat.PageSize);
+        var found = new List<ulong>();
+        foreach (var r in regions.Where(r => r.Pages != null && (r.Prot & 2) != 0))
+            for (int pg = 0; pg < r.Pages!.Count; pg++)
+            {
+                var words = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ulong>(r.Pages[pg].Span);
+                for (int i = 2; i < words.Length; i++)   // a struct that straddles two pages is not sought
+                    if (words[i] == size && words[i - 1] == 0 && words[i - 2] == ImageFormat.PageSize)
+                        found.Add(r.Start + (ulong)pg * ImageFormat.PageSize + (ulong)i * 8);
+            }
+        return found.Count == 1 ? found[0] : 0;
     }
 
     // glibc's first heap extension for a small request: DEFAULT_TOP_PAD (128 KiB) + the

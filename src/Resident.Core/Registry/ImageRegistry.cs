@@ -70,27 +70,49 @@ public sealed class ImageRegistry(string directory, bool system = false)
     /// <summary>
     /// The image path and id a capture of <paramref name="programPath"/> goes to: the file named
     /// by its dev/ino; the id of its existing registration (ids name registrations, not captures),
-    /// else <paramref name="keepId"/> (a refresh of a replaced executable), else a new id.
+    /// else <paramref name="keepId"/> (a refresh of a replaced executable), else the id of the
+    /// path's registration from before it was replaced, else a new id.
     /// </summary>
     public (string ImagePath, ulong Id) Destination(string programPath, ulong? keepId = null)
     {
         var file = ProgramFile.Identify(programPath);
         string imagePath = ImagePath(file.Dev, file.Ino);
         var entries = Entries();
-        ulong id = entries.FirstOrDefault(e => e.Path == imagePath)?.Id ?? keepId ?? AllocateId(entries);
+        ulong id = entries.FirstOrDefault(e => e.Path == imagePath)?.Id ?? keepId
+            ?? entries.FirstOrDefault(e => e.ExePath == file.Path)?.Id ?? AllocateId(entries);
         return (imagePath, id);
     }
 
     /// <summary>
-    /// After a capture wrote <paramref name="imagePath"/>: a system image must be readable by every
-    /// user whatever root's umask was (the writer creates it 0644 minus the umask).
+    /// After a capture of <paramref name="exePath"/> wrote <paramref name="imagePath"/>: a system
+    /// image must be readable by every user whatever root's umask was (the writer creates it
+    /// 0644 minus the umask); the path link (<see cref="RegistryPaths.PathLinkName"/>) is made,
+    /// replacing any, atomically; and other images of the same path (the file it was before
+    /// it was replaced) are dropped: one path, one registration.
     /// </summary>
-    public void Publish(string imagePath)
+    public void Publish(string imagePath, string exePath)
     {
 #pragma warning disable CA1416 // resident runs on Linux only
         if (IsSystem)
             File.SetUnixFileMode(imagePath, SystemImageMode);
 #pragma warning restore CA1416
+        var (name, target) = RegistryPaths.PathLink(exePath, imagePath);
+        string link = Path.Combine(Directory, name);
+        string temp = $"{link}.{Environment.ProcessId}.tmp";
+        File.Delete(temp);
+        File.CreateSymbolicLink(temp, target);
+        File.Move(temp, link, overwrite: true);
+        foreach (var e in Entries())
+            if (e.ExePath == exePath && e.Path != imagePath)
+                File.Delete(e.Path);
+    }
+
+    /// <summary>Deletes an image, and its path link unless another image of the same path remains.</summary>
+    public void Forget(RegistryEntry entry)
+    {
+        File.Delete(entry.Path);
+        if (entry.ExePath is { } exe && !Entries().Any(e => e.ExePath == exe))
+            File.Delete(Path.Combine(Directory, RegistryPaths.PathLink(exe, entry.Path).Name));
     }
 
     /// <summary>

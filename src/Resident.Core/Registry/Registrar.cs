@@ -34,13 +34,13 @@ public sealed class Registrar(ImageRegistry registry, IReadOnlyDictionary<string
     /// dynamically linked program it execs) into the registry. Throws CaptureException,
     /// RegistryException, IOException with a one-line reason; nothing changes then.
     /// </summary>
-    public CaptureSummary Add(string program, bool throughWrapper = false)
+    public CaptureSummary Add(string program, bool throughWrapper = false, CaptureOptions? options = null)
     {
         string path = ProgramFile.Identify(program).Path;
         var summary = throughWrapper
-            ? Capturer.CaptureThroughWrapper(path, p => registry.Destination(p), environment)
-            : Capturer.Capture(path, p => registry.Destination(p), environment);
-        registry.Publish(summary.ImagePath);
+            ? Capturer.CaptureThroughWrapper(path, p => registry.Destination(p), environment, options)
+            : Capturer.Capture(path, p => registry.Destination(p), environment, options);
+        registry.Publish(summary.ImagePath, summary.ProgramPath);
         return summary;
     }
 
@@ -59,17 +59,17 @@ public sealed class Registrar(ImageRegistry registry, IReadOnlyDictionary<string
         if (!File.Exists(exePath))
         {
             if (!dryRun)
-                File.Delete(entry.Path);
+                registry.Forget(entry);
             return new RefreshResult(RefreshAction.Removed, exePath, id, "program is gone");
         }
         if (dryRun)
             return new RefreshResult(RefreshAction.Recaptured, exePath, id, stale);
         try
         {
-            var summary = Capturer.Capture(exePath, p => registry.Destination(p, keepId: id), environment);
-            registry.Publish(summary.ImagePath);
-            if (summary.ImagePath != entry.Path)
-                File.Delete(entry.Path);
+            // the stack limit it was captured with (resident add --stack-limit) goes on
+            var options = new CaptureOptions(entry.Image?.Header.RlimitStack);
+            var summary = Capturer.Capture(exePath, p => registry.Destination(p, keepId: id), environment, options);
+            registry.Publish(summary.ImagePath, summary.ProgramPath);   // drops entry.Path if the file was replaced
             return new RefreshResult(RefreshAction.Recaptured, exePath, summary.Id, stale, summary);
         }
         catch (Exception e) when (e is CaptureException or RegistryException or IOException or UnauthorizedAccessException)

@@ -41,5 +41,20 @@ public static class RegistryPaths
     /// <summary>The image file name of the executable with this st_dev/st_ino: "%llx-%llx.img".</summary>
     public static string ImageFileName(ulong dev, ulong ino) => $"{dev:x}-{ino:x}.img";
 
+    /// <summary>
+    /// The symlink a registry keeps next to the image of <paramref name="exePath"/>: its name,
+    /// "%llx.path" of the FNV-1a-64 hash of the path's bytes, and its target, "IMAGE:PATH" (IMAGE
+    /// the image's file name). When an executable is replaced (a new inode, so no image by its
+    /// dev/ino), the hook finds its path here under another image and, debugging, says so
+    /// instead of nothing (native/hook.c, registered_elsewhere).
+    /// </summary>
+    public static (string Name, string Target) PathLink(string exePath, string imagePath)
+    {
+        ulong h = Image.ImageFormat.FnvOffset;
+        foreach (byte b in System.Text.Encoding.UTF8.GetBytes(exePath))
+            h = (h ^ b) * Image.ImageFormat.FnvPrime;
+        return ($"{h:x}.path", $"{Path.GetFileName(imagePath)}:{exePath}");
+    }
+
     static bool IsAbsolute(string? path) => !string.IsNullOrEmpty(path) && path[0] == '/';
 }

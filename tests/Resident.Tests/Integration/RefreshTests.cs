@@ -83,6 +83,33 @@ public sealed class RefreshTests(Fixtures fx) : IClassFixture<Fixtures>, IDispos
     }
 
     [Fact]
+    public void ExecutableReplaced_DebugAndProbeSaySo_AddKeepsOneRegistration()
+    {
+        fx.CopyTo(Copy);
+        Assert.Equal(0, Add(Libs).Code);
+        var spec = s.Spec(Libs, "arg");
+        s.AssertSameResident(spec, Libs);
+        File.Copy(Libs, Libs + ".new");
+        File.SetUnixFileMode(Libs + ".new", File.GetUnixFileMode(Libs));
+        File.Move(Libs + ".new", Libs, overwrite: true);   // a new inode: no image under its dev/ino
+
+        // RESIDENT_DEBUG=1 used to print nothing here: the path is registered, the file is another
+        const string reason = "executable changed: replaced since it was registered (resident refresh captures it again)";
+        s.AssertFallsBack(spec, Libs, reason);
+        var probe = s.RunResident(s.Spec(Libs, ["arg"], new Dictionary<string, string> { ["RESIDENT_PROBE"] = "1" }), debug: false);
+        Assert.Equal($"resident: probe {Libs}: would fall back: {reason}", probe.StderrText.Trim());
+
+        // add again: one registration of the path, under its id, not a second one beside the old
+        Assert.Equal(0, Add(Libs).Code);
+        var item = Assert.Single(List());
+        Assert.Equal((Libs, 1UL, "fresh"), (item.Program, item.Id!.Value, item.State));
+        Assert.Single(s.ImageFiles());
+        s.AssertSameResident(spec, Libs);
+        var refresh = Refresh();
+        Assert.Equal(["0 refreshed, 0 removed, 1 fresh, 0 failed"], refresh.OutLines);
+    }
+
+    [Fact]
     public void ImageOfAnOlderFormat_IsStaleUnderItsId_AndRefreshCapturesItAgain()
     {
         // what an upgrade of resident leaves behind: the hook ignores the image (version differs),
