@@ -14,7 +14,7 @@ root=$PWD
 need=()
 for pair in gcc:gcc g++:g++ make:make objdump:binutils clang-14:clang-14 perl:perl \
             python3.11:python3.11 clang-format-14:clang-format-14 git:git gdb:gdb strace:strace \
-            zsh:zsh fish:fish valgrind:valgrind ltrace:ltrace; do
+            zsh:zsh fish:fish valgrind:valgrind ltrace:ltrace systemd-analyze:systemd; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 # bench/seed_table.py links a perl against Debian's shared libperl (the seed's "normal" row).

@@ -70,6 +70,8 @@ public static class RefreshCommand
             stdout.WriteLine($"{(dryRun ? "would remove" : "removed")} {who}: {r.Reason}");
         else if (dryRun)
             stdout.WriteLine($"would refresh {who}: {r.Reason}");
+        else if (r.Action == RefreshAction.Restamped)
+            stdout.WriteLine($"refreshed {who}: {r.Reason}; it loads the same files: stamps rewritten in {r.Took.TotalMilliseconds:0} ms");
         else
             stdout.WriteLine($"refreshed {who}: {r.Reason}; image {Cli.FormatSize(r.Capture!.ImageSize)}, captured in {r.Capture.Elapsed.TotalMilliseconds:0} ms");
     }
@@ -79,6 +81,6 @@ public static class RefreshCommand
         int Count(RefreshAction a) => results.Count(r => r.Action == a);
         return dryRun
             ? $"{Count(RefreshAction.Recaptured)} would be refreshed, {Count(RefreshAction.Removed)} removed, {Count(RefreshAction.Fresh)} fresh"
-            : $"{Count(RefreshAction.Recaptured)} refreshed, {Count(RefreshAction.Removed)} removed, {Count(RefreshAction.Fresh)} fresh, {Count(RefreshAction.Failed)} failed";
+            : $"{Count(RefreshAction.Recaptured) + Count(RefreshAction.Restamped)} refreshed, {Count(RefreshAction.Removed)} removed, {Count(RefreshAction.Fresh)} fresh, {Count(RefreshAction.Failed)} failed";
     }
 }

@@ -43,6 +43,64 @@ public static partial class ImageWriter
     }
 
     /// <summary>
+    /// Rewrites the stamps of the image at <paramref name="path"/>: every files[] entry gets the
+    /// identity and times of <paramref name="files"/> (the same paths and flags, in the table's order), the
+    /// checksum is sealed again; the rest of the image is copied as it is. Atomic as
+    /// <see cref="Write"/>: into a temporary copy, fsynced, renamed over the image.
+    /// </summary>
+    public static void Restamp(string path, IReadOnlyList<FileEntry> files)
+    {
+        string dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        string temp = Path.Combine(dir, $".{Path.GetFileName(path)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            File.Copy(path, temp);
+            using (var f = new FileStream(temp, FileMode.Open, FileAccess.ReadWrite))
+            {
+                var h = ReadHeader(f);
+                var meta = new byte[h.MetaSize];
+                f.ReadExactly(meta);
+                var table = MemoryMarshal.Cast<byte, RsFile>(meta.AsSpan((int)h.Files.Offset, (int)(h.Files.Count * h.Files.EntrySize)));
+                if (table.Length != files.Count || h.Files.EntrySize != Marshal.SizeOf<RsFile>())
+                    throw new CaptureException("cannot restamp an image whose file table differs");
+                for (int i = 0; i < table.Length; i++)
+                {
+                    var e = files[i];
+                    if (table[i].Flags != e.Flags)
+                        throw new CaptureException($"cannot restamp: {e.Path} is another kind of dependency now");
+                    (table[i].Dev, table[i].Ino, table[i].Size) = (e.Dev, e.Ino, e.Size);
+                    (table[i].MtimeSec, table[i].MtimeNsec, table[i].CtimeSec, table[i].CtimeNsec) = (e.MtimeSec, e.MtimeNsec, e.CtimeSec, e.CtimeNsec);
+                }
+                BitConverter.TryWriteBytes(meta.AsSpan(32, 8), 0UL);
+                BitConverter.TryWriteBytes(meta.AsSpan(32, 8), ImageFormat.Checksum(meta));
+                f.Position = 0;
+                f.Write(meta);
+                f.Flush(flushToDisk: true);
+            }
+            File.Move(temp, path, overwrite: true);
+            Interop.FsyncDirectory(dir);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            TryDelete(temp);
+            throw new CaptureException($"cannot rewrite image: {OneLine(e)}");
+        }
+        catch
+        {
+            TryDelete(temp);
+            throw;
+        }
+    }
+
+    static RsHeader ReadHeader(FileStream f)
+    {
+        var bytes = new byte[Marshal.SizeOf<RsHeader>()];
+        f.ReadExactly(bytes);
+        f.Position = 0;
+        return MemoryMarshal.Read<RsHeader>(bytes);
+    }
+
+    /// <summary>
     /// Temporary files of writers that were killed half-way (their pid is gone): never an image,
     /// but megabytes each. A live writer's file, or a name of another shape, is left alone.
     /// </summary>

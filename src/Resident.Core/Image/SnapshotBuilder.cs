@@ -69,6 +69,21 @@ public static class SnapshotBuilder
         };
     }
 
+    /// <summary>
+    /// files[] as <see cref="Build"/> makes it (the executable, mapped files in address order,
+    /// stamps and absences), without building anything else: what a refresh compares to decide
+    /// whether an image whose stamps changed (an apt run rebuilt /etc/ld.so.cache) still holds.
+    /// </summary>
+    public static IReadOnlyList<FileEntry> FileStamps(IStoppedProcess p)
+    {
+        var files = new FileTable(p.ProgramPath);
+        foreach (var vma in ProcMaps.Read(p.Pid))
+            if (IsRegion(vma) && vma.IsFile)
+                files.Mapped(vma);
+        AddDependencies(files, p.ProbedAbsent, p.Opened);
+        return files.Entries;
+    }
+
     /// <summary>ld.so's base, its cpu_features (bytes and mask) and its syscall gadget.</summary>
     static (byte[] Cpu, byte[] Mask) FillLdso(ref RsHeader h, IStoppedProcess p, IReadOnlyList<MapsEntry> maps, Auxv auxv, FileTable files)
     {

@@ -9,6 +9,8 @@ public enum RefreshAction
     Fresh,
     /// <summary>Stale: the program was captured again (same id).</summary>
     Recaptured,
+    /// <summary>Only stamps changed (an apt run rebuilt /etc/ld.so.cache) and the program still loads the same files: new stamps, same image.</summary>
+    Restamped,
     /// <summary>The program is gone: its image was deleted.</summary>
     Removed,
     /// <summary>Stale, and a new capture failed (Reason says why); the stale image stays, the hook ignores it.</summary>
@@ -18,7 +20,11 @@ public enum RefreshAction
 /// <param name="Program">the registered executable (the image file for a corrupt image).</param>
 /// <param name="Reason">why it is stale or why it failed; null when fresh.</param>
 /// <param name="Capture">the new capture, when there was one.</param>
-public sealed record RefreshResult(RefreshAction Action, string Program, ulong Id, string? Reason, CaptureSummary? Capture = null);
+public sealed record RefreshResult(RefreshAction Action, string Program, ulong Id, string? Reason, CaptureSummary? Capture = null)
+{
+    /// <summary>How long a restamp took.</summary>
+    public TimeSpan Took { get; init; }
+}
 
 /// <summary>
 /// The registry operations the verbs share (add, refresh, sync and the DragonFly form): capture
@@ -66,6 +72,8 @@ public sealed class Registrar(ImageRegistry registry, IReadOnlyDictionary<string
             return new RefreshResult(RefreshAction.Recaptured, exePath, id, stale);
         try
         {
+            if (TryRestamp(entry, exePath) is TimeSpan took)
+                return new RefreshResult(RefreshAction.Restamped, exePath, id, stale) { Took = took };
             // the stack limit it was captured with (resident add --stack-limit) goes on
             var options = new CaptureOptions(entry.Image?.Header.RlimitStack);
             var summary = Capturer.Capture(exePath, p => registry.Destination(p, keepId: id), environment, options);
@@ -76,6 +84,34 @@ public sealed class Registrar(ImageRegistry registry, IReadOnlyDictionary<string
         {
             return new RefreshResult(RefreshAction.Failed, exePath, id, $"{stale}, and capturing it again failed: {e.Message}");
         }
+    }
+
+    /// <summary>
+    /// When what changed are stamps only (files ld.so opened or probed but does not map, such as
+    /// /etc/ld.so.cache), starts the program to the capture point once more and compares what it
+    /// loads now: the same executable and mapped files, the same paths opened and probed absent.
+    /// Then the image holds as it is and only its stamps are rewritten — cheaper than a capture
+    /// (no snapshot, no constructor run) and the same image. Null: capture again.
+    /// </summary>
+    TimeSpan? TryRestamp(RegistryEntry entry, string exePath)
+    {
+        if (entry.Image is not { } image || image.Files.Where((f, i) => i == 0 || (f.Flags & Image.ImageFormat.FileMapped) != 0)
+                .Any(f => Image.ImageInfo.FileStaleness(f, f == image.Files[0]) is not null))
+            return null;
+        if (image.Staleness() is string s && (s == "kernel changed" || s == "cpu changed"))
+            return null;
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        IReadOnlyList<Image.FileEntry> now;
+        using (var p = Tracer.RunToResumePoint(exePath, environment, new CaptureOptions(image.Header.RlimitStack)))
+            now = Image.SnapshotBuilder.FileStamps(p);
+        // by path: libraries land in address order, and a small one may fill a gap another time
+        var byPath = now.ToDictionary(f => f.Path);
+        bool same = now.Count == image.Files.Count && image.Files.All(f => byPath.TryGetValue(f.Path, out var n)
+            && n.Flags == f.Flags && ((f.Flags & Image.ImageFormat.FileStamp) != 0 || n.SameStat(f)));
+        if (!same)
+            return null;
+        Image.ImageWriter.Restamp(entry.Path, image.Files.Select(f => byPath[f.Path]).ToList());
+        return started.Elapsed;
     }
 
     /// <summary>The process's environment as a dictionary, the usual <c>environment</c> argument.</summary>

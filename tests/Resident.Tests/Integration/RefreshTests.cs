@@ -109,6 +109,51 @@ public sealed class RefreshTests(Fixtures fx) : IClassFixture<Fixtures>, IDispos
         Assert.Equal(["0 refreshed, 0 removed, 1 fresh, 0 failed"], refresh.OutLines);
     }
 
+    /// <summary>
+    /// Every apt run rebuilds /etc/ld.so.cache, which made every image stale until refresh
+    /// captured it again. When the program still loads the same files, refresh now rewrites the
+    /// stamps instead. In a private mount namespace a copy of the cache is bound over
+    /// /etc/ld.so.cache (no system file is written) and rewritten in place, as ldconfig would.
+    /// </summary>
+    [Fact]
+    public void LdSoCacheRebuilt_RefreshRestampsAndTheImageIsUsedAgain()
+    {
+        var cache = Path.Combine(s.Root, "ld.so.cache");
+        File.Copy("/etc/ld.so.cache", cache);
+        var script = $"""
+            set -e
+            mount --bind '{cache}' /etc/ld.so.cache
+            run='env LD_AUDIT={s.HookPath} RESIDENT_DEBUG=1 /usr/bin/true'
+            '{s.CliPath}' add /usr/bin/true >/dev/null
+            $run
+            cat '{cache}' > '{cache}.new' && cat '{cache}.new' > '{cache}'   # same bytes, new mtime and ctime
+            $run
+            '{s.CliPath}' refresh
+            $run
+            """;
+        var run = s.RunNormal(s.Spec("/usr/bin/unshare", "-m", "--propagation", "private", "/bin/bash", "-c", script));
+        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.Equal(["resident: restored /usr/bin/true", "resident: fallback /usr/bin/true: file changed: /etc/ld.so.cache",
+            "resident: restored /usr/bin/true"], DebugLines.Split(run.Stderr).Lines);
+        Assert.Matches(@"^refreshed /usr/bin/true \(id 1\): changed: /etc/ld.so.cache; it loads the same files: stamps rewritten in \d+ ms\n1 refreshed, 0 removed, 0 fresh, 0 failed\n$",
+            run.StdoutText);
+    }
+
+    [Fact]
+    public void LibraryAppearsEarlierOnTheSearchPath_RefreshCapturesAgain_NotRestamps()
+    {
+        fx.CopyTo(Copy);
+        var twodirs = Path.Combine(Copy, "libs_twodirs");
+        Assert.Equal(0, Add(twodirs).Code);
+        Directory.CreateDirectory(Path.Combine(Copy, "override"));
+        File.Copy(Path.Combine(Copy, "libalpha_v2.so"), Path.Combine(Copy, "override", "libalpha.so"));
+        var r = Refresh();
+        Assert.True(r.Code == 0 && r.OutLines[0].StartsWith($"refreshed {twodirs} (id 1): appeared: ") && r.OutLines[0].Contains("; image "),
+            r.ToString());
+        var normal = s.AssertSameResident(s.Spec(twodirs, "arg"), twodirs);
+        Assert.Contains("alpha: constructor (version 2)", normal.StdoutText);
+    }
+
     [Fact]
     public void ImageOfAnOlderFormat_IsStaleUnderItsId_AndRefreshCapturesItAgain()
     {
