@@ -156,6 +156,7 @@ struct rs_args {
 	rs_u32 unmap_count;
 	rs_u32 move_count;
 	struct rs_move moves[2 * RS_MAX_VDSO_VMAS]; /* vvar..vdso to their capture addresses */
+	rs_u64 vdso_map; /* not 0: the live block was unmapped with the rest; map a new one here (ARCH_MAP_VDSO_64) */
 	struct rs_map *maps;
 	struct rs_poke *pokes;
 	int *fds;
@@ -238,6 +239,22 @@ static void find_block(const struct rs_image *img, const struct rs_live *live, s
 	}
 	/* Offsets inside the block are the kernel's, and the kernel is unchanged. */
 	b->live = live->sysinfo_ehdr - (vdso - b->start);
+}
+
+#ifdef RS_HOSTED
+int rs_test_no_vdso_map; /* core_test: plan as on a kernel without ARCH_MAP_VDSO_64 */
+#endif
+
+/* The kernel maps a vDSO only where none is mapped yet, so while this exec's
+ * is there it answers EEXIST where it can (CONFIG_CHECKPOINT_RESTORE, as
+ * CRIU's restorer uses it), EINVAL where it cannot. */
+static int can_map_vdso(rs_u64 at)
+{
+#ifdef RS_HOSTED
+	if (rs_test_no_vdso_map)
+		return 0;
+#endif
+	return rs_arch_prctl(RS_ARCH_MAP_VDSO_64, at) == -RS_EEXIST;
 }
 
 /* Do the live and the capture vvar..vdso blocks overlap (but differ)? */
@@ -742,7 +759,8 @@ struct rs_args *rs_prepare(const struct rs_image *img, const struct rs_live *liv
 	struct rs_layout l;
 	rs_u64 lo, hi;
 	find_block(img, live, &b);
-	plan_layout(img, block_overlaps(&b) ? b.end - b.start : 0, &l);
+	int remap = b.live != b.start && can_map_vdso(b.start);
+	plan_layout(img, !remap && block_overlaps(&b) ? b.end - b.start : 0, &l);
 	if (!fit_limits(img, live, &l, b.end - b.start)) {
 		rs_refuse(why, "resource limits", "RLIMIT_DATA or RLIMIT_AS leave no room for the takeover");
 		return 0;
@@ -761,10 +779,15 @@ struct rs_args *rs_prepare(const struct rs_image *img, const struct rs_live *liv
 		a->heap_prefault = 0;
 	struct rs_range taken[4] = {avoid[0], avoid[1], avoid[2], {self, self + l.span}};
 	fill_mm(a, img, live, taken, 4);
-	plan_moves(a, img, &b, self + l.bounce_off);
-	/* Keep the stack from a margin below the current frames to its end. */
-	struct rs_range keep[3] = {
-	    {self, self + l.span}, {rs_page_down(live->sp) - 0x10000, live->stack_end}, {b.live, b.live + (b.end - b.start)}};
+	if (remap)
+		a->vdso_map = b.start;
+	else
+		plan_moves(a, img, &b, self + l.bounce_off);
+	/* Keep the stack from a margin below the current frames to its end, and
+	 * the live vvar..vdso block unless a new one is mapped (then the stack
+	 * twice: nothing more is kept). */
+	struct rs_range stack = {rs_page_down(live->sp) - 0x10000, live->stack_end};
+	struct rs_range keep[3] = {{self, self + l.span}, stack, remap ? stack : (struct rs_range){b.live, b.live + (b.end - b.start)}};
 	fill_unmaps(a, keep);
 	if (!(l.prot & RS_PROT_EXEC) && rs_failed(rs_mprotect(self, l.args_off, RS_PROT_READ | RS_PROT_EXEC))) {
 		rs_munmap(self, l.span);
@@ -860,8 +883,16 @@ RS_ROUTINE static void unmap_rest(struct rs_args *a)
 	}
 }
 
+/* The vvar..vdso block back at its capture addresses: a new one mapped
+ * there (the live one went with the rest: one TLB flush for all), or each
+ * VMA moved with mremap, each flushed page by page. */
 RS_ROUTINE static void move_vdso(struct rs_args *a)
 {
+	if (a->vdso_map) { /* the size of the vDSO on success */
+		long r = rs_arch_prctl(RS_ARCH_MAP_VDSO_64, a->vdso_map);
+		if (rs_failed(r))
+			fail(a, RS_STEP_MREMAP, r);
+	}
 	for (rs_u32 i = 0; i < a->move_count; i++) {
 		const struct rs_move *m = &a->moves[i];
 		long r = rs_mremap(m->from, m->len, m->to);
