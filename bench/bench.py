@@ -56,7 +56,7 @@ def base_env(registry):
 
 
 def register(cli, env, argvs):
-    r = subprocess.run([cli, "add"] + [a[0] for a in argvs], env=env, capture_output=True, text=True)
+    r = subprocess.run([cli, "add", "--force"] + [a[0] for a in argvs], env=env, capture_output=True, text=True)
     sys.stdout.write(r.stdout)
     if r.returncode != 0:
         sys.exit(f"bench: resident add failed ({r.returncode}): {r.stderr.strip()}")

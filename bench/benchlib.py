@@ -85,10 +85,12 @@ class TempRegistry:
     def __exit__(self, *exc):
         self._tmp.cleanup()
 
-    def add(self, program):
-        """`resident add PROGRAM`; returns (wall seconds, add's line). Exits on failure."""
+    def add(self, program, measure=False):
+        """`resident add PROGRAM`; returns (wall seconds, add's line). Exits on failure.
+        MEASURE: let add time the starts too (--force: registered even when slower); else --no-measure."""
         start = time.perf_counter()
-        r = subprocess.run([CLI, "add", program], env=self.env, capture_output=True, text=True)
+        flags = ["--force"] if measure else ["--no-measure"]
+        r = subprocess.run([CLI, "add", *flags, program], env=self.env, capture_output=True, text=True)
         elapsed = time.perf_counter() - start
         if r.returncode != 0:
             sys.exit(f"bench: resident add {program} failed ({r.returncode}): {r.stderr.strip()}")

@@ -20,7 +20,7 @@ _Static_assert(sizeof(struct rs_header) % 8 == 0, "header is 8-aligned");
 _Static_assert(RS_OFFSETOF(struct rs_header, checksum) == 32, "checksum word");
 _Static_assert(RS_OFFSETOF(struct rs_header, rlimit_stack) == 624 && RS_OFFSETOF(struct rs_header, heap_word) == 632 &&
 		   RS_OFFSETOF(struct rs_header, prefault) == 648 && RS_OFFSETOF(struct rs_header, mm_start_code) == 664 &&
-		   sizeof(struct rs_header) == 712,
+		   sizeof(struct rs_header) == 728,
 	       "v5 header");
 _Static_assert(sizeof(struct rs_span) == 16, "rs_span");
 _Static_assert(sizeof(struct rs_file) == 64, "rs_file");
@@ -34,7 +34,6 @@ _Static_assert(sizeof(struct rs_vdso_vma) == 24, "rs_vdso_vma");
 #define RS_RSEQ_MIN_LEN 32u
 #define RS_ROBUST_HEAD_LEN 24u
 #define RS_CPU_FEATURES_MAX 4096u
-#define RS_EHDR_SIZE 64u /* sizeof(Elf64_Ehdr): the program headers follow it */
 
 /* Space below the live stack pointer kept free of snapshot mappings so the
  * program's stack can grow (8 MiB default RLIMIT_STACK + the kernel's 1 MiB

@@ -124,11 +124,17 @@ void rs_close_files(const int *fds, rs_u32 count);
  * changing anything. */
 int rs_check_rseq(const struct rs_image *img, const struct rs_live *live, struct rs_why *why);
 
+/* rs_end_at(addr): the instruction at ADDR (main, for `resident add`'s timing)
+ * becomes exit_group(0); the page gets its protection back. */
+#define RS_EHDR_SIZE 64u /* sizeof(Elf64_Ehdr): AT_PHDR is right after it */
+void rs_end_at(rs_u64 addr);
+
 /* Text the takeover routine prints; it cannot reach string constants. */
 struct rs_texts {
 	const char *path; /* the program, for "resident: restored PATH" */
 	int debug; /* RESIDENT_DEBUG level */
 	struct rs_timespec t0; /* entry time, for debug level 2 */
+	rs_u64 end_at; /* not 0: end the process at this offset from the executable's first byte (RESIDENT_MEASURE) */
 };
 
 struct rs_args;

@@ -157,6 +157,7 @@ struct rs_args {
 	rs_u32 move_count;
 	struct rs_move moves[2 * RS_MAX_VDSO_VMAS]; /* vvar..vdso to their capture addresses */
 	rs_u64 vdso_map; /* not 0: the live block was unmapped with the rest; map a new one here (ARCH_MAP_VDSO_64) */
+	rs_u64 end_at; /* not 0: write exit_group(0) at this address once mapped (RESIDENT_MEASURE) */
 	struct rs_map *maps;
 	struct rs_poke *pokes;
 	int *fds;
@@ -426,7 +427,9 @@ static rs_u64 place_mapping(const struct rs_image *img, struct rs_layout *l, rs_
  * Bigger regions (libLLVM's 40 MB of code, 8 MB of RELRO) are left to the
  * kernel's fault-around. The measurements behind each rule are in
  * docs/benchmarks.md. */
+#ifndef RS_POPULATE_SHARED_MAX
 #define RS_POPULATE_SHARED_MAX (4ull << 20)
+#endif
 #define RS_POPULATE_PRIVATE_MAX (1ull << 20)
 
 static int populate(const struct rs_region *r, rs_u32 prot, rs_u64 *private_left)
@@ -752,12 +755,28 @@ static void fill_args(struct rs_args *a, const struct rs_layout *l, const struct
 	fill_texts(a, t);
 }
 
+/* ADDR if it lies in the executable's code (room for the exit stub), else 0. */
+static rs_u64 in_code_of_executable(const struct rs_image *img, rs_u64 addr)
+{
+	for (rs_u32 i = 0; i < img->region_count; i++) {
+		const struct rs_region *r = &img->regions[i];
+		if (r->kind == RS_REGION_FILE && r->file == 0 && r->prot & RS_PROT_EXEC && addr >= r->start && addr + 16 <= r->end)
+			return addr;
+	}
+	return 0;
+}
+
 struct rs_args *rs_prepare(const struct rs_image *img, const struct rs_live *live, const int *fds, int image_fd,
 			   const struct rs_texts *texts, struct rs_why *why)
 {
 	struct rs_block b;
 	struct rs_layout l;
 	rs_u64 lo, hi;
+	rs_u64 end_at = texts->end_at ? in_code_of_executable(img, img->h->at_phdr - RS_EHDR_SIZE + texts->end_at) : 0;
+	if (texts->end_at && !end_at) {
+		rs_refuse(why, "main not in the executable's code", "RESIDENT_MEASURE would let main run");
+		return 0;
+	}
 	find_block(img, live, &b);
 	int remap = b.live != b.start && can_map_vdso(b.start);
 	plan_layout(img, !remap && block_overlaps(&b) ? b.end - b.start : 0, &l);
@@ -777,6 +796,7 @@ struct rs_args *rs_prepare(const struct rs_image *img, const struct rs_live *liv
 	fill_args(a, &l, img, live, fds, image_fd, texts);
 	if (!l.heap)
 		a->heap_prefault = 0;
+	a->end_at = end_at;
 	struct rs_range taken[4] = {avoid[0], avoid[1], avoid[2], {self, self + l.span}};
 	fill_mm(a, img, live, taken, 4);
 	if (remap)
@@ -900,6 +920,20 @@ RS_ROUTINE static void move_vdso(struct rs_args *a)
 			fail(a, RS_STEP_MREMAP, r);
 	}
 }
+
+/* mov $231,%eax; xor %edi,%edi; syscall: exit_group(0) */
+#define RS_EXIT_STUB 9
+RS_ROUTINE static void write_exit(rs_u64 at)
+{
+	rs_u64 page = at & ~(rs_u64)(RS_PAGE - 1), len = rs_page_up(at + RS_EXIT_STUB) - page;
+	if (rs_failed(rs_mprotect(page, len, RS_PROT_READ | RS_PROT_WRITE)))
+		rs_exit_group(126);
+	volatile rs_u8 *p = (volatile rs_u8 *)at;
+	p[0] = 0xb8, p[1] = 0xe7, p[2] = 0, p[3] = 0, p[4] = 0, p[5] = 0x31, p[6] = 0xff, p[7] = 0x0f, p[8] = 0x05;
+	rs_mprotect(page, len, RS_PROT_READ | RS_PROT_EXEC);
+}
+
+void rs_end_at(rs_u64 addr) { write_exit(addr); }
 
 /* MAP_FIXED_NOREPLACE guards against a mapping the checks missed. A kernel
  * that refuses the flag (EINVAL: a filter, an emulator) gets MAP_FIXED, as
@@ -1038,6 +1072,8 @@ RS_ROUTINE __attribute__((noreturn, used)) void rs_takeover(struct rs_args *a)
 	move_vdso(a);
 	mark(a);
 	map_regions(a);
+	if (a->end_at)
+		write_exit(a->end_at);
 	prefault_spans(a);
 	mark(a);
 	apply_pokes(a);

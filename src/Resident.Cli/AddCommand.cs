@@ -7,8 +7,10 @@ namespace Resident.Cli;
 /// <param name="ThroughWrapper">-f: each PROG is a wrapper; capture the first dynamically linked program it execs.</param>
 /// <param name="System">RegistryDir is the system registry (root only; images 0644).</param>
 /// <param name="StackLimit">--stack-limit: the soft RLIMIT_STACK to capture with (bytes; ulong.MaxValue: unlimited).</param>
+/// <param name="HookPath">the hook to time starts with (null: no timing, as --no-measure).</param>
+/// <param name="Force">--force: register even a program that starts slower restored.</param>
 public sealed record AddSettings(IReadOnlyList<string> Programs, string RegistryDir, bool ThroughWrapper = false, bool System = false,
-    bool Quiet = false, ulong? StackLimit = null);
+    bool Quiet = false, ulong? StackLimit = null, string? HookPath = null, bool Force = false);
 
 /// <summary>
 /// resident add PROG... — captures each program right after ld.so relocated it and stores the
@@ -34,14 +36,25 @@ public static class AddCommand
             HelpName = "SIZE",
         };
         stack.Validators.Add(r => { if (ParseSize(r.GetValueOrDefault<string>()) is null) r.AddError("--stack-limit: a size such as 64M, 8192K or unlimited"); });
+        var force = new Option<bool>("--force")
+        {
+            Description = "register even a program that starts slower restored than normally (add times both and refuses it otherwise)",
+        };
+        var noMeasure = new Option<bool>("--no-measure")
+        {
+            Description = "do not time the starts (about a second per program): register without knowing the gain",
+        };
         var cmd = new Command("add",
             "Register programs: capture each one once and store its image.\n" +
             "Examples: resident add /usr/bin/perl python3.11 clang-format\n" +
             "          resident add -f ~/bin/launcher.sh    (registers what the script execs)\n" +
-            "          resident add --stack-limit 64M /usr/lib/gcc/x86_64-linux-gnu/12/cc1")
-        { programs, wrapper, system, quiet, stack };
+            "          resident add --stack-limit 64M /usr/lib/gcc/x86_64-linux-gnu/12/cc1\n" +
+            "After each capture, starts to main are timed normal against restored for about a second (main never runs, the\n" +
+            "constructors do, as at capture); a program that starts slower restored is not registered unless --force.")
+        { programs, wrapper, system, quiet, stack, force, noMeasure };
         cmd.SetAction(r => Run(new AddSettings(r.GetValue(programs)!, Cli.RegistryDirFor(r.GetValue(system)), r.GetValue(wrapper),
-            r.GetValue(system), r.GetValue(quiet), r.GetValue(stack) is { } size ? ParseSize(size) : null), stdout, stderr));
+            r.GetValue(system), r.GetValue(quiet), r.GetValue(stack) is { } size ? ParseSize(size) : null,
+            r.GetValue(noMeasure) ? null : Cli.HookPath, r.GetValue(force)), stdout, stderr));
         return cmd;
     }
 
@@ -66,9 +79,25 @@ public static class AddCommand
         {
             try
             {
-                var summary = registrar.Add(program, s.ThroughWrapper, new CaptureOptions(s.StackLimit));
-                if (!s.Quiet)
-                    output.WriteLine(Describe(summary, s.ThroughWrapper ? program : null));
+                var options = new CaptureOptions(s.StackLimit);
+                if (s.HookPath is null)
+                {
+                    var summary = registrar.Add(program, s.ThroughWrapper, options);
+                    if (!s.Quiet)
+                        output.WriteLine(Describe(summary, s.ThroughWrapper ? program : null));
+                    return;
+                }
+                var r = registrar.AddMeasured(program, s.HookPath, s.Force, s.ThroughWrapper, options);
+                if (!r.Registered)
+                {
+                    stderr.WriteLine($"resident: not registered {r.Capture.ProgramPath}: it starts slower restored: {Timing(r.Measurement!)}; "
+                        + "--force registers it anyway");
+                    failures++;
+                }
+                else if (!s.Quiet)
+                    output.WriteLine(Describe(r.Capture, s.ThroughWrapper ? program : null) + "; " + (r.Measurement is { } m
+                        ? $"starts {Timing(m)}{(m.Ratio >= 1 ? ": slower, registered with --force" : "")}"
+                        : $"not timed: {r.Unmeasured}"));
             }
             catch (Exception e) when (e is CaptureException or RegistryException or IOException or UnauthorizedAccessException)
             {
@@ -78,6 +107,10 @@ public static class AddCommand
         });
         return failures == 0 ? 0 : 1;
     }
+
+    /// <summary>"to main in 0.71 of the time (1.23 → 0.87 ms)".</summary>
+    internal static string Timing(Resident.Bench.StartMeasurement m) =>
+        $"to main in {m.Ratio:0.00} of the time ({m.NormalMs:0.00} → {m.ResidentMs:0.00} ms)";
 
     /// <summary>The one line of a successful capture (add, and the refreshes of refresh and sync).</summary>
     internal static string Describe(CaptureSummary summary, string? wrapper = null)

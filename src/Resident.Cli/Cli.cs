@@ -44,7 +44,7 @@ public static class Cli
         };
         // DragonFly's resident(8) takes flags and programs without a verb; mapped onto the verbs.
         if (DragonflyCommand.Applies(args, root))
-            return DragonflyCommand.Run(DragonflyCommand.Parse(args, RegistryDir), stdout, stderr);
+            return DragonflyCommand.Run(DragonflyCommand.Parse(args, RegistryDir) with { HookPath = HookPath }, stdout, stderr);
         var config = new InvocationConfiguration { Output = stdout, Error = stderr };
         return root.Parse(args).Invoke(config);
     }

@@ -9,14 +9,18 @@ namespace Resident.Cli;
 /// </summary>
 /// <param name="Error">a usage error; nothing is done then.</param>
 public sealed record DragonflySettings(IReadOnlyList<DragonflyAction> Actions, IReadOnlyList<string> Programs, bool Delete, bool Force,
-    string RegistryDir, string? Error = null);
+    string RegistryDir, string? Error = null)
+{
+    /// <summary>The hook registering times starts with, as add does (null: not timed).</summary>
+    public string? HookPath { get; init; }
+}
 
 /// <param name="Flag">'x' (remove <paramref name="Id"/>), 'R' (remove all) or 'l' (list).</param>
 public sealed record DragonflyAction(char Flag, ulong Id = 0);
 
 /// <summary>
 /// resident [-l] [-f] [-x id] [-d] [-R] program ... — DragonFly BSD's resident(8) command line,
-/// next to the verbs, mapped onto them: PROG... → add, -f → add --through-wrapper, -d PROG... →
+/// next to the verbs, mapped onto them: PROG... → add (timed: a slower program is refused; add --force registers it), -f → add --through-wrapper, -d PROG... →
 /// remove, -x ID → remove --id, -R → remove --all, -l → list. Flags may be bundled (-lR) and -x
 /// takes its id attached or as the next word; options end at the first program or "--".
 /// Unlike DragonFly's counter, ids are never handed out twice (see ImageRegistry).
@@ -98,7 +102,7 @@ public static class DragonflyCommand
         if (s.Programs.Count > 0)
             status |= s.Delete
                 ? RemoveCommand.Run(new RemoveSettings(s.Programs, [], false, s.RegistryDir), stdout, stderr)
-                : AddCommand.Run(new AddSettings(s.Programs, s.RegistryDir, ThroughWrapper: s.Force), stdout, stderr);
+                : AddCommand.Run(new AddSettings(s.Programs, s.RegistryDir, ThroughWrapper: s.Force, HookPath: s.HookPath), stdout, stderr);
         return status == 0 ? 0 : 1;
     }
 }

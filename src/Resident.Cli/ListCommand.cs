@@ -16,7 +16,7 @@ public static class ListCommand
 {
     public static Command Create(TextWriter stdout, TextWriter stderr)
     {
-        var json = new Option<bool>("--json") { Description = "a JSON array, one object per image (id, program, image, size, level, state, reason, captured, lazyBind)" };
+        var json = new Option<bool>("--json") { Description = "a JSON array, one object per image (id, program, image, size, level, state, reason, captured, lazyBind, startRatio, normalMs, residentMs: what add timed, or null)" };
         var system = Cli.SystemOption();
         var cmd = new Command("list",
             "List registered programs and whether their images are still usable.\n" +
@@ -57,10 +57,10 @@ public static class ListCommand
     static void WriteTable(List<ListItem> items, TextWriter stdout)
     {
         var table = new Table().Border(TableBorder.Simple)
-            .AddColumns("id", "program", "image", "level", "state", "captured");
+            .AddColumns("id", "program", "image", "level", "state", "start", "captured");
         foreach (var i in items)
             table.AddRow(i.Id?.ToString() ?? "-", Markup.Escape(i.Program ?? Path.GetFileName(i.Image)),
-                i.Size is long size ? Cli.FormatSize(size) : "-", i.Level ?? "-", Markup.Escape(i.StateText),
+                i.Size is long size ? Cli.FormatSize(size) : "-", i.Level ?? "-", Markup.Escape(i.StateText), i.StartText,
                 i.Captured?.ToLocalTime().ToString("yyyy-MM-dd HH:mm:ss") ?? "-");
         Cli.Console(stdout).Write(table);
     }

@@ -61,6 +61,7 @@ public static class ShowCommand
         console.WriteLine($"program     {r.Program} (id {r.Id})");
         console.WriteLine($"image       {r.Image}, {Cli.FormatSize(r.Size ?? 0)}, level {r.Level}{(r.LazyBind == true ? ", lazy binding" : "")}");
         console.WriteLine($"captured    {r.Captured?.ToLocalTime():yyyy-MM-dd HH:mm:ss}");
+        console.WriteLine($"start       {(r.StartRatio is double ratio ? $"to main in {ratio:0.00} of a normal start's time ({r.NormalMs:0.00} → {r.ResidentMs:0.00} ms, timed by resident add)" : "not timed")}");
         console.WriteLine($"state       {r.StateText}");
         console.WriteLine($"memory      {Cli.FormatSize(item.BytesStored)} stored in the image, {Cli.FormatSize(item.BytesMapped)} mapped from files, {Cli.FormatSize(item.BytesZero)} zero");
         console.WriteLine($"prefault    {(item.PrefaultSpans == 0 ? "none" : $"{Cli.FormatSize(item.PrefaultBytes)} in {item.PrefaultSpans} spans (pages the constructors touched at capture)")}");

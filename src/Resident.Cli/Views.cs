@@ -9,8 +9,9 @@ namespace Resident.Cli;
 /// those a corrupt image cannot tell.
 /// </summary>
 /// <param name="State">"fresh", "stale" or "corrupt"; <paramref name="Reason"/> says why when not fresh.</param>
+/// <param name="StartRatio">what `resident add` measured: a restored start to main over a normal one (below 1 is faster); null if not measured.</param>
 public sealed record ListItem(ulong? Id, string? Program, string Image, long? Size, string? Level, string State, string? Reason,
-    DateTimeOffset? Captured, bool? LazyBind)
+    DateTimeOffset? Captured, bool? LazyBind, double? StartRatio = null, double? NormalMs = null, double? ResidentMs = null)
 {
     public static ListItem From(RegistryEntry e)
     {
@@ -19,9 +20,17 @@ public sealed record ListItem(ulong? Id, string? Program, string Image, long? Si
         if (e.Image is not { } img)
             return new ListItem(null, null, e.Path, null, null, "corrupt", e.Error, null, null);
         string? why = img.Staleness();
-        return new ListItem(img.Header.Id, img.ExePath, e.Path, (long)img.Header.FileSize, img.LevelName, why is null ? "fresh" : "stale", why,
-            img.CaptureTime, img.LazyBind);
+        var h = img.Header;
+        bool measured = h.MeasuredNormalNs != 0 && h.MeasuredResidentNs != 0;
+        return new ListItem(h.Id, img.ExePath, e.Path, (long)h.FileSize, img.LevelName, why is null ? "fresh" : "stale", why,
+            img.CaptureTime, img.LazyBind,
+            measured ? Math.Round((double)h.MeasuredResidentNs / h.MeasuredNormalNs, 3) : null,
+            measured ? Math.Round(h.MeasuredNormalNs / 1e6, 3) : null, measured ? Math.Round(h.MeasuredResidentNs / 1e6, 3) : null);
     }
+
+    /// <summary>"0.71×", or "-" when not measured.</summary>
+    [JsonIgnore]
+    public string StartText => StartRatio is double r ? $"{r:0.00}×" : "-";
 
     /// <summary>"fresh", "stale: REASON", "corrupt: REASON".</summary>
     [JsonIgnore]

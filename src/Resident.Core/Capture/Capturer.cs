@@ -34,10 +34,13 @@ public static class Capturer
         var started = System.Diagnostics.Stopwatch.StartNew();
         using var stopped = run();
         var snapshot = SnapshotBuilder.Build(stopped);
-        snapshot.Prefault = ConstructorRun.Record(stopped, snapshot);   // last: the process runs on
+        var constructors = ConstructorRun.Record(stopped, snapshot);   // last: the process runs on
+        snapshot.Prefault = constructors.Spans;
         var (imagePath, id) = destination(stopped.ProgramPath);
         long size = ImageWriter.Write(snapshot, imagePath, id);
-        return new CaptureSummary(stopped.ProgramPath, imagePath, size, started.Elapsed, stopped.LazyBind, id);
+        // main from the executable's first byte (AT_PHDR follows the ELF header: SnapshotBuilder checks it)
+        ulong? mainOffset = constructors.Main - (snapshot.Header.AtPhdr - 64);
+        return new CaptureSummary(stopped.ProgramPath, imagePath, size, started.Elapsed, stopped.LazyBind, id) { MainOffset = mainOffset };
     }
 }
 
@@ -50,4 +53,8 @@ public sealed record CaptureOptions(ulong? StackLimit = null)
     public static readonly CaptureOptions Default = new();
 }
 
-public sealed record CaptureSummary(string ProgramPath, string ImagePath, long ImageSize, TimeSpan Elapsed, bool LazyBind, ulong Id = 0);
+public sealed record CaptureSummary(string ProgramPath, string ImagePath, long ImageSize, TimeSpan Elapsed, bool LazyBind, ulong Id = 0)
+{
+    /// <summary>main's offset from the executable's first byte, when the capture reached it; what `resident add` times a start to.</summary>
+    public ulong? MainOffset { get; init; }
+}

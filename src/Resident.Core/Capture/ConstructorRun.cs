@@ -12,6 +12,13 @@ namespace Resident.Capture;
 /// Anything unexpected (another entry sequence, a constructor that exits or hangs) records
 /// nothing, and the image is as good as without.
 /// </summary>
+/// <param name="Spans">the prefault spans (rs_header.prefault), sorted; empty when nothing was recorded.</param>
+/// <param name="Main">main's address, when the run reached it (rdi == argc there); else null.</param>
+public sealed record ConstructorRunResult(IReadOnlyList<RsSpan> Spans, ulong? Main)
+{
+    public static readonly ConstructorRunResult None = new([], null);
+}
+
 public static class ConstructorRun
 {
     /// <summary>Longest the constructors may take.</summary>
@@ -25,7 +32,7 @@ public static class ConstructorRun
     /// <summary>Pages at most this far apart in one region are populated as one span (a system call less).</summary>
     public const int JoinGapPages = 15;
 
-    public static IReadOnlyList<RsSpan> Record(IStoppedProcess p, Snapshot s) => Record(p, s, Timeout);
+    public static ConstructorRunResult Record(IStoppedProcess p, Snapshot s) => Record(p, s, Timeout);
 
     /// <summary>
     /// Code regions are watched page by page (<see cref="IStoppedProcess.RunTo"/>): exactly the
@@ -34,13 +41,13 @@ public static class ConstructorRun
     /// pagemap before and after, which also counts the neighbours the kernel maps around each
     /// fault (16 pages). ld.so's code, where the watching runs its mprotects, is not watched.
     /// </summary>
-    internal static IReadOnlyList<RsSpan> Record(IStoppedProcess p, Snapshot s, TimeSpan timeout)
+    internal static ConstructorRunResult Record(IStoppedProcess p, Snapshot s, TimeSpan timeout)
     {
         ulong gadget = s.Header.LdsoBase + s.Header.SyscallRetOff;
         var targets = s.Regions.Where(r => r.Kind == ImageFormat.RegionFile && (r.Prot & MapsEntry.ProtWrite) == 0 && r.Flags == 0).ToList();
         bool Watched(Region r) => (r.Prot & MapsEntry.ProtExec) != 0 && !r.Contains(gadget) && !r.Contains(gadget + 2);
         if (targets.Count == 0 || FindMain(p) is not ulong main)
-            return [];
+            return ConstructorRunResult.None;
         using var pagemap = File.OpenHandle($"/proc/{p.Pid}/pagemap");
         var before = targets.Select(r => Watched(r) ? [] : Present(pagemap, p.Pid, r)).ToList();
         ulong argc = ReadWord(p, p.Registers.Rsp) ?? ulong.MaxValue;
@@ -48,7 +55,7 @@ public static class ConstructorRun
         // main(argc, argv, envp): a stop elsewhere, or with another rdi, is not main
         var (rdi, touched) = p.RunTo(main, timeout, gadget, traps);
         if (rdi != argc)
-            return [];
+            return ConstructorRunResult.None;
         var pages = touched.ToHashSet();
         var spans = new List<(RsSpan Span, int Region)>();
         for (int t = 0; t < targets.Count; t++)
@@ -67,7 +74,7 @@ public static class ConstructorRun
                 i = j;
             }
         }
-        return Cap(spans, MaxSpans).Select(x => x.Span).ToList();
+        return new ConstructorRunResult(Cap(spans, MaxSpans).Select(x => x.Span).ToList(), main);
     }
 
     /// <summary>Is a set page within <see cref="JoinGapPages"/> from j on (so the gap at j is joined)?</summary>

@@ -208,6 +208,8 @@ public unsafe struct RsHeader
     public ulong MmEndData;
     public ulong MmBrkBase;
     public ulong StacksizeWord;
+    public ulong MeasuredNormalNs;
+    public ulong MeasuredResidentNs;
 }
 
 /// <summary>rs_header.vdso_vmas: struct rs_vdso_vma[RS_MAX_VDSO_VMAS], inline.</summary>

@@ -48,7 +48,37 @@ public static partial class ImageWriter
     /// checksum is sealed again; the rest of the image is copied as it is. Atomic as
     /// <see cref="Write"/>: into a temporary copy, fsynced, renamed over the image.
     /// </summary>
-    public static void Restamp(string path, IReadOnlyList<FileEntry> files)
+    public static void Restamp(string path, IReadOnlyList<FileEntry> files) => RewriteMeta(path, meta =>
+    {
+        var h = MemoryMarshal.Read<RsHeader>(meta);
+        var table = MemoryMarshal.Cast<byte, RsFile>(meta.Slice((int)h.Files.Offset, (int)(h.Files.Count * h.Files.EntrySize)));
+        if (table.Length != files.Count || h.Files.EntrySize != Marshal.SizeOf<RsFile>())
+            throw new CaptureException("cannot restamp an image whose file table differs");
+        for (int i = 0; i < table.Length; i++)
+        {
+            var e = files[i];
+            if (table[i].Flags != e.Flags)
+                throw new CaptureException($"cannot restamp: {e.Path} is another kind of dependency now");
+            (table[i].Dev, table[i].Ino, table[i].Size) = (e.Dev, e.Ino, e.Size);
+            (table[i].MtimeSec, table[i].MtimeNsec, table[i].CtimeSec, table[i].CtimeNsec) = (e.MtimeSec, e.MtimeNsec, e.CtimeSec, e.CtimeNsec);
+        }
+    });
+
+    /// <summary>Records what `resident add` measured (rs_header.measured_*_ns) in the image at <paramref name="path"/>, atomically.</summary>
+    public static void SetMeasurement(string path, double normalMs, double residentMs) => RewriteMeta(path, meta =>
+    {
+        var h = MemoryMarshal.Read<RsHeader>(meta);
+        h.MeasuredNormalNs = (ulong)(normalMs * 1e6);
+        h.MeasuredResidentNs = (ulong)(residentMs * 1e6);
+        MemoryMarshal.Write(meta, in h);
+    });
+
+    /// <summary>
+    /// Edits the checksummed metadata of the image at <paramref name="path"/> with
+    /// <paramref name="edit"/> and seals it again; the saved pages are copied as they are. Atomic
+    /// as <see cref="Write"/>: into a temporary copy, fsynced, renamed over the image.
+    /// </summary>
+    static void RewriteMeta(string path, SpanAction edit)
     {
         string dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
         string temp = Path.Combine(dir, $".{Path.GetFileName(path)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
@@ -60,17 +90,7 @@ public static partial class ImageWriter
                 var h = ReadHeader(f);
                 var meta = new byte[h.MetaSize];
                 f.ReadExactly(meta);
-                var table = MemoryMarshal.Cast<byte, RsFile>(meta.AsSpan((int)h.Files.Offset, (int)(h.Files.Count * h.Files.EntrySize)));
-                if (table.Length != files.Count || h.Files.EntrySize != Marshal.SizeOf<RsFile>())
-                    throw new CaptureException("cannot restamp an image whose file table differs");
-                for (int i = 0; i < table.Length; i++)
-                {
-                    var e = files[i];
-                    if (table[i].Flags != e.Flags)
-                        throw new CaptureException($"cannot restamp: {e.Path} is another kind of dependency now");
-                    (table[i].Dev, table[i].Ino, table[i].Size) = (e.Dev, e.Ino, e.Size);
-                    (table[i].MtimeSec, table[i].MtimeNsec, table[i].CtimeSec, table[i].CtimeNsec) = (e.MtimeSec, e.MtimeNsec, e.CtimeSec, e.CtimeNsec);
-                }
+                edit(meta);
                 BitConverter.TryWriteBytes(meta.AsSpan(32, 8), 0UL);
                 BitConverter.TryWriteBytes(meta.AsSpan(32, 8), ImageFormat.Checksum(meta));
                 f.Position = 0;
@@ -91,6 +111,8 @@ public static partial class ImageWriter
             throw;
         }
     }
+
+    delegate void SpanAction(Span<byte> meta);
 
     static RsHeader ReadHeader(FileStream f)
     {

@@ -20,6 +20,11 @@ public enum RefreshAction
 /// <param name="Program">the registered executable (the image file for a corrupt image).</param>
 /// <param name="Reason">why it is stale or why it failed; null when fresh.</param>
 /// <param name="Capture">the new capture, when there was one.</param>
+/// <param name="Measurement">the timing, when there was one.</param>
+/// <param name="Registered">false when it starts slower restored and was not forced: nothing changed in the registry.</param>
+/// <param name="Unmeasured">why there is no timing, when there is none.</param>
+public sealed record AddResult(CaptureSummary Capture, Bench.StartMeasurement? Measurement, bool Registered, string? Unmeasured);
+
 public sealed record RefreshResult(RefreshAction Action, string Program, ulong Id, string? Reason, CaptureSummary? Capture = null)
 {
     /// <summary>How long a restamp took.</summary>
@@ -48,6 +53,54 @@ public sealed class Registrar(ImageRegistry registry, IReadOnlyDictionary<string
             : Capturer.Capture(path, p => registry.Destination(p), environment, options);
         registry.Publish(summary.ImagePath, summary.ProgramPath);
         return summary;
+    }
+
+    /// <summary>
+    /// <see cref="Add"/>, then a second of timing (<see cref="Bench.StartMeasure"/>) before the
+    /// image takes its place: it is captured into a directory of its own in the registry, timed
+    /// normal against restored to main, and registered only if it starts faster, or with
+    /// <paramref name="force"/>. Measured or not, an existing image of the program is replaced
+    /// only when the new one is registered. The measurement is kept in the image (list, show).
+    /// </summary>
+    public AddResult AddMeasured(string program, string hookPath, bool force, bool throughWrapper = false, CaptureOptions? options = null)
+    {
+        string path = ProgramFile.Identify(program).Path;
+        string staging = Path.Combine(registry.Directory, $".measure-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(staging, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        try
+        {
+            string? final = null;
+            (string, ulong) Staged(string p)
+            {
+                var (image, id) = registry.Destination(p);
+                final = image;
+                return (Path.Combine(staging, Path.GetFileName(image)), id);
+            }
+            var summary = throughWrapper
+                ? Capturer.CaptureThroughWrapper(path, Staged, environment, options)
+                : Capturer.Capture(path, Staged, environment, options);
+            Bench.StartMeasurement? m = null;
+            string? unmeasured = null;
+            if (summary.MainOffset is not ulong main)
+                unmeasured = "main not found in its entry code";
+            else
+            {
+                try { m = Bench.StartMeasure.Measure(summary.ProgramPath, hookPath, staging, main, environment, TimeSpan.FromSeconds(1)); }
+                catch (InvalidOperationException e) { unmeasured = e.Message; }
+            }
+            if (m is { Ratio: >= 1 } && !force)
+                return new AddResult(summary, m, Registered: false, unmeasured);
+            if (m is not null)
+                Image.ImageWriter.SetMeasurement(summary.ImagePath, m.NormalMs, m.ResidentMs);
+            File.Move(summary.ImagePath, final!, overwrite: true);
+            var placed = summary with { ImagePath = final! };
+            registry.Publish(placed.ImagePath, placed.ProgramPath);
+            return new AddResult(placed, m, Registered: true, unmeasured);
+        }
+        finally
+        {
+            try { Directory.Delete(staging, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
     }
 
     /// <summary>

@@ -29,7 +29,7 @@ public sealed class ConstructorRunTests
             return;
         using var p = Tracer.RunToResumePoint(program, Env);
         var s = SnapshotBuilder.Build(p);
-        var spans = ConstructorRun.Record(p, s);
+        var spans = ConstructorRun.Record(p, s).Spans;
         var llvm = s.Regions.Where(r => r.Name.Contains("libLLVM") && r.Kind == ImageFormat.RegionFile && (r.Prot & 4) != 0).ToList();
         Assert.NotEmpty(llvm);
         long llvmPages = spans.Where(x => llvm.Any(r => r.Contains(x.Start))).Sum(x => (long)(x.End - x.Start)) / 4096;
@@ -63,7 +63,7 @@ public sealed class ConstructorRunTests
         var s = SnapshotBuilder.Build(p);
         var exe = s.Regions.First(r => r.Kind == ImageFormat.RegionFile && r.File == 0 && r.Offset == 0);
         ulong bias = exe.Start;   // PIE: symbol values are offsets from the first mapping
-        var spans = ConstructorRun.Record(p, s);
+        var spans = ConstructorRun.Record(p, s).Spans;
         bool Has(string f) => spans.Any(x => bias + Sym(f) >= x.Start && bias + Sym(f) < x.End);
         Assert.True(Has("f0") && Has("f20"), "the pages the constructor ran are recorded");
         Assert.False(Has("f10"), "a page the constructor did not run is recorded (fault-around)");
@@ -76,7 +76,7 @@ public sealed class ConstructorRunTests
         string prog = build.Compile(name,
             $"#include <unistd.h>\n__attribute__((constructor)) static void ctor(void) {{ {body} }}\nint main(void) {{ return 0; }}\n", "");
         using var p = Tracer.RunToResumePoint(prog, Env);
-        return ConstructorRun.Record(p, SnapshotBuilder.Build(p), timeout);
+        return ConstructorRun.Record(p, SnapshotBuilder.Build(p), timeout).Spans;
     }
 
     [Fact]
@@ -97,7 +97,7 @@ public sealed class ConstructorRunTests
             $"__attribute__((constructor)) static void ctor(void) {{ if (fork() == 0) {{ close(open(\"{mark}\", O_CREAT | O_WRONLY, 0600)); _exit(0); }} }}\n" +
             "int main(void) { return 0; }\n", "");
         using (var p = Tracer.RunToResumePoint(prog, Env))
-            Assert.NotEmpty(ConstructorRun.Record(p, SnapshotBuilder.Build(p)));
+            Assert.NotEmpty(ConstructorRun.Record(p, SnapshotBuilder.Build(p)).Spans);
         Thread.Sleep(300);
         Assert.False(File.Exists(mark), "the forked child ran");
     }

@@ -37,6 +37,7 @@ public sealed class ListShowTests : IDisposable
         Assert.Equal(("fresh", null, 1UL, "link"), (env.State, env.Reason, env.Id!.Value, env.Level));
         Assert.Equal(new FileInfo(env.Image).Length, env.Size);
         Assert.InRange(env.Captured!.Value, DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow);
+        Assert.Equal((null, null, null), (env.StartRatio, env.NormalMs, env.ResidentMs)); // added without timing
         var stale = items.Single(i => i.Program == copy);
         Assert.Equal(("stale", "executable changed", 2UL), (stale.State, stale.Reason, stale.Id!.Value));
         var corrupt = items.Single(i => i.State == "corrupt");
@@ -93,7 +94,7 @@ public sealed class ListShowTests : IDisposable
         var byId = CliRun.Of((o, e) => ShowCommand.Run(new ShowSettings("1", Registry), o, e));
         Assert.True(byName.Code == 0, byName.ToString());
         Assert.Equal(byName.Out, byId.Out);
-        foreach (var part in new[] { "program     /usr/bin/true (id 1)", "state       fresh", "stored in the image", "mapped from files",
+        foreach (var part in new[] { "program     /usr/bin/true (id 1)", "state       fresh", "start       not timed", "stored in the image", "mapped from files",
                      "address", "source", "/etc/ld.so.cache", "unchanged" })
             Assert.Contains(part, byName.Out);
 

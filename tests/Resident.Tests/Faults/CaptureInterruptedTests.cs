@@ -28,6 +28,7 @@ public sealed class CaptureInterruptedTests(Fixtures fx) : IClassFixture<Fixture
     {
         var psi = new ProcessStartInfo(Product.Cli) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         psi.ArgumentList.Add("add");
+        psi.ArgumentList.Add("--no-measure");
         psi.ArgumentList.Add(program);
         psi.Environment.Clear();
         foreach (var (k, v) in s.BaseEnv())
@@ -102,31 +103,39 @@ public sealed class CaptureInterruptedTests(Fixtures fx) : IClassFixture<Fixture
             ProcessRunner.Run(new RunSpec(program, args) { Env = new Dictionary<string, string> { ["PATH"] = "/usr/bin:/bin" } });
     }
 
-    [Fact]
-    public void DiskFullDuringCapture_NothingWritten()
+    /// <summary>`add` as it runs: timed (--force: registered whatever the ratio) or --no-measure.</summary>
+    static string[] Add(bool measured, string program) => measured ? ["add", "--force", program] : ["add", program];
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)] // captured into a staging directory of the registry, then timed
+    public void DiskFullDuringCapture_NothingWritten(bool measured)
     {
         // the image of libs is about 144 KB; the disk has 64 KB
-        using var s = new ResidentSession();
+        using var s = new ResidentSession { MeasureAdds = measured };
         using var disk = new SmallDisk(s, "64k");
         var env = new Dictionary<string, string> { ["RESIDENT_DIR"] = disk.Dir };
         var libs = fx.Path("libs");
-        var add = s.Cli(["add", libs], env);
+        var add = s.Cli(Add(measured, libs), env);
         Assert.True(add.ExitCode != 0, "resident add succeeded on a full disk:\n" + add);
         Assert.True(add.StderrText.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length == 1, "expected one line on stderr:\n" + add);
         Assert.True(Directory.GetFiles(disk.Dir, "*.img*").Length == 0, "a failed add left: " + string.Join(", ", Directory.GetFiles(disk.Dir)));
+        Assert.Empty(Directory.GetDirectories(disk.Dir));
         var spec = s.Spec(libs, ["x"], env);
         var resident = s.RunResident(spec);
         Assert.Empty(ResidentSession.AssertSameOutput(s.RunNormal(spec), resident).Lines);
     }
 
-    [Fact]
-    public void DiskFullDuringRecapture_OldImageIntact()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void DiskFullDuringRecapture_OldImageIntact(bool measured)
     {
-        using var s = new ResidentSession();
+        using var s = new ResidentSession { MeasureAdds = measured };
         using var disk = new SmallDisk(s, "1m");
         var env = new Dictionary<string, string> { ["RESIDENT_DIR"] = disk.Dir };
         var libs = fx.Path("libs");
-        var first = s.Cli(["add", libs], env);
+        var first = s.Cli(Add(measured, libs), env);
         Assert.True(first.ExitCode == 0, first.ToString());
         var image = Assert.Single(Directory.GetFiles(disk.Dir, "*.img"));
         var before = File.ReadAllBytes(image);
@@ -139,10 +148,11 @@ public sealed class CaptureInterruptedTests(Fixtures fx) : IClassFixture<Fixture
             {
                 // the disk is full now
             }
-        var add = s.Cli(["add", libs], env);
+        var add = s.Cli(Add(measured, libs), env);
         Assert.True(add.ExitCode != 0, "resident add succeeded on a full disk:\n" + add);
         Assert.Equal(before, File.ReadAllBytes(image));
         Assert.True(Directory.GetFiles(disk.Dir, "*.tmp").Length == 0, "a failed add left: " + string.Join(", ", Directory.GetFiles(disk.Dir)));
+        Assert.Empty(Directory.GetDirectories(disk.Dir));
         s.AssertSameResident(s.Spec(libs, ["x"], env), libs);
     }
 }

@@ -65,10 +65,20 @@ public sealed class ResidentSession : IDisposable
     /// <summary>Runs dist/resident ARGS with this session's registry.</summary>
     public RunResult Cli(params string[] args) => Cli(args, null);
 
+    /// <summary>
+    /// Whether `add` times the starts. Off by default: most tests register small fixtures to test
+    /// something else, and a fixture that gains nothing would be refused; with it off, every
+    /// `add` through <see cref="Cli(string[], IDictionary{string, string}?)"/> gets --no-measure.
+    /// AddMeasureTests turn it on.
+    /// </summary>
+    public bool MeasureAdds { get; init; }
+
     /// <summary>Runs dist/resident ARGS with this session's registry and EXTRA variables.</summary>
     public RunResult Cli(string[] args, IDictionary<string, string>? extra)
     {
         Product.RequireBuilt();
+        if (!MeasureAdds && args is ["add", ..])
+            args = ["add", "--no-measure", .. args[1..]];
         return Run(Spec(CliPath, args, extra) with { Timeout = TimeSpan.FromMinutes(2) });
     }
 
