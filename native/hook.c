@@ -55,6 +55,17 @@ struct elf_sym {
 #define HOOK_PATH_MAX 4096
 #define HOOK_AUXV_WORDS 128
 #define HOOK_LINE_MAX 8400
+/* The code of an exec without an image: every dynamic exec loads the hook,
+ * and most have no image. hook.ld puts this section on the module's first
+ * page(s), with the ELF headers, the dynamic symbols and .rodata, and the
+ * rest of the code in a segment of its own (after the data, so a VMA of its
+ * own) that such an exec never touches. What costs here is not the code but
+ * its pages: ld.so unmaps the module when la_version returns 0, and every
+ * page mapped is flushed from the TLB one by one (~10 us each under this
+ * hypervisor, docs/benchmarks.md); fault-around would map all of a single
+ * text segment at the first fault. */
+#define HOOK_NO_IMAGE __attribute__((section(".text.noimage")))
+
 #define HOOK_META_STACK 16384
 #define HOOK_FDS_STACK 512
 
@@ -96,7 +107,7 @@ struct hook_buffers {
 
 /* ---- step 1: this exec (cheap, changes nothing, no system call) ---- */
 
-static rs_u64 aux_get(const rs_u64 *auxv, rs_u64 type)
+static HOOK_NO_IMAGE rs_u64 aux_get(const rs_u64 *auxv, rs_u64 type)
 {
 	for (; auxv[0] != AT_NULL; auxv += 2)
 		if (auxv[0] == type)
@@ -116,9 +127,9 @@ static rs_u64 aux_get(const rs_u64 *auxv, rs_u64 type)
  * which requires the very words ld.so's own __libc_stack_end leads to. */
 #define HOOK_AUXV_PAIRS 128
 
-static int auxv_type(rs_u64 t) { return t - 1 < 255; }
+static HOOK_NO_IMAGE int auxv_type(rs_u64 t) { return t - 1 < 255; }
 
-static rs_u64 *scan_auxv(const rs_u64 *from)
+static HOOK_NO_IMAGE rs_u64 *scan_auxv(const rs_u64 *from)
 {
 	for (const rs_u64 *w = from;; w++) {
 		if (w[0] != AT_PAGESZ || w[1] != RS_PAGE)
@@ -139,7 +150,7 @@ static rs_u64 *scan_auxv(const rs_u64 *from)
  * On valgrind's CPU the stack scan would branch on words valgrind considers
  * uninitialised, so there the auxv comes from /proc/self/auxv, which
  * valgrind presents as the program's own. */
-static int on_valgrind(void)
+static HOOK_NO_IMAGE int on_valgrind(void)
 {
 	volatile rs_u64 request[6] = {0x1001, 0, 0, 0, 0, 0};
 	rs_u64 result = 0;
@@ -150,7 +161,7 @@ static int on_valgrind(void)
 	return result != 0;
 }
 
-static rs_u64 *read_proc_auxv(rs_u64 *buf)
+static __attribute__((noinline)) rs_u64 *read_proc_auxv(rs_u64 *buf)
 {
 	long fd = rs_openat(RS_AT_FDCWD, "/proc/self/auxv", RS_O_RDONLY | RS_O_CLOEXEC);
 	if (fd < 0)
@@ -167,9 +178,9 @@ static rs_u64 *read_proc_auxv(rs_u64 *buf)
 
 /* ld.so relocates its own dynamic section's pointers on most targets;
  * accept both forms. */
-static rs_u64 dyn_ptr(rs_u64 base, rs_u64 v) { return v < base ? v + base : v; }
+static HOOK_NO_IMAGE rs_u64 dyn_ptr(rs_u64 base, rs_u64 v) { return v < base ? v + base : v; }
 
-static rs_u32 gnu_hash(const char *s)
+static HOOK_NO_IMAGE rs_u32 gnu_hash(const char *s)
 {
 	rs_u32 h = 5381;
 	for (; *s; s++)
@@ -179,7 +190,7 @@ static rs_u32 gnu_hash(const char *s)
 
 /* A loaded ELF object (ld.so, the vdso): its PT_DYNAMIC and, in size, how
  * many bytes from base its PT_LOAD segments cover (base is their vaddr 0). */
-static const struct elf_dyn *elf_loaded(rs_u64 base, rs_u64 *size)
+static HOOK_NO_IMAGE const struct elf_dyn *elf_loaded(rs_u64 base, rs_u64 *size)
 {
 	const struct elf_ehdr *e = (const struct elf_ehdr *)base;
 	const struct elf_phdr *ph = (const struct elf_phdr *)(base + e->phoff);
@@ -195,7 +206,7 @@ static const struct elf_dyn *elf_loaded(rs_u64 base, rs_u64 *size)
 }
 
 /* The address of ld.so's exported symbol name, by its GNU hash table. */
-static rs_u64 ldso_symbol(rs_u64 base, const struct elf_dyn *dyn, const char *name)
+static HOOK_NO_IMAGE rs_u64 ldso_symbol(rs_u64 base, const struct elf_dyn *dyn, const char *name)
 {
 	const rs_u32 *gh = 0;
 	const struct elf_sym *syms = 0;
@@ -227,7 +238,7 @@ static rs_u64 ldso_symbol(rs_u64 base, const struct elf_dyn *dyn, const char *na
 
 /* argc/argv/envp/auxv of this exec from ld.so's __libc_stack_end, checked
  * against the auxv found before (AUXV: the same words, or a copy of them). */
-static int find_stack(struct hook *h, const rs_u64 *auxv)
+static HOOK_NO_IMAGE int find_stack(struct hook *h, const rs_u64 *auxv)
 {
 	struct rs_live *l = &h->live;
 	const struct elf_dyn *dyn = h->ldso_dyn = elf_loaded(l->at_base, &l->ldso_size);
@@ -252,7 +263,7 @@ static int find_stack(struct hook *h, const rs_u64 *auxv)
 
 /* The kernel copies the exec's file name last, ending 8 bytes below the
  * stack's top: that gives the end of the [stack] VMA without /proc. */
-static rs_u64 stack_top(const struct rs_live *l)
+static HOOK_NO_IMAGE rs_u64 stack_top(const struct rs_live *l)
 {
 	const char *top = (const char *)aux_get(l->auxv, AT_EXECFN);
 	if (!top && l->env_count)
@@ -266,12 +277,9 @@ static rs_u64 stack_top(const struct rs_live *l)
  * times a start without and with the image. The process ends at main (OFFSET
  * from the executable's first byte: main never runs); normal is what the hook
  * does for a program it finds no image of, then the same end. */
-static void read_measure(struct hook *h)
+static __attribute__((noinline)) void read_measure(struct hook *h)
 {
 	const char *m = h->env_measure;
-	h->measure = 0;
-	if (!m)
-		return;
 	if (rs_memeq(m, "normal:", 7))
 		h->measure = 1, m += 7;
 	else if (rs_memeq(m, "resident:", 9))
@@ -289,7 +297,7 @@ static void read_measure(struct hook *h)
 	}
 }
 
-static void read_env(struct hook *h)
+static HOOK_NO_IMAGE void read_env(struct hook *h)
 {
 	h->env_debug = h->env_dir = h->env_cache = h->env_home = h->env_system = h->env_probe = h->env_seccomp = h->env_measure = 0;
 	for (rs_u64 i = 0; i < h->live.env_count; i++) {
@@ -314,7 +322,9 @@ static void read_env(struct hook *h)
 	h->debug = h->env_debug && h->env_debug[0] >= '1' && h->env_debug[0] <= '9' ? h->env_debug[0] - '0' : 0;
 	h->probe = h->env_probe && rs_streq(h->env_probe, "1");
 	h->seccomp_errno = h->env_seccomp && rs_streq(h->env_seccomp, "errno");
-	read_measure(h);
+	h->measure = 0;
+	if (h->env_measure) /* rare: the function is in the code segment (hook.ld) */
+		read_measure(h);
 }
 
 /* The executable's identity, without /proc where possible: a first access
@@ -326,7 +336,7 @@ static void read_env(struct hook *h)
  * AT_PHDR, where every linker puts it) says where. A wrong "yes" can only
  * miss an image (the program starts normally): an exec that finds one
  * checks this identity against /proc/self/exe (same_exe). */
-static int exe_from_execfn(struct hook *h)
+static HOOK_NO_IMAGE int exe_from_execfn(struct hook *h)
 {
 	const char *fn = (const char *)aux_get(h->live.auxv, AT_EXECFN);
 	rs_u64 phdr = aux_get(h->live.auxv, AT_PHDR);
@@ -340,7 +350,7 @@ static int exe_from_execfn(struct hook *h)
 	return (rs_u64)h->exe.st_size == e->shoff + (rs_u64)e->shnum * e->shentsize;
 }
 
-static int find_exec(struct hook *h, const rs_u64 *frame)
+static HOOK_NO_IMAGE int find_exec(struct hook *h, const rs_u64 *frame)
 {
 	struct rs_live *l = &h->live;
 	h->valgrind = on_valgrind();
@@ -373,7 +383,7 @@ static int find_exec(struct hook *h, const rs_u64 *frame)
 
 /* ---- step 2: the image ---- */
 
-static char *put(char *to, char *end, const char *s)
+static HOOK_NO_IMAGE char *put(char *to, char *end, const char *s)
 {
 	while (*s && to < end)
 		*to++ = *s++;
@@ -381,7 +391,7 @@ static char *put(char *to, char *end, const char *s)
 	return to;
 }
 
-static char *put_hex(char *to, char *end, rs_u64 v)
+static HOOK_NO_IMAGE char *put_hex(char *to, char *end, rs_u64 v)
 {
 	char digits[16];
 	int n = 0;
@@ -400,7 +410,7 @@ static char *put_hex(char *to, char *end, rs_u64 v)
  * $HOME/.cache/resident (absolute only); the system's, consulted when the
  * user's has no image, is $RESIDENT_SYSTEM_DIR, else /var/cache/resident.
  * Either is used only if trusted (open_in). */
-static int registry_dir(struct hook *h, int system)
+static HOOK_NO_IMAGE int registry_dir(struct hook *h, int system)
 {
 	char *end = h->image_path + HOOK_PATH_MAX, *p;
 	if (system)
@@ -417,12 +427,12 @@ static int registry_dir(struct hook *h, int system)
 	return 1;
 }
 
-static int trusted(const struct rs_stat *st, rs_u32 euid, rs_u32 type)
+static HOOK_NO_IMAGE int trusted(const struct rs_stat *st, rs_u32 euid, rs_u32 type)
 {
 	return (st->st_mode & RS_S_IFMT) == type && (st->st_uid == euid || st->st_uid == 0) && !(st->st_mode & 022);
 }
 
-static int refuse(struct hook *h, const char *reason, const char *detail)
+static HOOK_NO_IMAGE int refuse(struct hook *h, const char *reason, const char *detail)
 {
 	h->why.reason = reason;
 	h->why.detail = detail;
@@ -433,7 +443,7 @@ static int refuse(struct hook *h, const char *reason, const char *detail)
 /* The image for this executable in the registry named by image_path[0,
  * dir_len). 1: open and trusted; 0: there is none (why.reason 0); else
  * refused. */
-static int open_in(struct hook *h)
+static HOOK_NO_IMAGE int open_in(struct hook *h)
 {
 	struct rs_stat st, dir;
 	char *end = h->image_path + sizeof h->image_path - 1;
@@ -462,7 +472,7 @@ static int open_in(struct hook *h)
 
 /* The user's image, else the system's. An image the user's registry has but
  * cannot use is a fall back, not a reason to try another one. */
-static int open_image(struct hook *h)
+static HOOK_NO_IMAGE int open_image(struct hook *h)
 {
 	h->why.reason = 0;
 	if (registry_dir(h, 0) && (open_in(h) || h->why.reason))
@@ -747,7 +757,7 @@ static void say(struct hook *h, const char *what, const char *verdict, const cha
 
 /* Undo everything and let ld.so go on: nothing was changed. With
  * RESIDENT_PROBE, say what would have happened and end the process instead. */
-static unsigned int fall_back(struct hook *h)
+static HOOK_NO_IMAGE unsigned int fall_back(struct hook *h)
 {
 	int has_image = h->why.reason != 0;
 	const char *reason = has_image ? h->why.reason : "no image";
@@ -766,7 +776,7 @@ static unsigned int fall_back(struct hook *h)
 	return 0;
 }
 
-static void hook_init(struct hook *h)
+static HOOK_NO_IMAGE void hook_init(struct hook *h)
 {
 	h->image_fd = -1;
 	h->parsed = 0;
@@ -803,7 +813,7 @@ static __attribute__((noinline)) unsigned int restore(struct hook *h)
 	return 0;
 }
 
-__attribute__((visibility("default"))) unsigned int la_version(unsigned int version)
+__attribute__((visibility("default"))) HOOK_NO_IMAGE unsigned int la_version(unsigned int version)
 {
 	struct hook h;
 	(void)version;

@@ -4,7 +4,7 @@
  * hook must not export them or interpose on anyone's. Never called from the
  * takeover routine (make check rejects calls out of its section).
  */
-#define RS_MEM __attribute__((visibility("hidden")))
+#define RS_MEM __attribute__((visibility("hidden"), section(".text.noimage"))) /* hook.ld: with the no-image path */
 
 typedef unsigned long size_t;
 
