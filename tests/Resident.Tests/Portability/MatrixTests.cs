@@ -12,7 +12,8 @@ namespace Resident.Tests.Portability;
 /// and every exec of them is restored with the output and exit status of a normal run; so are
 /// C and C++ fixture programs compiled inside (the fidelity probe, exceptions across libraries,
 /// threads, TLS, dlopen, constructors); a replaced library makes the image stale and the program
-/// start normally; `resident doctor PROG` answers what the next exec then does; and what capture
+/// start normally; `resident doctor PROG` answers what the next exec then does; `add` times starts
+/// to main (found in that glibc's _start) and refuses a slower program; and what capture
 /// read from that ld.so's bytes agrees with glibc's debug information.
 /// One class per chroot, so that xunit runs them side by side.
 /// </summary>
@@ -72,6 +73,21 @@ public abstract class MatrixTests(string suite)
         s.AssertSameResident(s.Spec(fx.Path("tls"), fx.Path("libtlsdyn.so")), fx.Path("tls"));
         s.AssertSameResident(s.Spec(fx.Path("threads")), fx.Path("threads"));
         s.AssertSameResident(s.Spec(fx.Path("dlopen"), fx.Path("libplugin.so")), fx.Path("dlopen"));
+    }
+
+    /// <summary>`add` times starts to main (found in this glibc's _start) and refuses a slower one: the pace fixture decides which.</summary>
+    [Fact]
+    public void Add_TimesToMain_RegistersTheFasterRefusesTheSlower()
+    {
+        using var s = new ResidentSession(C) { MeasureAdds = true };
+        string pace = ChrootFixtures.Get(C).Path("pace");
+        var faster = s.Cli(["add", pace], new Dictionary<string, string> { ["PACE"] = "normal" });
+        Assert.True(faster.ExitCode == 0, faster.ToString());
+        Assert.Matches(@"; starts to main in 0\.[0-4]\d of the time \(", faster.StdoutText);
+        var slower = s.Cli(["add", pace], new Dictionary<string, string> { ["PACE"] = "restored" });
+        Assert.True(slower.ExitCode == 1, slower.ToString());
+        var ratio = System.Text.RegularExpressions.Regex.Match(slower.StderrText, @"^resident: not registered \S+: it starts slower restored: to main in ([0-9.]+) of the time");
+        Assert.True(ratio.Success && double.Parse(ratio.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) > 2, slower.ToString());
     }
 
     [Fact]
