@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Resident.Capture;
 using Resident.Registry;
+using Resident.Trace;
 
 namespace Resident.Cli;
 
@@ -99,7 +100,7 @@ public static class AddCommand
                         ? $"starts {Timing(m)}{(m.Ratio >= 1 ? ": slower, registered with --force" : "")}"
                         : $"not timed: {r.Unmeasured}"));
             }
-            catch (Exception e) when (e is CaptureException or RegistryException or IOException or UnauthorizedAccessException)
+            catch (Exception e) when (e is RefusalException or RegistryException or IOException or UnauthorizedAccessException)
             {
                 stderr.WriteLine($"resident: cannot register {program}: {e.Message}");
                 failures++;
@@ -109,7 +110,7 @@ public static class AddCommand
     }
 
     /// <summary>"to main in 0.71 of the time (1.23 → 0.87 ms)".</summary>
-    internal static string Timing(Resident.Bench.StartMeasurement m) =>
+    internal static string Timing(StartMeasurement m) =>
         $"to main in {m.Ratio:0.00} of the time ({m.NormalMs:0.00} → {m.ResidentMs:0.00} ms)";
 
     /// <summary>The one line of a successful capture (add, and the refreshes of refresh and sync).</summary>

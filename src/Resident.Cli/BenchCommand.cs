@@ -1,9 +1,9 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Text.Json;
-using Resident.Bench;
-using Resident.Capture;
 using Spectre.Console;
+using Resident.Bench;
+using Resident.Proc;
 
 namespace Resident.Cli;
 
@@ -81,7 +81,7 @@ public static class BenchCommand
             stderr.WriteLine($"resident bench: no resident row: the hook did not restore {target.ProgramPath}: {report.ResidentCheck}");
             return 1;
         }
-        catch (Exception e) when (e is CaptureException or BenchException or IOException)
+        catch (Exception e) when (e is RefusalException or BenchException or IOException)
         {
             stderr.WriteLine($"resident bench: {e.Message}");
             return 1;

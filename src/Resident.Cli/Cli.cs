@@ -1,6 +1,8 @@
 using System.CommandLine;
 using System.Text;
 using Spectre.Console;
+using Resident.HookContract;
+using Resident.Registry;
 
 namespace Resident.Cli;
 
@@ -50,11 +52,11 @@ public static class Cli
     }
 
     /// <summary>The user's registry directory from this process's environment ("" when none applies).</summary>
-    internal static string RegistryDir => Registry.RegistryPaths.ResolveFromProcess() ?? "";
+    internal static string RegistryDir => HookContract.RegistryPaths.ResolveFromProcess() ?? "";
 
     /// <summary>The registry a verb works on: the system's with --system, else the user's.</summary>
     internal static string RegistryDirFor(bool system) =>
-        system ? Registry.RegistryPaths.ResolveSystem(Environment.GetEnvironmentVariable) : RegistryDir;
+        system ? HookContract.RegistryPaths.ResolveSystem(Environment.GetEnvironmentVariable) : RegistryDir;
 
     /// <summary>--system, the same on every verb that works on a registry.</summary>
     internal static Option<bool> SystemOption() => new("--system")

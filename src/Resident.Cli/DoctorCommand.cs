@@ -1,7 +1,8 @@
 using System.CommandLine;
-using Resident.Diagnosis;
-using Resident.Registry;
 using Spectre.Console;
+using Resident.Diagnosis;
+using Resident.HookContract;
+using Resident.Registry;
 
 namespace Resident.Cli;
 

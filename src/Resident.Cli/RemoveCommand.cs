@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Resident.Registry;
 
 namespace Resident.Cli;
 

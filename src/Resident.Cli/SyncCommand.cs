@@ -1,7 +1,7 @@
 using System.CommandLine;
-using Resident.Capture;
 using Resident.Config;
 using Resident.Elf;
+using Resident.Proc;
 using Resident.Registry;
 
 namespace Resident.Cli;
@@ -68,7 +68,7 @@ public static class SyncCommand
                 else { var summary = registrar.Add(program); if (!s.Quiet) output.WriteLine(AddCommand.Describe(summary)); }
                 added++;
             }
-            catch (Exception e) when (e is CaptureException or RegistryException or IOException or UnauthorizedAccessException)
+            catch (Exception e) when (e is RefusalException or RegistryException or IOException or UnauthorizedAccessException)
             {
                 stderr.WriteLine($"resident: cannot register {program}: {e.Message}");
                 failures++;
@@ -105,7 +105,7 @@ public static class SyncCommand
                     if (entry.IsGlob)
                         ProgramFileCheck.Check(path);
                 }
-                catch (CaptureException e)
+                catch (RefusalException e)
                 {
                     if (entry.IsGlob) { skipped++; continue; }
                     stderr.WriteLine($"resident: {confPath}:{entry.Number}: {e.Message}");

@@ -1,5 +1,6 @@
 using System.Text.Json.Serialization;
-using Resident.Image;
+using Resident.Format;
+using Resident.Proc;
 using Resident.Registry;
 
 namespace Resident.Cli;

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Resident.Proc;
 
 namespace Resident.Bench;
 

@@ -1,3 +1,5 @@
+using Resident.Proc;
+
 namespace Resident.Bench;
 
 /// <summary>The measurement behind `resident bench`, once the program is registered in the temporary registry.</summary>

@@ -1,3 +1,5 @@
+using Resident.Proc;
+
 namespace Resident.Bench;
 
 /// <summary>What the hook said about one run with RESIDENT_DEBUG=1.</summary>

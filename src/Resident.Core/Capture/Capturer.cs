@@ -1,4 +1,6 @@
-using Resident.Image;
+using Resident.Format;
+using Resident.Snapshots;
+using Resident.Trace;
 
 namespace Resident.Capture;
 
@@ -11,7 +13,7 @@ public static class Capturer
     /// <summary>
     /// Captures <paramref name="programPath"/> into the image file <paramref name="imagePath"/>
     /// (written to a temporary file in the same directory, fsynced, renamed). Throws
-    /// <see cref="CaptureException"/> with a one-line reason on refusal; an existing image
+    /// <see cref="RefusalException"/> with a one-line reason on refusal; an existing image
     /// at imagePath is untouched then.
     /// </summary>
     public static CaptureSummary Capture(string programPath, string imagePath, ulong id,
@@ -42,15 +44,6 @@ public static class Capturer
         ulong? mainOffset = constructors.Main - (snapshot.Header.AtPhdr - 64);
         return new CaptureSummary(stopped.ProgramPath, imagePath, size, started.Elapsed, stopped.LazyBind, id) { MainOffset = mainOffset };
     }
-}
-
-/// <param name="StackLimit">the soft RLIMIT_STACK the program is captured with (bytes; RLIM_INFINITY
-/// ulong.MaxValue), else this process's own. glibc sizes default thread stacks from it before the
-/// capture point, so it is part of the image: `resident add --stack-limit 64M` for programs that
-/// run under a raised limit (gcc's children).</param>
-public sealed record CaptureOptions(ulong? StackLimit = null)
-{
-    public static readonly CaptureOptions Default = new();
 }
 
 public sealed record CaptureSummary(string ProgramPath, string ImagePath, long ImageSize, TimeSpan Elapsed, bool LazyBind, ulong Id = 0)

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Resident.Activation;
 using Resident.Capture;
 using Resident.Elf;
+using Resident.Proc;
 using Resident.Registry;
 
 namespace Resident.Diagnosis;
@@ -22,7 +23,7 @@ public static class ProgramDoctor
     {
         ProgramFile file;
         try { file = ProgramFile.Identify(program); }
-        catch (CaptureException e) { return [new Finding(false, program, e.Message)]; }
+        catch (RefusalException e) { return [new Finding(false, program, e.Message)]; }
 
         var registries = new[] { c.UserRegistry, c.SystemRegistry }.OfType<ImageRegistry>();
         var found = registries.Select(r => (Registry: r, Entry: r.Find(r.Entries(), file.Path))).FirstOrDefault(x => x.Entry is not null);
@@ -46,7 +47,7 @@ public static class ProgramDoctor
             return new Finding(true, "would register",
                 $"a capture succeeds (image {s.ImageSize / 1024} KB, {s.Elapsed.TotalMilliseconds:0} ms): resident add {path}");
         }
-        catch (Exception e) when (e is CaptureException or IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is RefusalException or IOException or UnauthorizedAccessException)
         {
             return new Finding(false, "would register", $"no: {e.Message}");
         }
@@ -65,7 +66,7 @@ public static class ProgramDoctor
     {
         const string Subject = "restore";
         try { ProgramFileCheck.Check(path); }
-        catch (CaptureException e) { return new Finding(false, Subject, $"the hook would never take it over: {e.Message}"); }
+        catch (RefusalException e) { return new Finding(false, Subject, $"the hook would never take it over: {e.Message}"); }
         if (!File.Exists(hook))
             return new Finding(false, Subject, $"cannot ask the hook: {hook} does not exist");
 

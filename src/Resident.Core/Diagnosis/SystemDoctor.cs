@@ -1,7 +1,8 @@
 using System.Runtime.InteropServices;
-using Resident.Capture;
 using Resident.Elf;
+using Resident.HookContract;
 using Resident.Registry;
+using Resident.Trace;
 
 namespace Resident.Diagnosis;
 
@@ -39,10 +40,10 @@ public static class SystemDoctor
         const string Reached = "reached the exec";
         string? failure;
         using (var thread = new TracerThread())
-        using (var run = new PtraceRun("/bin/true", (_, _) => throw new CaptureException(Reached), new SyscallLog()))
+        using (var run = new PtraceRun("/bin/true", (_, _) => throw new RefusalException(Reached), new SyscallLog()))
         {
             try { thread.Invoke(() => run.RunToStop([])); failure = "the test child did not stop"; }
-            catch (CaptureException e) { failure = e.Message == Reached ? null : e.Message; }
+            catch (RefusalException e) { failure = e.Message == Reached ? null : e.Message; }
             catch (Exception e) when (e is ErrnoException or IOException or ProgramEndedException) { failure = e.Message; }
         }
         return failure is null
@@ -86,13 +87,13 @@ public static class SystemDoctor
         string loader = ProgramFileCheck.SystemInterpreter;
         try
         {
-            string real = Interop.RealPath(loader) ?? throw new CaptureException($"{loader} does not exist");
+            string real = Interop.RealPath(loader) ?? throw new RefusalException($"{loader} does not exist");
             var resume = ProgramFileCheck.DecodeInterpreterEntry(real);
-            var facts = Image.LdsoFacts.Read(real);
+            var facts = LdsoFacts.Read(real);
             return new Finding(true, "ld.so entry pattern", $"{real} (glibc {Interop.LibcVersion()}): _dl_start_user at +0x{resume.ResumePc:x}, "
                 + $"struct cpu_features at +0x{facts.CpuFeaturesOff:x}");
         }
-        catch (CaptureException e)
+        catch (RefusalException e)
         {
             return new Finding(false, "ld.so entry pattern", $"{loader}: {e.Message}");
         }

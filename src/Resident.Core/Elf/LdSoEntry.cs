@@ -1,5 +1,4 @@
 using Iced.Intel;
-using Resident.Capture;
 
 namespace Resident.Elf;
 
@@ -20,7 +19,7 @@ public static class LdSoEntry
 
     /// <summary>
     /// Decodes <paramref name="code"/> found at ld.so's entry <paramref name="entry"/>.
-    /// Throws CaptureException("ld.so entry pattern unknown: ...") for anything else.
+    /// Throws RefusalException("ld.so entry pattern unknown: ...") for anything else.
     /// </summary>
     public static ResumePoint Decode(ReadOnlySpan<byte> code, ulong entry)
     {
@@ -42,6 +41,6 @@ public static class LdSoEntry
     static void Require(bool ok, in Instruction found, string expected)
     {
         if (!ok)
-            throw new CaptureException($"ld.so entry pattern unknown: expected '{expected}' at 0x{found.IP:x}, found '{found}'");
+            throw new RefusalException($"ld.so entry pattern unknown: expected '{expected}' at 0x{found.IP:x}, found '{found}'");
     }
 }

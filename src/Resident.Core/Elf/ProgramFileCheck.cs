@@ -1,11 +1,9 @@
-using Resident.Capture;
-
 namespace Resident.Elf;
 
 /// <summary>
 /// Everything that can be refused by looking at the file alone, before a process is started.
-/// Each refusal is a CaptureException whose message says what and why in one line, without
-/// the program's name (the caller puts that in front, as for every CaptureException).
+/// Each refusal is a RefusalException whose message says what and why in one line, without
+/// the program's name (the caller puts that in front, as for every RefusalException).
 /// </summary>
 public static class ProgramFileCheck
 {
@@ -22,7 +20,7 @@ public static class ProgramFileCheck
         string real = ResolveRegularFile(path);
         CheckPrivileges(real);
         if (!Interop.Access(real, Interop.X_OK))
-            throw new CaptureException("not executable (no execute permission)");
+            throw new RefusalException("not executable (no execute permission)");
         var elf = ReadElf(real);
         string interp = CheckSystemInterpreter(CheckDynamicExecutable(elf));
         return new Result(real, interp, DecodeInterpreterEntry(interp));
@@ -31,14 +29,14 @@ public static class ProgramFileCheck
     static string ResolveRegularFile(string path)
     {
         if (Interop.Stat(path, out _) != 0)
-            throw new CaptureException("not found");
-        string real = Interop.RealPath(path) ?? throw new CaptureException("cannot resolve the path");
+            throw new RefusalException("not found");
+        string real = Interop.RealPath(path) ?? throw new RefusalException("cannot resolve the path");
         if (Interop.Stat(real, out var st) != 0)
-            throw new CaptureException("not found");
+            throw new RefusalException("not found");
         if ((st.Mode & Interop.S_IFMT) == Interop.S_IFDIR)
-            throw new CaptureException("is a directory, not a program");
+            throw new RefusalException("is a directory, not a program");
         if ((st.Mode & Interop.S_IFMT) != Interop.S_IFREG)
-            throw new CaptureException("not a regular file");
+            throw new RefusalException("not a regular file");
         return real;
     }
 
@@ -48,11 +46,11 @@ public static class ProgramFileCheck
     {
         Interop.Stat(real, out var st);
         if ((st.Mode & Interop.S_ISUID) != 0)
-            throw new CaptureException("setuid programs are never registered");
+            throw new RefusalException("setuid programs are never registered");
         if ((st.Mode & Interop.S_ISGID) != 0)
-            throw new CaptureException("setgid programs are never registered");
+            throw new RefusalException("setgid programs are never registered");
         if (Interop.HasXattr(real, "security.capability"))
-            throw new CaptureException("has file capabilities (security.capability); such programs are never registered");
+            throw new RefusalException("has file capabilities (security.capability); such programs are never registered");
     }
 
     static ElfFile ReadElf(string real)
@@ -61,12 +59,12 @@ public static class ProgramFileCheck
         try { elf = ElfFile.Read(real); }
         catch (InvalidDataException)
         {
-            throw new CaptureException(IsScript(real)
+            throw new RefusalException(IsScript(real)
                 ? "a script (#!), not an ELF program; register its interpreter instead"
                 : "not an ELF program");
         }
         if (elf.Class != 2 || elf.Machine != ElfFile.EmX86_64)
-            throw new CaptureException($"not an x86_64 program (ELF class {elf.Class}, e_machine {elf.Machine})");
+            throw new RefusalException($"not an x86_64 program (ELF class {elf.Class}, e_machine {elf.Machine})");
         return elf;
     }
 
@@ -81,15 +79,15 @@ public static class ProgramFileCheck
     static string CheckDynamicExecutable(ElfFile elf)
     {
         if (elf.Type is not (ElfFile.EtExec or ElfFile.EtDyn))
-            throw new CaptureException($"not an executable (ELF type {elf.Type})");
+            throw new RefusalException($"not an executable (ELF type {elf.Type})");
         string? interp = elf.Interpreter;
         if (interp is not null)
             return interp;
         if (elf.Type == ElfFile.EtExec)
-            throw new CaptureException("statically linked (no PT_INTERP): there is no dynamic loading to skip");
+            throw new RefusalException("statically linked (no PT_INTERP): there is no dynamic loading to skip");
         if (elf.IsPieFlagged)
-            throw new CaptureException("static-pie executable (no PT_INTERP): there is no dynamic loading to skip");
-        throw new CaptureException("a shared library (no PT_INTERP), not a program");
+            throw new RefusalException("static-pie executable (no PT_INTERP): there is no dynamic loading to skip");
+        throw new RefusalException("a shared library (no PT_INTERP), not a program");
     }
 
     /// <summary>Returns the resolved interpreter path when it is the system ld.so.</summary>
@@ -97,10 +95,10 @@ public static class ProgramFileCheck
     {
         string? interpReal = Interop.RealPath(interp);
         if (interpReal is null)
-            throw new CaptureException($"its interpreter {interp} does not exist");
+            throw new RefusalException($"its interpreter {interp} does not exist");
         string? system = Interop.RealPath(SystemInterpreter);
         if (system is null || interpReal != system)
-            throw new CaptureException($"interpreter {interp} is not the system glibc loader {SystemInterpreter}");
+            throw new RefusalException($"interpreter {interp} is not the system glibc loader {SystemInterpreter}");
         return interpReal;
     }
 
@@ -116,7 +114,7 @@ public static class ProgramFileCheck
         }
         catch (InvalidDataException e)
         {
-            throw new CaptureException($"interpreter {interpReal} is unreadable: {e.Message}");
+            throw new RefusalException($"interpreter {interpReal} is unreadable: {e.Message}");
         }
         return LdSoEntry.Decode(code, ld.Entry);
     }

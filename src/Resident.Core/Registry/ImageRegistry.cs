@@ -1,5 +1,6 @@
-using Resident.Capture;
-using Resident.Image;
+using Resident.Format;
+using Resident.HookContract;
+using Resident.Proc;
 
 namespace Resident.Registry;
 
@@ -127,7 +128,7 @@ public sealed class ImageRegistry(string directory, bool system = false)
             string path = ImagePath(file.Dev, file.Ino);
             return entries.FirstOrDefault(e => e.Path == path) ?? entries.FirstOrDefault(e => e.ExePath == file.Path);
         }
-        catch (CaptureException)
+        catch (RefusalException)
         {
             string full = program.Contains('/') ? Path.GetFullPath(program) : program;
             return entries.FirstOrDefault(e => e.ExePath == full);

@@ -1,4 +1,8 @@
 using Resident.Capture;
+using Resident.Format;
+using Resident.Proc;
+using Resident.Snapshots;
+using Resident.Trace;
 
 namespace Resident.Registry;
 
@@ -23,7 +27,7 @@ public enum RefreshAction
 /// <param name="Measurement">the timing, when there was one.</param>
 /// <param name="Registered">false when it starts slower restored and was not forced: nothing changed in the registry.</param>
 /// <param name="Unmeasured">why there is no timing, when there is none.</param>
-public sealed record AddResult(CaptureSummary Capture, Bench.StartMeasurement? Measurement, bool Registered, string? Unmeasured);
+public sealed record AddResult(CaptureSummary Capture, StartMeasurement? Measurement, bool Registered, string? Unmeasured);
 
 public sealed record RefreshResult(RefreshAction Action, string Program, ulong Id, string? Reason, CaptureSummary? Capture = null)
 {
@@ -42,7 +46,7 @@ public sealed class Registrar(ImageRegistry registry, IReadOnlyDictionary<string
 
     /// <summary>
     /// Captures <paramref name="program"/> (or, <paramref name="throughWrapper"/>, the first
-    /// dynamically linked program it execs) into the registry. Throws CaptureException,
+    /// dynamically linked program it execs) into the registry. Throws RefusalException,
     /// RegistryException, IOException with a one-line reason; nothing changes then.
     /// </summary>
     public CaptureSummary Add(string program, bool throughWrapper = false, CaptureOptions? options = null)
@@ -79,19 +83,19 @@ public sealed class Registrar(ImageRegistry registry, IReadOnlyDictionary<string
             var summary = throughWrapper
                 ? Capturer.CaptureThroughWrapper(path, Staged, environment, options)
                 : Capturer.Capture(path, Staged, environment, options);
-            Bench.StartMeasurement? m = null;
+            StartMeasurement? m = null;
             string? unmeasured = null;
             if (summary.MainOffset is not ulong main)
                 unmeasured = "main not found in its entry code";
             else
             {
-                try { m = Bench.StartMeasure.Measure(summary.ProgramPath, hookPath, staging, main, environment, TimeSpan.FromSeconds(1)); }
+                try { m = StartMeasure.Measure(summary.ProgramPath, hookPath, staging, main, environment, TimeSpan.FromSeconds(1)); }
                 catch (InvalidOperationException e) { unmeasured = e.Message; }
             }
             if (m is { Ratio: >= 1 } && !force)
                 return new AddResult(summary, m, Registered: false, unmeasured);
             if (m is not null)
-                Image.ImageWriter.SetMeasurement(summary.ImagePath, m.NormalMs, m.ResidentMs);
+                ImageWriter.SetMeasurement(summary.ImagePath, m.NormalMs, m.ResidentMs);
             File.Move(summary.ImagePath, final!, overwrite: true);
             var placed = summary with { ImagePath = final! };
             registry.Publish(placed.ImagePath, placed.ProgramPath);
@@ -133,7 +137,7 @@ public sealed class Registrar(ImageRegistry registry, IReadOnlyDictionary<string
             registry.Publish(summary.ImagePath, summary.ProgramPath);   // drops entry.Path if the file was replaced
             return new RefreshResult(RefreshAction.Recaptured, exePath, summary.Id, stale, summary);
         }
-        catch (Exception e) when (e is CaptureException or RegistryException or IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is RefusalException or RegistryException or IOException or UnauthorizedAccessException)
         {
             return new RefreshResult(RefreshAction.Failed, exePath, id, $"{stale}, and capturing it again failed: {e.Message}");
         }
@@ -148,22 +152,22 @@ public sealed class Registrar(ImageRegistry registry, IReadOnlyDictionary<string
     /// </summary>
     TimeSpan? TryRestamp(RegistryEntry entry, string exePath)
     {
-        if (entry.Image is not { } image || image.Files.Where((f, i) => i == 0 || (f.Flags & Image.ImageFormat.FileMapped) != 0)
-                .Any(f => Image.ImageInfo.FileStaleness(f, f == image.Files[0]) is not null))
+        if (entry.Image is not { } image || image.Files.Where((f, i) => i == 0 || (f.Flags & ImageFormat.FileMapped) != 0)
+                .Any(f => ImageInfo.FileStaleness(f, f == image.Files[0]) is not null))
             return null;
         if (image.Staleness() is string s && (s == "kernel changed" || s == "cpu changed"))
             return null;
         var started = System.Diagnostics.Stopwatch.StartNew();
-        IReadOnlyList<Image.FileEntry> now;
+        IReadOnlyList<FileEntry> now;
         using (var p = Tracer.RunToResumePoint(exePath, environment, new CaptureOptions(image.Header.RlimitStack)))
-            now = Image.SnapshotBuilder.FileStamps(p);
+            now = SnapshotBuilder.FileStamps(p);
         // by path: libraries land in address order, and a small one may fill a gap another time
         var byPath = now.ToDictionary(f => f.Path);
         bool same = now.Count == image.Files.Count && image.Files.All(f => byPath.TryGetValue(f.Path, out var n)
-            && n.Flags == f.Flags && ((f.Flags & Image.ImageFormat.FileStamp) != 0 || n.SameStat(f)));
+            && n.Flags == f.Flags && ((f.Flags & ImageFormat.FileStamp) != 0 || n.SameStat(f)));
         if (!same)
             return null;
-        Image.ImageWriter.Restamp(entry.Path, image.Files.Select(f => byPath[f.Path]).ToList());
+        ImageWriter.Restamp(entry.Path, image.Files.Select(f => byPath[f.Path]).ToList());
         return started.Elapsed;
     }
 

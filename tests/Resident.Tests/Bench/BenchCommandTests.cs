@@ -1,8 +1,8 @@
 using System.Text.Json;
+using Xunit;
 using Resident.Bench;
 using Resident.Cli;
 using Resident.Tests.Integration.Harness;
-using Xunit;
 
 namespace Resident.Tests.Bench;
 

@@ -1,6 +1,7 @@
-using Resident.Capture;
-using Resident.Image;
 using Xunit;
+using Resident.Format;
+using Resident.Snapshots;
+using Resident.Trace;
 
 namespace Resident.Tests.Capture;
 

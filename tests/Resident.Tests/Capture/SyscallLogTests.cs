@@ -1,5 +1,5 @@
-using Resident.Capture;
 using Xunit;
+using Resident.Trace;
 
 namespace Resident.Tests.Capture;
 

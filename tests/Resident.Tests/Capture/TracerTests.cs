@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
-using Resident.Capture;
 using Xunit;
+using Resident.Trace;
 
 namespace Resident.Tests.Capture;
 
@@ -130,7 +130,7 @@ public sealed class TracerTests : IDisposable
         string prog = _build.Compile("missprog", "int miss(void);\nint main(void) { return miss(); }\n",
             $"-L{dir} -l:libmiss.so -Wl,-rpath,{dir}");
         File.Delete(Path.Combine(dir, "libmiss.so"));
-        var e = Assert.Throws<CaptureException>(() => Tracer.RunToResumePoint(prog, Env()));
+        var e = Assert.Throws<RefusalException>(() => Tracer.RunToResumePoint(prog, Env()));
         Assert.Contains("ended before ld.so finished", e.Message);
         Assert.Contains("libmiss.so", e.Message);
     }
@@ -141,7 +141,7 @@ public sealed class TracerTests : IDisposable
         // A file open for writing cannot be executed (ETXTBSY): the shell's exec fails.
         string prog = _build.Copy("/usr/bin/true", "busy");
         using var writer = new FileStream(prog, FileMode.Open, FileAccess.Write);
-        var e = Assert.Throws<CaptureException>(() => Tracer.RunToResumePoint(prog, Env()));
+        var e = Assert.Throws<RefusalException>(() => Tracer.RunToResumePoint(prog, Env()));
         Assert.Contains("could not be executed", e.Message);
         Assert.Empty(ChildrenFor(prog));
     }
@@ -161,7 +161,7 @@ public sealed class TracerTests : IDisposable
         string lib = _build.Compile("librel.so", "int rel(void) { return 0; }\n", "-shared -fPIC");
         string prog = _build.Compile("relprog", "int rel(void);\nint main(void) { return rel(); }\n",
             $"-L{_build.Dir} -l:librel.so -Wl,-rpath,no-such-relative-dir:{_build.Dir}");
-        var e = Assert.Throws<CaptureException>(() => Tracer.RunToResumePoint(prog, Env()));
+        var e = Assert.Throws<RefusalException>(() => Tracer.RunToResumePoint(prog, Env()));
         Assert.Contains("relative path \"no-such-relative-dir/", e.Message);
         Assert.Empty(ChildrenFor(prog));
     }
@@ -173,7 +173,7 @@ public sealed class TracerTests : IDisposable
         string fifo = Path.Combine(_build.Dir, "fifo.so");
         NativeBuild.Run("mkfifo", fifo);
         string prog = _build.Compile("waiter", "int main(void) { return 0; }\n");
-        var e = Assert.Throws<CaptureException>(() =>
+        var e = Assert.Throws<RefusalException>(() =>
             Tracer.RunToResumePoint(prog, Env(("LD_PRELOAD", fifo)), TimeSpan.FromMilliseconds(500)));
         Assert.Contains("did not finish within 0.5 s", e.Message);
         Assert.Empty(ChildrenFor(prog));
@@ -187,7 +187,7 @@ public sealed class TracerTests : IDisposable
         _build.Compile("gone/libg.so", "int g(void) { return 1; }\n", "-shared -fPIC");
         string prog = _build.Compile("goneprog", "int g(void);\nint main(void) { return g(); }\n", $"-L{dir} -l:libg.so -Wl,-rpath,{dir}");
         File.Delete(Path.Combine(dir, "libg.so"));
-        Assert.Throws<CaptureException>(() => Tracer.RunToResumePoint(prog, Env()));
+        Assert.Throws<RefusalException>(() => Tracer.RunToResumePoint(prog, Env()));
         Assert.Empty(ChildrenFor(prog));
     }
 
@@ -195,7 +195,7 @@ public sealed class TracerTests : IDisposable
     public void StopChecksRefuseAMultiThreadedProcess()
     {
         // This test process has several threads (and fds, and handlers): the first reason wins.
-        var e = Assert.Throws<CaptureException>(() => StopChecks.Verify(Environment.ProcessId, new SyscallLog()));
+        var e = Assert.Throws<RefusalException>(() => StopChecks.Verify(Environment.ProcessId, new SyscallLog()));
         Assert.Contains("threads exist when ld.so finishes", e.Message);
     }
 
@@ -231,7 +231,7 @@ public sealed class TracerTests : IDisposable
     [Fact]
     public void PreCheckRefusalStartsNoProcess()
     {
-        var e = Assert.Throws<CaptureException>(() => Tracer.RunToResumePoint(_build.Compile("st", "int main(void){return 0;}\n", "-static"), Env()));
+        var e = Assert.Throws<RefusalException>(() => Tracer.RunToResumePoint(_build.Compile("st", "int main(void){return 0;}\n", "-static"), Env()));
         Assert.Contains("statically linked", e.Message);
     }
 

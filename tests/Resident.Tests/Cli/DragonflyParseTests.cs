@@ -1,6 +1,6 @@
 using System.CommandLine;
-using Resident.Cli;
 using Xunit;
+using Resident.Cli;
 
 namespace Resident.Tests.Cli;
 

@@ -1,7 +1,7 @@
 using System.Text.Json;
+using Xunit;
 using Resident.Cli;
 using Resident.Tests.Integration.Harness;
-using Xunit;
 
 namespace Resident.Tests.Cli;
 

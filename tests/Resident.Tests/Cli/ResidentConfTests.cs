@@ -1,6 +1,6 @@
+using Xunit;
 using Resident.Config;
 using Resident.Tests.Integration.Harness;
-using Xunit;
 
 namespace Resident.Tests.Cli;
 

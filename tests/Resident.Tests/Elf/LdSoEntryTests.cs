@@ -1,6 +1,5 @@
-using Resident.Capture;
-using Resident.Elf;
 using Xunit;
+using Resident.Elf;
 
 namespace Resident.Tests.Elf;
 
@@ -25,7 +24,7 @@ public sealed class LdSoEntryTests
     {
         var code = (byte[])Glibc.Clone();
         code[patched] = patched == 3 ? (byte)0x90 : (byte)0x8b;
-        var e = Assert.Throws<CaptureException>(() => LdSoEntry.Decode(code, 0x1000));
+        var e = Assert.Throws<RefusalException>(() => LdSoEntry.Decode(code, 0x1000));
         Assert.StartsWith("ld.so entry pattern unknown", e.Message);
     }
 

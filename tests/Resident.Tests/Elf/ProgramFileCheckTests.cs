@@ -1,11 +1,10 @@
-using Resident.Capture;
+using Xunit;
 using Resident.Elf;
 using Resident.Tests.Capture;
-using Xunit;
 
 namespace Resident.Tests.Elf;
 
-/// <summary>Refusals made from the file alone: each must be a CaptureException naming the reason.</summary>
+/// <summary>Refusals made from the file alone: each must be a RefusalException naming the reason.</summary>
 public sealed class ProgramFileCheckTests : IDisposable
 {
     const string Main = "int main(void) { return 0; }\n";
@@ -15,7 +14,7 @@ public sealed class ProgramFileCheckTests : IDisposable
 
     static void Refused(string path, string reason)
     {
-        var e = Assert.Throws<CaptureException>(() => ProgramFileCheck.Check(path));
+        var e = Assert.Throws<RefusalException>(() => ProgramFileCheck.Check(path));
         Assert.Contains(reason, e.Message);
         Assert.DoesNotContain('\n', e.Message);
     }

@@ -1,5 +1,5 @@
-using Resident.Elf;
 using Xunit;
+using Resident.Elf;
 
 namespace Resident.Tests.Elf;
 

@@ -1,7 +1,7 @@
 using System.Runtime.Versioning;
-using Resident.Image;
-using Resident.Tests.Integration.Harness;
 using Xunit;
+using Resident.Format;
+using Resident.Tests.Integration.Harness;
 
 namespace Resident.Tests.Faults;
 

@@ -1,6 +1,6 @@
-using Resident.Image;
-using Resident.Tests.Integration.Harness;
 using Xunit;
+using Resident.Format;
+using Resident.Tests.Integration.Harness;
 
 namespace Resident.Tests.Faults;
 

@@ -1,5 +1,5 @@
 using System.Runtime.InteropServices;
-using Resident.Image;
+using Resident.Format;
 
 namespace Resident.Tests.Faults;
 

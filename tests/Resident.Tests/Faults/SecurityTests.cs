@@ -1,8 +1,8 @@
 using System.Numerics;
 using System.Runtime.Versioning;
-using Resident.Image;
-using Resident.Tests.Integration.Harness;
 using Xunit;
+using Resident.Format;
+using Resident.Tests.Integration.Harness;
 
 namespace Resident.Tests.Faults;
 

@@ -1,6 +1,6 @@
 using System.Runtime.Versioning;
-using Resident.Tests.Integration.Harness;
 using Xunit;
+using Resident.Tests.Integration.Harness;
 
 namespace Resident.Tests.Fidelity;
 

@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
-using Resident.Capture;
-using Resident.Image;
 using Xunit;
+using Resident.Format;
+using Resident.Proc;
 
 namespace Resident.Tests.Image;
 
@@ -216,7 +216,7 @@ public sealed class ImageRoundTripTests : IDisposable
         // A failure after the temporary file exists: rename(2) onto a non-empty directory.
         string dirTarget = PathOf("h.img");
         Directory.CreateDirectory(Path.Combine(dirTarget, "sub"));
-        var e = Assert.Throws<CaptureException>(() => ImageWriter.Write(Sample(), dirTarget, 3));
+        var e = Assert.Throws<RefusalException>(() => ImageWriter.Write(Sample(), dirTarget, 3));
         Assert.StartsWith("cannot write image: ", e.Message);
         Assert.DoesNotContain('\n', e.Message);
         Assert.Equal(["g.img", "h.img"], Directory.GetFileSystemEntries(_dir).Select(Path.GetFileName).Order());

@@ -3,8 +3,8 @@ using System.Reflection;
 using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.RegularExpressions;
-using Resident.Image;
 using Xunit;
+using Resident.Format;
 
 namespace Resident.Tests.Image;
 
@@ -102,7 +102,7 @@ public class LayoutTests
         string.Concat(snake.Split('_').Select(p => char.ToUpperInvariant(p[0]) + p[1..]));
 
     static Type MirrorType(string cName) =>
-        typeof(RsHeader).Assembly.GetType("Resident.Image." + Pascal(cName))
+        typeof(RsHeader).Assembly.GetType("Resident.Format." + Pascal(cName))
         ?? throw new Xunit.Sdk.XunitException($"no C# mirror for struct {cName}");
 
     static ulong UnsafeSizeOf(Type t) =>

@@ -1,8 +1,9 @@
 using System.Buffers.Binary;
 using System.Text;
-using Resident.Capture;
-using Resident.Image;
 using Xunit;
+using Resident.Format;
+using Resident.Proc;
+using Resident.Snapshots;
 
 namespace Resident.Tests.Image;
 
@@ -96,7 +97,7 @@ public class InitialStackTests
     {
         var st = new SyntheticStack(["prog"], []);
         BinaryPrimitives.WriteUInt64LittleEndian(st.Block.AsSpan(8), 0x1000); // argv[0] → elsewhere
-        var e = Assert.Throws<CaptureException>(() => st.Parse());
+        var e = Assert.Throws<RefusalException>(() => st.Parse());
         Assert.Contains("outside the argument area", e.Message);
     }
 }
@@ -154,7 +155,7 @@ public class PointerClassifierTests
     {
         var page = new byte[4096];
         BinaryPrimitives.WriteUInt64LittleEndian(page.AsSpan(0x40), SyntheticStack.VmaStart + 0x100);
-        var e = Assert.Throws<CaptureException>(() =>
+        var e = Assert.Throws<RefusalException>(() =>
             PointerClassifier.Scan([new(0x7000, page, "/usr/lib/libfoo.so")], _st.Vma, _st.Parse()));
         Assert.Equal("unclassifiable pointer into the stack at 0x7040 (in /usr/lib/libfoo.so)", e.Message);
     }

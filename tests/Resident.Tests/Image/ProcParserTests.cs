@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
-using Resident.Image;
 using Xunit;
+using Resident.Format;
+using Resident.Proc;
 
 namespace Resident.Tests.Image;
 

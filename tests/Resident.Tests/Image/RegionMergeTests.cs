@@ -1,6 +1,9 @@
-using Resident.Image;
 using Xunit;
-using PageInfo = Resident.Image.RegionBuilder.PageInfo;
+using Resident.Elf;
+using Resident.Format;
+using Resident.Proc;
+using Resident.Snapshots;
+using PageInfo = Resident.Snapshots.RegionBuilder.PageInfo;
 
 namespace Resident.Tests.Image;
 
@@ -86,13 +89,13 @@ public class SnapshotRulesTests
         Assert.Equal(528, LdsoFacts.CpuFeaturesEnd(Words([.. sizes, 0x7f0000001234, 0x7f0000005678]), mapped));
         Assert.Equal(536, LdsoFacts.CpuFeaturesEnd(Words([.. sizes, 0, 0x7f0000001234]), mapped));   // a zero word: the same in every exec
         Assert.Equal(66 * 8, LdsoFacts.CpuFeaturesEnd(Words(sizes), mapped));   // up to what the file allows
-        Assert.Throws<Resident.Capture.CaptureException>(() => LdsoFacts.CpuFeaturesEnd(Words([1, 0x7f0000000010, .. sizes]), mapped));
+        Assert.Throws<RefusalException>(() => LdsoFacts.CpuFeaturesEnd(Words([1, 0x7f0000000010, .. sizes]), mapped));
     }
 
     [Fact]
     public void CpuFeaturesWithoutThisCpusLeaf1AreRefused()
     {
-        var e = Assert.Throws<Resident.Capture.CaptureException>(() => LdsoFacts.CpuFeaturesMask(new byte[480]));
+        var e = Assert.Throws<RefusalException>(() => LdsoFacts.CpuFeaturesMask(new byte[480]));
         Assert.Contains("CPUID leaf 1", e.Message);
     }
 

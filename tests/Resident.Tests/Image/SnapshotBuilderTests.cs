@@ -1,8 +1,10 @@
-using Resident.Capture;
-using Resident.Image;
-using Resident.Tests.Capture;
 using Xunit;
 using Xunit.Abstractions;
+using Resident.Format;
+using Resident.Proc;
+using Resident.Snapshots;
+using Resident.Tests.Capture;
+using Resident.Trace;
 
 namespace Resident.Tests.Image;
 
@@ -32,7 +34,7 @@ public sealed class SnapshotBuilderTests(ITestOutputHelper output) : IDisposable
         string prog = build.Compile("dangle", "int dangle(void);\nint main(void) { return dangle(); }\n",
             $"-L{build.Dir} -l:libdangle.so -Wl,-rpath,{build.Dir}");
         using var p = Tracer.RunToResumePoint(prog, Env);
-        var e = Assert.Throws<CaptureException>(() => SnapshotBuilder.Build(p));
+        var e = Assert.Throws<RefusalException>(() => SnapshotBuilder.Build(p));
         Assert.Matches($@"^unclassifiable pointer into the stack at 0x[0-9a-f]+ \(in {System.Text.RegularExpressions.Regex.Escape(lib)}\)$", e.Message);
     }
 

@@ -1,9 +1,9 @@
 using System.Globalization;
 using System.Runtime.Versioning;
 using System.Text.RegularExpressions;
+using Xunit;
 using Resident.Tests.Cli;
 using Resident.Tests.Integration.Harness;
-using Xunit;
 
 namespace Resident.Tests.Integration;
 

@@ -1,5 +1,5 @@
-using Resident.Tests.Integration.Harness;
 using Xunit;
+using Resident.Tests.Integration.Harness;
 
 namespace Resident.Tests.Integration;
 

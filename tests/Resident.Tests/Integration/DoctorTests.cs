@@ -1,8 +1,9 @@
+using Xunit;
 using Resident.Cli;
+using Resident.Format;
 using Resident.Tests.Capture;
 using Resident.Tests.Cli;
 using Resident.Tests.Integration.Harness;
-using Xunit;
 
 namespace Resident.Tests.Integration;
 
@@ -109,7 +110,7 @@ public sealed class DoctorTests : IDisposable
         ResidentSession.MakeOlderFormat(Assert.Single(s.ImageFiles()));
         var r = Doctor("/usr/bin/env", HookEnabled);
         Assert.Equal(1, r.Code);
-        uint v = Resident.Image.ImageFormat.Version;
+        uint v = Resident.Format.ImageFormat.Version;
         Assert.Equal([$"✓ registered: /usr/bin/env: id 1 in {s.RegistryDir} (stale: image format version {v - 1}, this resident writes {v})",
             $"✓ hook enabled in this shell: LD_AUDIT={Product.Hook}",
             "✗ restore: the hook says, in this environment: would fall back: image version differs"], r.OutLines);

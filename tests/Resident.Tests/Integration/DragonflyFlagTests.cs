@@ -1,7 +1,7 @@
+using Xunit;
 using Resident.Cli;
 using Resident.Tests.Cli;
 using Resident.Tests.Integration.Harness;
-using Xunit;
 
 namespace Resident.Tests.Integration;
 

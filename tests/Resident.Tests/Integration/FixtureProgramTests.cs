@@ -1,6 +1,7 @@
 using System.Text.RegularExpressions;
-using Resident.Tests.Integration.Harness;
 using Xunit;
+using Resident.Format;
+using Resident.Tests.Integration.Harness;
 
 namespace Resident.Tests.Integration;
 
@@ -224,7 +225,7 @@ public sealed class FixtureProgramTests(Fixtures fx) : IClassFixture<Fixtures>
         AssertLines(normal, "first malloc inside the first extension: yes", "first extension: 0x21000 bytes",
             "rest of the first extension is zero: yes", "1 MiB malloc outside the break: yes");
         Resident(s, "heap", []);
-        var header = global::Resident.Image.ImageReader.Read(s.ImageFiles().Single()).Header;
+        var header = global::Resident.Format.ImageReader.Read(s.ImageFiles().Single()).Header;
         Assert.True(header.HeapWord != 0 && header.HeapPrefault == 0x21000,
             $"a glibc program's image must carry libc's __curbrk (heap_word 0x{header.HeapWord:x}, heap_prefault 0x{header.HeapPrefault:x})");
     }

@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Runtime.Versioning;
-using Resident.Tests.Integration.Harness;
 using Xunit;
+using Resident.Tests.Integration.Harness;
 
 namespace Resident.Tests.Integration;
 

@@ -1,7 +1,7 @@
 using System.Text;
 using System.Runtime.Versioning;
-using Resident.Tests.Integration.Harness;
 using Xunit;
+using Resident.Tests.Integration.Harness;
 
 namespace Resident.Tests.Integration;
 

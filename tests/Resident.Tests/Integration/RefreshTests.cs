@@ -1,7 +1,8 @@
+using Xunit;
 using Resident.Cli;
+using Resident.Format;
 using Resident.Tests.Cli;
 using Resident.Tests.Integration.Harness;
-using Xunit;
 
 namespace Resident.Tests.Integration;
 
@@ -169,7 +170,7 @@ public sealed class RefreshTests(Fixtures fx) : IClassFixture<Fixtures>, IDispos
         var resident = s.RunResident(spec);
         var debug = ResidentSession.AssertSameOutput(normal, resident);
         Assert.Contains(debug.Lines, l => l.EndsWith(": image version differs"));
-        string why = $"image format version {Resident.Image.ImageFormat.Version - 1}, this resident writes {Resident.Image.ImageFormat.Version}";
+        string why = $"image format version {Resident.Format.ImageFormat.Version - 1}, this resident writes {Resident.Format.ImageFormat.Version}";
         var item = List().Single(i => i.Image == image);
         Assert.Equal(("stale", why, 2UL, Libs), (item.State, item.Reason, item.Id!.Value, item.Program));
 

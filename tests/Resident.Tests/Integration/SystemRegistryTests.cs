@@ -1,8 +1,8 @@
+using Xunit;
 using Resident.Cli;
-using Resident.Registry;
+using Resident.HookContract;
 using Resident.Tests.Cli;
 using Resident.Tests.Integration.Harness;
-using Xunit;
 
 namespace Resident.Tests.Integration;
 

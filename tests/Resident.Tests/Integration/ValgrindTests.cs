@@ -1,7 +1,7 @@
 using System.Runtime.Versioning;
 using System.Text.RegularExpressions;
-using Resident.Tests.Integration.Harness;
 using Xunit;
+using Resident.Tests.Integration.Harness;
 
 namespace Resident.Tests.Integration;
 

@@ -1,7 +1,7 @@
 using System.Reflection;
 using System.Runtime.InteropServices;
-using Resident.Elf;
 using Xunit;
+using Resident.Elf;
 
 namespace Resident.Tests.Portability;
 
@@ -18,7 +18,7 @@ public sealed class LibcSymbolTests
     public void EveryPInvokeIsExportedByTheOldestGlibc()
     {
         var libc = File.ReadAllBytes(Chroot.Get("bullseye").Host("/usr/lib/x86_64-linux-gnu/libc.so.6"));
-        var imports = typeof(Resident.Image.LdsoFacts).Assembly.GetTypes()
+        var imports = typeof(Resident.Elf.LdsoFacts).Assembly.GetTypes()
             .SelectMany(t => t.GetMethods(BindingFlags.Static | BindingFlags.NonPublic | BindingFlags.Public | BindingFlags.DeclaredOnly))
             .Select(m => m.GetCustomAttribute<DllImportAttribute>() is { } a ? (Method: m.Name, a.Value, Entry: a.EntryPoint ?? m.Name) : default)
             .Where(i => i.Method != null)

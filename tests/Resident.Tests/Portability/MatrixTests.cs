@@ -1,8 +1,9 @@
 using System.Runtime.Versioning;
-using Resident.Image;
+using Xunit;
+using Resident.Elf;
+using Resident.Format;
 using Resident.Tests.Fidelity;
 using Resident.Tests.Integration.Harness;
-using Xunit;
 
 namespace Resident.Tests.Portability;
 

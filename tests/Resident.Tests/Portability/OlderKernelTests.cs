@@ -1,7 +1,7 @@
 using System.Runtime.Versioning;
+using Xunit;
 using Resident.Tests.Fidelity;
 using Resident.Tests.Integration.Harness;
-using Xunit;
 
 namespace Resident.Tests.Portability;
 

@@ -1,6 +1,6 @@
-using Resident.Registry;
-using Resident.Tests.Integration.Harness;
 using Xunit;
+using Resident.HookContract;
+using Resident.Tests.Integration.Harness;
 
 namespace Resident.Tests.Registry;
 

@@ -1,7 +1,7 @@
 using System.Runtime.Versioning;
-using Resident.Registry;
-using Resident.Tests.Integration.Harness;
 using Xunit;
+using Resident.HookContract;
+using Resident.Tests.Integration.Harness;
 
 namespace Resident.Tests.Registry;
 

@@ -1,4 +1,3 @@
-
 namespace Resident.Tests.Integration.Harness;
 
 /// <summary>

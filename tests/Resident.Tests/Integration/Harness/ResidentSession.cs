@@ -1,5 +1,6 @@
 using System.Text;
 using Xunit;
+using Resident.Format;
 
 namespace Resident.Tests.Integration.Harness;
 
@@ -102,10 +103,10 @@ public sealed class ResidentSession : IDisposable
     public static void MakeOlderFormat(string image)
     {
         var bytes = File.ReadAllBytes(image);
-        var h = System.Runtime.InteropServices.MemoryMarshal.Read<Resident.Image.RsHeader>(bytes);
-        BitConverter.TryWriteBytes(bytes.AsSpan(8, 4), Resident.Image.ImageFormat.Version - 1);
+        var h = System.Runtime.InteropServices.MemoryMarshal.Read<Resident.Format.RsHeader>(bytes);
+        BitConverter.TryWriteBytes(bytes.AsSpan(8, 4), Resident.Format.ImageFormat.Version - 1);
         BitConverter.TryWriteBytes(bytes.AsSpan(32, 8), 0UL);
-        BitConverter.TryWriteBytes(bytes.AsSpan(32, 8), Resident.Image.ImageFormat.Checksum(bytes.AsSpan(0, (int)h.MetaSize)));
+        BitConverter.TryWriteBytes(bytes.AsSpan(32, 8), Resident.Format.ImageFormat.Checksum(bytes.AsSpan(0, (int)h.MetaSize)));
         File.WriteAllBytes(image, bytes);
     }
 

@@ -1,0 +1,10 @@
+namespace Resident.Trace;
+
+/// <param name="StackLimit">the soft RLIMIT_STACK the program is captured with (bytes; RLIM_INFINITY
+/// ulong.MaxValue), else this process's own. glibc sizes default thread stacks from it before the
+/// capture point, so it is part of the image: `resident add --stack-limit 64M` for programs that
+/// run under a raised limit (gcc's children).</param>
+public sealed record CaptureOptions(ulong? StackLimit = null)
+{
+    public static readonly CaptureOptions Default = new();
+}

@@ -1,0 +1,405 @@
+using Resident.Elf;
+using Resident.Proc;
+
+namespace Resident.Trace;
+
+/// <summary>The program ended (exited or was killed) before reaching the stop; it is reaped.</summary>
+internal sealed class ProgramEndedException(string how) : Exception(how);
+
+/// <summary>Where one run stopped, as seen from the tracer thread.</summary>
+/// <param name="Rseq">the kernel's own view of the rseq registration, to cross-check the syscall log (null: a kernel before 5.13 cannot tell).</param>
+/// <param name="File">the program the run stopped in (the chosen exec).</param>
+internal sealed record StopState(int Pid, ProgramFileCheck.Result File, Interop.UserRegs Regs, LdSoEntry.ResumePoint Resume,
+    IReadOnlyList<string> Environment, Interop.PtraceRseqConfiguration? Rseq);
+
+/// <summary>
+/// Decides at each exec event of the spawned process (<paramref name="index"/> 0 is the exec
+/// of the launched path itself) whether <paramref name="exe"/> is the program to stop in:
+/// its checked file, or null to let this exec run on to the next one. Throws
+/// RefusalException to give up.
+/// </summary>
+internal delegate ProgramFileCheck.Result? ExecChoice(string exe, int index);
+
+/// <summary>
+/// One start of the program, from the spawn to the breakpoint at <c>_dl_start_user</c>.
+/// Every method except <see cref="KillFromWatchdog"/> must run on the tracer thread.
+/// </summary>
+/// <param name="launchPath">what the stopping shell execs: the program, or a wrapper that execs it.</param>
+/// <param name="choose">picks the exec to stop in (see <see cref="ExecChoice"/>).</param>
+/// <param name="log">receives every syscall; outlives the run.</param>
+/// <param name="stackLimit">the soft RLIMIT_STACK the program gets (set on the stopped shell before its exec), or null.</param>
+internal sealed class PtraceRun(string launchPath, ExecChoice choose, SyscallLog log, ulong? stackLimit = null) : IDisposable
+{
+    const int Options = Interop.PTRACE_O_TRACEEXEC | Interop.PTRACE_O_EXITKILL | Interop.PTRACE_O_TRACESYSGOOD;
+    const int SyscallStop = Interop.SIGTRAP | 0x80;   // PTRACE_O_TRACESYSGOOD marks syscall stops
+    const int AT_FDCWD = -100;
+    const int MaxOutputRead = 512;
+
+    // Set on the tracer thread right after the spawn, used by the watchdog thread.
+    volatile Microsoft.Win32.SafeHandles.SafeFileHandle? _pidfd;
+
+    bool _reaped;
+
+    public SyscallLog Log => log;
+
+    /// <summary>
+    /// Spawns the program and runs it to the stop: registers equal ld.so's at the call of
+    /// the user entry, the int3 removed. On any failure the process is killed and reaped.
+    /// Throws ProgramEndedException when it ends first.
+    /// </summary>
+    public StopState RunToStop(IReadOnlyList<string> environment)
+    {
+        int pid = Spawner.Spawn(launchPath, environment);
+        try
+        {
+            _pidfd = Interop.PidfdOpen(pid);
+            WaitForSelfStop(pid);
+            SetStackLimit(pid);
+            Seize(pid);
+            Interop.Kill(pid, Interop.SIGCONT);
+            var (file, entry) = RunToChosenExec(pid);
+            var resume = FindResumePoint(pid, file, entry);
+            var actualEnvironment = ProcFs.ReadEnviron(pid);
+            ulong original = InsertBreakpoint(pid, resume.ResumePc);
+            RecordSyscallsUntilBreakpoint(pid, resume.ResumePc);
+            var regs = RemoveBreakpoint(pid, resume.ResumePc, original);
+            return new StopState(pid, file, regs, resume, actualEnvironment, Interop.PtraceGetRseqConfiguration(pid));
+        }
+        catch
+        {
+            // Once reaped by the wait that saw it end, the pid is no longer ours to signal or wait for.
+            if (!_reaped)
+                KillAndReap(pid);
+            throw;
+        }
+    }
+
+    /// <summary>Any thread: ends a run that takes too long; the tracer thread then sees the death.</summary>
+    public void KillFromWatchdog()
+    {
+        if (_pidfd is { } pidfd)
+            Interop.PidfdKill(pidfd, Interop.SIGKILL);
+    }
+
+    /// <summary>Closes the pidfd; call once the run's work has completed.</summary>
+    public void Dispose() => _pidfd?.Dispose();
+
+    void SetStackLimit(int pid)
+    {
+        if (stackLimit is not ulong limit)
+            return;
+        try { Interop.SetSoftLimit(pid, Interop.RLIMIT_STACK, limit); }
+        catch (ErrnoException e)
+        {
+            throw new RefusalException($"cannot capture with a stack limit of {limit} bytes ({e.Message}): above the hard limit?");
+        }
+    }
+
+    void Seize(int pid)
+    {
+        try { Interop.PtraceSeize(pid, Options); }
+        catch (ErrnoException e) when (e.Errno == 1)   // EPERM
+        {
+            throw new RefusalException($"cannot trace it ({e.Message}): is resident itself being traced, "
+                + "or does kernel.yama.ptrace_scope / a container forbid ptrace?");
+        }
+    }
+
+    /// <summary>
+    /// SIGKILL and reap, so no zombie stays. Only for a child not reaped yet (a stopped tracee
+    /// is one: only this thread reaps it), else the pid could name another process by now.
+    /// </summary>
+    public static void KillAndReap(int pid)
+    {
+        Interop.KillIfAlive(pid, Interop.SIGKILL);
+        Reap(pid);
+    }
+
+    static void Reap(int pid)
+    {
+        while (true)
+        {
+            int status;
+            try { Interop.WaitPid(pid, out status, Interop.__WALL); }
+            catch (ErrnoException e) when (e.Errno == Interop.ECHILD) { return; }
+            if (Interop.WIfExited(status) || Interop.WIfSignaled(status))
+                return;
+        }
+    }
+
+    // Not traced yet: a plain WUNTRACED wait sees the shell's "kill -STOP $$".
+    void WaitForSelfStop(int pid)
+    {
+        Interop.WaitPid(pid, out int status, Interop.WUNTRACED);
+        ThrowIfEnded(status);
+    }
+
+    /// <summary>
+    /// Lets execs run on until <c>choose</c> accepts one; returns its file and the registers'
+    /// rip at its exec event (ld.so's _start). Execs in children of the process are not seen
+    /// (no fork tracing): a wrapper must exec the program itself.
+    /// </summary>
+    (ProgramFileCheck.Result File, ulong Entry) RunToChosenExec(int pid)
+    {
+        for (int index = 0; ; index++)
+        {
+            var regs = RunToExecOf(pid, index);
+            if (choose(ProcFs.Exe(pid), index) is { } file)
+                return (file, regs.Rip);
+            Interop.PtraceCont(pid, 0);
+        }
+    }
+
+    /// <summary>The exec event's registers; a shell that ends first could not execute the program at all.</summary>
+    Interop.UserRegs RunToExecOf(int pid, int index)
+    {
+        try { return RunToExec(pid); }
+        catch (ProgramEndedException e) when (index == 0)
+        {
+            throw new RefusalException($"could not be executed (the shell's {e.Message})");
+        }
+        catch (ProgramEndedException e)
+        {
+            throw new RefusalException($"the wrapper ended ({e.Message}) without executing a dynamically linked program "
+                + "(programs it runs in child processes are not followed: it must exec the program)");
+        }
+    }
+
+    /// <summary>Lets the shell run into its exec; returns the registers at the exec event (rip = ld.so's _start).</summary>
+    Interop.UserRegs RunToExec(int pid)
+    {
+        while (true)
+        {
+            int status = WaitStop(pid);
+            int sig = Interop.WStopSig(status);
+            switch (Interop.WPtraceEvent(status))
+            {
+                case Interop.PTRACE_EVENT_EXEC:
+                    return Interop.PtraceGetRegs(pid);
+                case Interop.PTRACE_EVENT_STOP:   // the seized group-stop: continue it
+                    Interop.PtraceCont(pid, 0);
+                    break;
+                default:   // signal-delivery stop; our SIGCONT/SIGSTOP are not for the program
+                    Interop.PtraceCont(pid, sig is Interop.SIGCONT or Interop.SIGSTOP ? 0 : sig);
+                    break;
+            }
+        }
+    }
+
+    static LdSoEntry.ResumePoint FindResumePoint(int pid, ProgramFileCheck.Result file, ulong entry)
+    {
+        ulong expectedResumePc = file.ResumePoint.ResumePc;
+        ulong ldsoBase = Auxv.Read(pid).Find(Auxv.AT_BASE) ?? 0;
+        if (ldsoBase == 0)
+            throw new RefusalException("the kernel loaded no interpreter (AT_BASE is 0)");
+        Span<byte> code = stackalloc byte[LdSoEntry.WindowSize];
+        RemoteMemory.Read(pid, entry, code);
+        var resume = LdSoEntry.Decode(code, entry);
+        // The loader in memory must be the file the pre-check decoded, at AT_BASE.
+        if (resume.ResumePc != ldsoBase + expectedResumePc)
+            throw new RefusalException($"ld.so entry at 0x{entry:x} does not match the loader file (AT_BASE 0x{ldsoBase:x})");
+        return resume;
+    }
+
+    /// <summary>
+    /// Tracer thread, a tracee stopped by this class: an int3 at <paramref name="pc"/>, then
+    /// PTRACE_CONT until it is hit (rdi returned, Ended false) or the process ends (reaped:
+    /// Ended true) or execs or something below fails (Rdi null). Signals for the program are
+    /// passed on; the int3 is left in place (the process is killed afterwards). A child a
+    /// constructor forks is traced from its birth and never let run: it dies with this thread
+    /// (PTRACE_O_EXITKILL), so a capture leaves no process behind.
+    /// Each of <paramref name="traps"/> is made PROT_NONE first; a page of it the program then
+    /// touches faults, is listed in Touched and gets its protection back, and the faulting
+    /// instruction runs again. mprotect runs in the tracee through <paramref name="gadget"/>,
+    /// a "syscall; ret" in its memory (which no trap may cover).
+    /// </summary>
+    public static (ulong? Rdi, bool Ended, List<ulong> Touched) ContinueToBreakpoint(int pid, ulong pc, ulong gadget, IReadOnlyList<PageTrap> traps)
+    {
+        var touched = new List<ulong>();
+        InsertBreakpoint(pid, pc);
+        Interop.PtraceSetOptions(pid, Options | Interop.PTRACE_O_TRACEFORK | Interop.PTRACE_O_TRACEVFORK);
+        try
+        {
+            foreach (var t in traps)
+                if (InjectSyscall(pid, gadget, SyscallMprotect, t.Start, t.End - t.Start, 0) != 0)
+                    return (null, false, touched);
+            Interop.PtraceCont(pid, 0);
+            while (true)
+            {
+                Interop.WaitPid(pid, out int status, Interop.__WALL);
+                if (Interop.WIfExited(status) || Interop.WIfSignaled(status))
+                    return (null, true, touched);
+                if (!Interop.WIfStopped(status))
+                    continue;
+                int sig = Interop.WStopSig(status), ev = Interop.WPtraceEvent(status);
+                if (ev == Interop.PTRACE_EVENT_EXEC)
+                    return (null, false, touched);
+                if (ev == 0 && sig == Interop.SIGTRAP && Interop.PtraceGetRegs(pid) is var regs && regs.Rip == pc + 1)
+                    return (regs.Rdi, false, touched);
+                if (ev == 0 && sig == Interop.SIGSEGV && traps.Count > 0 && Interop.PtraceSigAddr(pid) is var addr
+                    && traps.FirstOrDefault(t => addr >= t.Start && addr < t.End) is { End: > 0 } trap)
+                {
+                    ulong page = addr & ~(ulong)(Page - 1);
+                    if (InjectSyscall(pid, gadget, SyscallMprotect, page, Page, trap.Prot) != 0)
+                        return (null, false, touched);
+                    touched.Add(page);
+                    Interop.PtraceCont(pid, 0);   // the faulting instruction runs again
+                    continue;
+                }
+                Interop.PtraceCont(pid, ev == 0 && sig != Interop.SIGTRAP ? sig : 0);
+            }
+        }
+        catch (ProgramEndedException)
+        {
+            return (null, true, touched);
+        }
+    }
+
+    const long SyscallMprotect = 10;
+    const int Page = 4096;
+
+    /// <summary>
+    /// Runs one system call in a stopped tracee: rip at <paramref name="gadget"/> ("syscall;
+    /// ret"), one single step, the result from rax, the registers put back. -1 if the step
+    /// stopped for anything else (its registers are put back all the same).
+    /// </summary>
+    static long InjectSyscall(int pid, ulong gadget, long nr, ulong a, ulong b, ulong c)
+    {
+        var saved = Interop.PtraceGetRegs(pid);
+        var r = saved;
+        (r.Rip, r.Rax, r.OrigRax, r.Rdi, r.Rsi, r.Rdx) = (gadget, (ulong)nr, ulong.MaxValue, a, b, c);
+        Interop.PtraceSetRegs(pid, r);
+        Interop.PtraceSingleStep(pid, 0);
+        Interop.WaitPid(pid, out int status, Interop.__WALL);
+        if (Interop.WIfExited(status) || Interop.WIfSignaled(status))
+            throw new ProgramEndedException("ended during an injected system call");
+        var after = Interop.PtraceGetRegs(pid);
+        bool stepped = Interop.WIfStopped(status) && Interop.WStopSig(status) == Interop.SIGTRAP && after.Rip == gadget + 2;
+        Interop.PtraceSetRegs(pid, saved);
+        return stepped ? (long)after.Rax : -1;
+    }
+
+    static ulong InsertBreakpoint(int pid, ulong pc)
+    {
+        Span<byte> word = stackalloc byte[8];
+        RemoteMemory.Read(pid, pc, word);
+        ulong original = BitConverter.ToUInt64(word);
+        Interop.PtracePokeText(pid, pc, (original & ~0xffUL) | 0xcc);
+        return original;
+    }
+
+    static Interop.UserRegs RemoveBreakpoint(int pid, ulong pc, ulong original)
+    {
+        Interop.PtracePokeText(pid, pc, original);
+        var regs = Interop.PtraceGetRegs(pid);
+        regs.Rip = pc;
+        Interop.PtraceSetRegs(pid, regs);
+        return Interop.PtraceGetRegs(pid);
+    }
+
+    void RecordSyscallsUntilBreakpoint(int pid, ulong pc)
+    {
+        Interop.PtraceSyscall(pid, 0);
+        while (true)
+        {
+            int status = WaitStop(pid);
+            int sig = Interop.WStopSig(status), ev = Interop.WPtraceEvent(status);
+            if (sig == SyscallStop)
+                OnSyscallStop(pid);
+            else if (ev == Interop.PTRACE_EVENT_EXEC)
+                throw new RefusalException("executed another program before ld.so finished");
+            else if (ev == 0 && sig == Interop.SIGTRAP && Interop.PtraceGetRegs(pid).Rip == pc + 1)
+                return;
+            Interop.PtraceSyscall(pid, ev == 0 && sig != SyscallStop ? sig : 0);
+        }
+    }
+
+    unsafe void OnSyscallStop(int pid)
+    {
+        var info = Interop.PtraceGetSyscallInfo(pid);
+        if (info.Op == Interop.PTRACE_SYSCALL_INFO_EXIT)
+        {
+            Log.Exit((long)info.Union[0]);
+            return;
+        }
+        if (info.Op != Interop.PTRACE_SYSCALL_INFO_ENTRY)
+            return;
+        long nr = (long)info.Union[0];
+        var args = new ulong[6];
+        for (int i = 0; i < 6; i++)
+            args[i] = info.Union[1 + i];
+        if (nr is SyscallTable.Write or SyscallTable.Writev && args[0] is 1 or 2)
+            Log.AddOutput(nr == SyscallTable.Write ? ReadOutput(pid, args[1], args[2]) : ReadOutputV(pid, args[1], args[2]));
+        string? path = ReadPathArgument(pid, nr, args);
+        Log.Entry(nr, args, path is null ? null : Absolute(pid, nr, args, path), relativePath: path is [not '/', ..] ? path : null);
+    }
+
+    /// <summary>The syscall's path argument as passed, or null (none, empty, unreadable).</summary>
+    static string? ReadPathArgument(int pid, long nr, ulong[] args)
+    {
+        var info = SyscallTable.Lookup(nr);
+        if (info is null || info.PathArg < 0 || args[info.PathArg] == 0)
+            return null;
+        try
+        {
+            string path = RemoteMemory.ReadCString(pid, args[info.PathArg]);
+            return path.Length == 0 ? null : path;
+        }
+        catch (RefusalException) { return null; }
+    }
+
+    static string Absolute(int pid, long nr, ulong[] args, string path)
+    {
+        if (path.StartsWith('/'))
+            return path;
+        var info = SyscallTable.Lookup(nr)!;
+        int dirfd = info.DirFdArg < 0 ? AT_FDCWD : (int)args[info.DirFdArg];
+        string? dir = dirfd == AT_FDCWD ? ProcFs.Cwd(pid) : ProcFs.FdTarget(pid, dirfd);
+        // Joined, not normalised: ".." after a symlink means what the kernel says, and the
+        // hook must later ask the kernel about exactly the path ld.so used.
+        return dir is null ? path : Path.Join(dir, path);
+    }
+
+    static string ReadOutput(int pid, ulong addr, ulong count)
+    {
+        var buf = new byte[(int)Math.Min(count, MaxOutputRead)];
+        try { RemoteMemory.Read(pid, addr, buf); }
+        catch (RefusalException) { return ""; }
+        return System.Text.Encoding.UTF8.GetString(buf);
+    }
+
+    /// <summary>writev's iovec array (ld.so's _dl_dprintf writes error messages this way).</summary>
+    static string ReadOutputV(int pid, ulong iov, ulong count)
+    {
+        var text = new System.Text.StringBuilder();
+        Span<byte> vec = stackalloc byte[16];
+        for (ulong i = 0; i < Math.Min(count, 64) && text.Length < MaxOutputRead; i++)
+        {
+            try { RemoteMemory.Read(pid, iov + i * 16, vec); }
+            catch (RefusalException) { break; }
+            text.Append(ReadOutput(pid, BitConverter.ToUInt64(vec), BitConverter.ToUInt64(vec[8..])));
+        }
+        return text.ToString();
+    }
+
+    /// <summary>The next stop of <paramref name="pid"/>; throws ProgramEndedException if it ended instead.</summary>
+    int WaitStop(int pid)
+    {
+        while (true)
+        {
+            Interop.WaitPid(pid, out int status, Interop.__WALL);
+            ThrowIfEnded(status);
+            if (Interop.WIfStopped(status))
+                return status;
+        }
+    }
+
+    void ThrowIfEnded(int status)
+    {
+        _reaped = Interop.WIfExited(status) || Interop.WIfSignaled(status);
+        if (Interop.WIfExited(status))
+            throw new ProgramEndedException($"exit status {Interop.WExitStatus(status)}");
+        if (Interop.WIfSignaled(status))
+            throw new ProgramEndedException($"killed by signal {Interop.WTermSig(status)}");
+    }
+}

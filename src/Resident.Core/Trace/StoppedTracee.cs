@@ -1,0 +1,80 @@
+using Resident.Proc;
+
+namespace Resident.Trace;
+
+/// <summary>
+/// The <see cref="IStoppedProcess"/> the tracer hands out. Owns the tracer thread: the
+/// process stays ptrace-stopped until <see cref="Dispose"/> kills and reaps it there.
+/// </summary>
+internal sealed class StoppedTracee : IStoppedProcess
+{
+    readonly TracerThread _thread;
+    int _disposed;
+    bool _ended;   // reaped by RunTo
+
+    public StoppedTracee(TracerThread thread, string programPath, StopState stop, SyscallLog log, bool lazyBind)
+    {
+        _thread = thread;
+        Pid = stop.Pid;
+        ProgramPath = programPath;
+        Environment = stop.Environment;
+        LazyBind = lazyBind;
+        var r = stop.Regs;
+        Registers = new StopRegisters(r.Rip, r.Rsp, r.Rax, r.FsBase, r.GsBase);
+        ResumePc = stop.Resume.ResumePc;
+        ResumeCont = stop.Resume.ResumeCont;
+        Kernel = log.KernelState(r.FsBase);
+        Syscalls = log.Records;
+        ProbedAbsent = log.ProbedAbsent;
+        Opened = log.Opened;
+    }
+
+    public int Pid { get; }
+    public string ProgramPath { get; }
+    public IReadOnlyList<string> Environment { get; }
+    public bool LazyBind { get; }
+    public StopRegisters Registers { get; }
+    public ulong ResumePc { get; }
+    public ulong ResumeCont { get; }
+    public KernelThreadState Kernel { get; }
+    public IReadOnlyList<SyscallRecord> Syscalls { get; }
+    public IReadOnlyList<string> ProbedAbsent { get; }
+    public IReadOnlyList<string> Opened { get; }
+
+    public void ReadMemory(ulong addr, Span<byte> buffer)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        RemoteMemory.Read(Pid, addr, buffer);
+    }
+
+    public (ulong? Rdi, IReadOnlyList<ulong> Touched) RunTo(ulong pc, TimeSpan timeout, ulong gadget, IReadOnlyList<PageTrap> traps)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        var run = _thread.Post(() => PtraceRun.ContinueToBreakpoint(Pid, pc, gadget, traps));
+        bool finished;
+        try { finished = run.Wait(timeout); }
+        catch (AggregateException) { finished = true; }
+        if (!finished)
+        {
+            Interop.KillIfAlive(Pid, Interop.SIGKILL);   // not reaped yet: only the tracer thread reaps, and it is waiting
+            try { run.Wait(); } catch (AggregateException) { }
+        }
+        if (!run.IsCompletedSuccessfully)
+            return (null, []);
+        var (rdi, ended, touched) = run.Result;
+        _ended |= ended;
+        return (finished ? rdi : null, touched);
+    }
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+            return;
+        try
+        {
+            if (!_ended)   // a reaped pid may name another process by now
+                _thread.Invoke(() => PtraceRun.KillAndReap(Pid));
+        }
+        finally { _thread.Dispose(); }
+    }
+}
