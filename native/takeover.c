@@ -21,11 +21,15 @@ static int same_file(const struct rs_file *f, const struct rs_stat *st)
 	       (rs_i64)st->st_ctime_nsec == f->ctime_nsec;
 }
 
-static const char *changed_reason(const struct rs_image *img, rs_u32 i)
+/* The words HookContract/Staleness.cs uses too (StalenessRuleTests). */
+static const char *changed_reason(const struct rs_image *img, rs_u32 i, long r)
 {
+	int missing = r == -RS_ENOENT || r == -RS_ENOTDIR;
 	if (i == 0)
 		return "executable changed";
-	return img->files[i].flags == RS_FILE_MAPPED ? "library changed" : "file changed";
+	if (img->files[i].flags == RS_FILE_MAPPED)
+		return missing ? "library missing" : "library changed";
+	return missing ? "file missing" : "file changed";
 }
 
 /* MAPPED files are opened (the routine maps them from these fds, which also
@@ -52,7 +56,7 @@ static int check_file(const struct rs_image *img, rs_u32 i, int *fd, struct rs_w
 		}
 	}
 	if (r < 0 || !same_file(f, &st))
-		return rs_refuse(why, changed_reason(img, i), path);
+		return rs_refuse(why, changed_reason(img, i, r < 0 ? r : 0), path);
 	return 1;
 }
 

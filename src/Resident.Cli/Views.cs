@@ -1,5 +1,6 @@
 using System.Text.Json.Serialization;
 using Resident.Format;
+using Resident.HookContract;
 using Resident.Proc;
 using Resident.Registry;
 
@@ -20,7 +21,7 @@ public sealed record ListItem(ulong? Id, string? Program, string Image, long? Si
             return new ListItem(old.Id, old.ExePath, e.Path, new FileInfo(e.Path).Length, null, "stale", e.Staleness(), null, null);
         if (e.Image is not { } img)
             return new ListItem(null, null, e.Path, null, null, "corrupt", e.Error, null, null);
-        string? why = img.Staleness();
+        string? why = Staleness.Of(img);
         var h = img.Header;
         bool measured = h.MeasuredNormalNs != 0 && h.MeasuredResidentNs != 0;
         return new ListItem(h.Id, img.ExePath, e.Path, (long)h.FileSize, img.LevelName, why is null ? "fresh" : "stale", why,
@@ -89,7 +90,7 @@ public sealed record FileItem(string Path, string Kind, ulong Dev, ulong Ino, ul
         (f.Flags & ImageFormat.FileAbsent) != 0 ? "absent" : (f.Flags & ImageFormat.FileMapped) != 0 ? "mapped" : "stamp",
         f.Dev, f.Ino, f.Size,
         (f.Flags & ImageFormat.FileAbsent) != 0 ? "" : DateTimeOffset.FromUnixTimeSeconds(f.MtimeSec).AddTicks(f.MtimeNsec / 100).ToString("yyyy-MM-dd HH:mm:ss.fffffff'Z'"),
-        ImageInfo.FileStaleness(f, isExe) ?? "unchanged");
+        Staleness.OfFile(f, isExe) ?? "unchanged");
 }
 
 /// <summary>The machine the image belongs to: the hook falls back on any other kernel or cpu.</summary>

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Resident.Activation;
 using Resident.Capture;
 using Resident.Elf;
+using Resident.HookContract;
 using Resident.Proc;
 using Resident.Registry;
 

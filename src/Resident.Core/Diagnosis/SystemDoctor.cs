@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using Resident.Elf;
 using Resident.HookContract;
+using Resident.Proc;
 using Resident.Registry;
 using Resident.Trace;
 
@@ -36,7 +37,7 @@ public static class SystemDoctor
     /// </summary>
     static Finding Ptrace()
     {
-        string scope = ReadTrimmed("/proc/sys/kernel/yama/ptrace_scope") is { } s ? $"yama ptrace_scope {s}" : "no Yama";
+        string scope = ProcFs.YamaPtraceScope() is { } s ? $"yama ptrace_scope {s}" : "no Yama";
         const string Reached = "reached the exec";
         string? failure;
         using (var thread = new TracerThread())
@@ -148,11 +149,5 @@ public static class SystemDoctor
         return problem is null
             ? new Finding(true, "hook file", $"{hook}: owned by you or root, not writable by others")
             : new Finding(false, "hook file", problem + ": anyone who can change it runs code in every program you start");
-    }
-
-    static string? ReadTrimmed(string path)
-    {
-        try { return File.ReadAllText(path).Trim(); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
     }
 }

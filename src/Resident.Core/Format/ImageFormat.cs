@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Resident.HookContract;
 
 namespace Resident.Format;
 
@@ -13,7 +14,7 @@ public static class ImageFormat
 {
     public const string Magic = "RESIDENT";
     public const uint Version = 5; // 2: rlimit_stack appended to rs_header; 3: heap_word, heap_prefault; 4: prefault; 5: rs_file ctime, rs_header mm_*
-    public const uint PageSize = 4096;
+    public const uint PageSize = Interop.PageSize;
     public const int MaxVdsoVmas = 4;
 
     public const uint LevelLink = 1;

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Resident.Proc;
 
 namespace Resident.Format;
 
@@ -139,7 +140,7 @@ public static partial class ImageWriter
         foreach (var file in names)
         {
             var m = TemporaryName().Match(Path.GetFileName(file));
-            if (m.Success && int.TryParse(m.Groups[1].ValueSpan, out int pid) && !Directory.Exists($"/proc/{pid}"))
+            if (m.Success && int.TryParse(m.Groups[1].ValueSpan, out int pid) && !ProcFs.Exists(pid))
                 TryDelete(file);
         }
     }

@@ -6,17 +6,7 @@ namespace Resident.Format;
 public sealed record FileEntry(string Path, uint Flags, ulong Dev, ulong Ino, ulong Size, long MtimeSec, long MtimeNsec,
     long CtimeSec = 0, long CtimeNsec = 0)
 {
-    /// <summary>Stats <paramref name="path"/> now: an entry with <paramref name="flags"/>, or null if it does not exist.</summary>
-    public static FileEntry? Stat(string path, uint flags) =>
-        Interop.Stat(path, out var st) != 0 ? null
-            : new FileEntry(path, flags, st.Dev, st.Ino, (ulong)st.Size, st.MtimeSec, st.MtimeNsec, st.CtimeSec, st.CtimeNsec);
-
     public static FileEntry Absent(string path) => new(path, ImageFormat.FileAbsent, 0, 0, 0, 0, 0);
-
-    /// <summary>Same file, same contents as far as stat can tell (what the hook checks).</summary>
-    public bool SameStat(FileEntry other) =>
-        Dev == other.Dev && Ino == other.Ino && Size == other.Size && MtimeSec == other.MtimeSec && MtimeNsec == other.MtimeNsec
-        && CtimeSec == other.CtimeSec && CtimeNsec == other.CtimeNsec;
 }
 
 /// <summary>

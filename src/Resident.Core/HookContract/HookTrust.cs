@@ -8,7 +8,7 @@ namespace Resident.HookContract;
 /// else someone else could hand the hook an address space, or replace the hook itself. An
 /// image must be a regular file reached without a symlink (the hook opens it O_NOFOLLOW); a
 /// registry is a directory, the hook a regular file, both reached through symlinks as the
-/// hook and ld.so reach them. tests/Resident.Tests/Registry/TrustRuleTests.cs feeds the hook
+/// hook and ld.so reach them. tests/Resident.Tests/HookContract/TrustRuleTests.cs feeds the hook
 /// and this class the same files.
 /// </summary>
 public static class HookTrust

@@ -51,6 +51,25 @@ internal static class ProcFs
         return fields;
     }
 
+    /// <summary>Whether a process with this pid exists (a temporary file's writer may have died).</summary>
+    public static bool Exists(int pid) => Directory.Exists($"/proc/{pid}");
+
+    /// <summary>Yama's ptrace_scope (0-3), or null without Yama.</summary>
+    public static string? YamaPtraceScope()
+    {
+        try { return File.ReadAllText("/proc/sys/kernel/yama/ptrace_scope").Trim(); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
+    }
+
+    /// <summary>The first "model name" of /proc/cpuinfo ("?" where there is none, as on some VMs).</summary>
+    public static string CpuModel()
+    {
+        foreach (string line in File.ReadLines("/proc/cpuinfo"))
+            if (line.StartsWith("model name", StringComparison.Ordinal) && line.IndexOf(':') is var c and >= 0)
+                return line[(c + 1)..].Trim();
+        return "?";
+    }
+
     public static bool HasHeap(int pid) =>
         File.ReadLines($"/proc/{pid}/maps").Any(l => l.EndsWith("[heap]", StringComparison.Ordinal));
 }

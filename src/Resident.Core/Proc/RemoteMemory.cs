@@ -5,7 +5,7 @@ namespace Resident.Proc;
 /// <summary>Reads another process's memory; any thread may call (no ptrace request involved).</summary>
 internal static class RemoteMemory
 {
-    const int PageSize = 4096;
+    const int PageSize = Interop.PageSize;
 
     /// <summary>
     /// Reads exactly buffer.Length bytes: process_vm_readv first, then /proc/PID/mem for what

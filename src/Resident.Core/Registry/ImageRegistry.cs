@@ -202,11 +202,11 @@ public sealed record RegistryEntry(string Path, ImageInfo? Image, string? Error,
     public string? ExePath => Image?.ExePath ?? Old?.ExePath;
 
     /// <summary>
-    /// Null when the hook would use the image, else why not: <see cref="ImageInfo.Staleness"/>,
+    /// Null when the hook would use the image, else why not: <see cref="HookContract.Staleness.Of"/>,
     /// or the other format version, or (for a corrupt image) its error.
     /// </summary>
     public string? Staleness() =>
-        Image is { } img ? img.Staleness()
+        Image is { } img ? HookContract.Staleness.Of(img)
         : Old is { } old ? $"image format version {old.Version}, this resident writes {ImageFormat.Version}"
         : Error;
 }

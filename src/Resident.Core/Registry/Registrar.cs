@@ -1,5 +1,6 @@
 using Resident.Capture;
 using Resident.Format;
+using Resident.HookContract;
 using Resident.Proc;
 using Resident.Snapshots;
 using Resident.Trace;
@@ -153,9 +154,9 @@ public sealed class Registrar(ImageRegistry registry, IReadOnlyDictionary<string
     TimeSpan? TryRestamp(RegistryEntry entry, string exePath)
     {
         if (entry.Image is not { } image || image.Files.Where((f, i) => i == 0 || (f.Flags & ImageFormat.FileMapped) != 0)
-                .Any(f => ImageInfo.FileStaleness(f, f == image.Files[0]) is not null))
+                .Any(f => Staleness.OfFile(f, f == image.Files[0]) is not null))
             return null;
-        if (image.Staleness() is string s && (s == "kernel changed" || s == "cpu changed"))
+        if (Staleness.Of(image) is string s && (s == "kernel changed" || s.StartsWith("cpu differs", StringComparison.Ordinal)))
             return null;
         var started = System.Diagnostics.Stopwatch.StartNew();
         IReadOnlyList<FileEntry> now;
@@ -164,7 +165,7 @@ public sealed class Registrar(ImageRegistry registry, IReadOnlyDictionary<string
         // by path: libraries land in address order, and a small one may fill a gap another time
         var byPath = now.ToDictionary(f => f.Path);
         bool same = now.Count == image.Files.Count && image.Files.All(f => byPath.TryGetValue(f.Path, out var n)
-            && n.Flags == f.Flags && ((f.Flags & ImageFormat.FileStamp) != 0 || n.SameStat(f)));
+            && n.Flags == f.Flags && ((f.Flags & ImageFormat.FileStamp) != 0 || FileStamp.Same(f, n)));
         if (!same)
             return null;
         ImageWriter.Restamp(entry.Path, image.Files.Select(f => byPath[f.Path]).ToList());

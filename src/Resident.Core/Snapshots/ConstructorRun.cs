@@ -50,8 +50,8 @@ public static class ConstructorRun
         bool Watched(Region r) => (r.Prot & MapsEntry.ProtExec) != 0 && !r.Contains(gadget) && !r.Contains(gadget + 2);
         if (targets.Count == 0 || FindMain(p) is not ulong main)
             return ConstructorRunResult.None;
-        using var pagemap = File.OpenHandle($"/proc/{p.Pid}/pagemap");
-        var before = targets.Select(r => Watched(r) ? [] : Present(pagemap, p.Pid, r)).ToList();
+        using var pagemap = Pagemap.Open(p.Pid);
+        var before = targets.Select(r => Watched(r) ? [] : Present(pagemap, r)).ToList();
         ulong argc = ReadWord(p, p.Registers.Rsp) ?? ulong.MaxValue;
         var traps = targets.Where(Watched).Select(r => new PageTrap(r.Start, r.End, r.Prot)).ToList();
         // main(argc, argv, envp): a stop elsewhere, or with another rdi, is not main
@@ -65,7 +65,7 @@ public static class ConstructorRun
             var r = targets[t];
             bool[] now = Watched(r)
                 ? Enumerable.Range(0, (int)(r.Length / Page)).Select(i => pages.Contains(r.Start + (ulong)i * Page)).ToArray()
-                : Present(pagemap, p.Pid, r).Select((present, i) => present && !before[t][i]).ToArray();
+                : Present(pagemap, r).Select((present, i) => present && !before[t][i]).ToArray();
             for (int i = 0; i < now.Length;)
             {
                 if (!now[i]) { i++; continue; }
@@ -104,8 +104,8 @@ public static class ConstructorRun
         return BitConverter.ToUInt64(word);
     }
 
-    static bool[] Present(Microsoft.Win32.SafeHandles.SafeFileHandle pagemap, int pid, Region r) =>
-        Pagemap.Read(pagemap, pid, r.Start, (int)(r.Length / Page)).Select(e => (e & Pagemap.Present) != 0).ToArray();
+    static bool[] Present(Pagemap pagemap, Region r) =>
+        pagemap.Read(r.Start, (int)(r.Length / Page)).Select(e => (e & Pagemap.Present) != 0).ToArray();
 
     /// <summary>At most <paramref name="max"/> spans, in order: the closest neighbours in one region are
     /// joined first (a span never crosses regions, so the restorer's check holds); a region's

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Text;
+using Resident.HookContract;
 using Resident.Proc;
 
 namespace Resident.Snapshots;
@@ -59,7 +60,7 @@ public sealed class InitialStack
             if (!reader.Inside(p, 1))
                 continue;
             var range = reader.CString(p);
-            env.Add((EnvName(reader.Text(range)), range));
+            env.Add((EnvRule.EnvName(reader.Text(range)), range));
         }
 
         ulong auxvStart = slot + 8;
@@ -96,12 +97,6 @@ public sealed class InitialStack
         return result;
     }
 
-    /// <summary>"NAME=VALUE" → NAME; a string without '=' is all name.</summary>
-    public static string EnvName(string entry)
-    {
-        int eq = entry.IndexOf('=');
-        return eq < 0 ? entry : entry[..eq];
-    }
 
     ref struct StackReader(ulong baseAddr, ReadOnlySpan<byte> mem)
     {

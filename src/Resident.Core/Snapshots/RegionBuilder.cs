@@ -23,7 +23,7 @@ public sealed class RegionBuilder : IDisposable
     static readonly ReadOnlyMemory<byte> ZeroPage = new byte[Page];
 
     readonly IStoppedProcess _process;
-    readonly SafeFileHandle _pagemap;
+    readonly Pagemap _pagemap;
     readonly Dictionary<string, SafeFileHandle> _open = new(StringComparer.Ordinal);
     readonly byte[] _memPage = new byte[Page];
     readonly byte[] _filePage = new byte[Page];
@@ -32,7 +32,7 @@ public sealed class RegionBuilder : IDisposable
     public RegionBuilder(IStoppedProcess process)
     {
         _process = process;
-        _pagemap = File.OpenHandle($"/proc/{process.Pid}/pagemap");
+        _pagemap = Pagemap.Open(process.Pid);
     }
 
     public void Dispose()
@@ -115,7 +115,7 @@ public sealed class RegionBuilder : IDisposable
             total += n; // short at EOF: the rest stays zero, as the kernel fills a mapped tail page
     }
 
-    ulong[] ReadPagemap(MapsEntry vma) => Pagemap.Read(_pagemap, _process.Pid, vma.Start, (int)(vma.Length / (ulong)Page));
+    ulong[] ReadPagemap(MapsEntry vma) => _pagemap.Read(vma.Start, (int)(vma.Length / (ulong)Page));
 
     /// <summary>Longest run of zero pages stored in the image to save an mmap (see <see cref="AbsorbZeroRuns"/>).</summary>
     public const int MaxAbsorbedZeroPages = 16;

@@ -1,5 +1,6 @@
 using Resident.Elf;
 using Resident.Format;
+using Resident.HookContract;
 using Resident.Proc;
 using Resident.Trace;
 
@@ -66,7 +67,7 @@ public static class SnapshotBuilder
             Files = files.Entries,
             Regions = regions,
             Patches = patches,
-            Env = SelectEnv(p.Environment),
+            Env = EnvRule.Select(p.Environment),
             CpuFeatures = cpu,
             CpuFeaturesMask = mask,
         };
@@ -327,18 +328,6 @@ public static class SnapshotBuilder
         h.HeapPrefault = FirstSbrk;
     }
 
-    /// <summary>
-    /// The variables that change what ld.so does, sorted ordinally: LD_*, MALLOC_*,
-    /// GLIBC_TUNABLES, except LD_AUDIT (the hook itself) and LD_BIND_NOW (set by the capture).
-    /// </summary>
-    public static List<string> SelectEnv(IEnumerable<string> environment) =>
-        environment.Where(e =>
-        {
-            string name = InitialStack.EnvName(e);
-            return (name.StartsWith("LD_", StringComparison.Ordinal) || name.StartsWith("MALLOC_", StringComparison.Ordinal)
-                    || name == "GLIBC_TUNABLES")
-                && name != "LD_AUDIT" && name != "LD_BIND_NOW";
-        }).Order(StringComparer.Ordinal).ToList();
 
     /// <summary>files[]: the executable first, then mapped files in address order, then stamps and absences.</summary>
     sealed class FileTable
@@ -348,7 +337,7 @@ public static class SnapshotBuilder
 
         public FileTable(string exe)
         {
-            var entry = FileEntry.Stat(exe, ImageFormat.FileStamp)
+            var entry = FileStamp.Of(exe, ImageFormat.FileStamp)
                 ?? throw new RefusalException($"{exe}: vanished during capture");
             Add(entry);
         }
@@ -365,7 +354,7 @@ public static class SnapshotBuilder
                 throw new RefusalException($"{vma.Name[..^10]} was deleted or replaced during capture");
             if (!_byPath.TryGetValue(vma.Name, out int i))
             {
-                var entry = FileEntry.Stat(vma.Name, ImageFormat.FileMapped)
+                var entry = FileStamp.Of(vma.Name, ImageFormat.FileMapped)
                     ?? throw new RefusalException($"{vma.Name} vanished during capture");
                 i = Add(entry);
             }
@@ -380,7 +369,7 @@ public static class SnapshotBuilder
         public void AddStampOrAbsent(string path)
         {
             if (!_byPath.ContainsKey(path))
-                Add(FileEntry.Stat(path, ImageFormat.FileStamp) ?? FileEntry.Absent(path));
+                Add(FileStamp.Of(path, ImageFormat.FileStamp) ?? FileEntry.Absent(path));
         }
 
         public void AddAbsent(string path)

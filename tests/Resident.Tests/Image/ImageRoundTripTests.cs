@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using Xunit;
 using Resident.Format;
+using Resident.HookContract;
 using Resident.Proc;
 
 namespace Resident.Tests.Image;
@@ -246,34 +247,34 @@ public sealed class ImageRoundTripTests : IDisposable
         var snapshot = new Snapshot
         {
             Header = header, ExePath = exe, Patches = [], Env = [], CpuFeatures = [], CpuFeaturesMask = [], Regions = [],
-            Files = [FileEntry.Stat(exe, ImageFormat.FileMapped)!, FileEntry.Stat(lib, ImageFormat.FileMapped)!, FileEntry.Absent(absent)],
+            Files = [FileStamp.Of(exe, ImageFormat.FileMapped)!, FileStamp.Of(lib, ImageFormat.FileMapped)!, FileEntry.Absent(absent)],
         };
         string path = PathOf("s.img");
         ImageWriter.Write(snapshot, path, 1);
-        Assert.Null(ImageReader.Read(path).Staleness());
+        Assert.Null(Staleness.Of(ImageReader.Read(path)));
 
         var other = header;
         unsafe { FixedText.Set(other.KernelRelease, 65, release + "-other", "r"); }
         ImageWriter.Write(new Snapshot { Header = other, ExePath = exe, Patches = [], Env = [], CpuFeatures = [],
             CpuFeaturesMask = [], Regions = [], Files = snapshot.Files }, PathOf("k.img"), 1);
-        Assert.Equal("kernel changed", ImageReader.Read(PathOf("k.img")).Staleness());
+        Assert.Equal("kernel changed", Staleness.Of(ImageReader.Read(PathOf("k.img"))));
         other = header;
         other.Hwcap2 ^= 2;
         ImageWriter.Write(new Snapshot { Header = other, ExePath = exe, Patches = [], Env = [], CpuFeatures = [],
             CpuFeaturesMask = [], Regions = [], Files = snapshot.Files }, PathOf("c.img"), 1);
-        Assert.Equal("cpu changed", ImageReader.Read(PathOf("c.img")).Staleness());
+        Assert.Equal("cpu differs: hwcap", Staleness.Of(ImageReader.Read(PathOf("c.img"))));
 
         File.WriteAllText(absent, "");
-        Assert.Equal($"appeared: {absent}", ImageReader.Read(path).Staleness());
+        Assert.Equal($"file appeared: {absent}", Staleness.Of(ImageReader.Read(path)));
         File.Delete(absent);
 
         File.WriteAllText(lib, "v2 longer");
-        Assert.Equal($"library changed: {lib}", ImageReader.Read(path).Staleness());
+        Assert.Equal($"library changed: {lib}", Staleness.Of(ImageReader.Read(path)));
         File.Delete(lib);
-        Assert.Equal($"missing: {lib}", ImageReader.Read(path).Staleness());
+        Assert.Equal($"library missing: {lib}", Staleness.Of(ImageReader.Read(path)));
 
         File.WriteAllText(exe, "exe2");
-        Assert.Equal("executable changed", ImageReader.Read(path).Staleness());
+        Assert.Equal("executable changed", Staleness.Of(ImageReader.Read(path)));
     }
 
     static void Rewrite(string path, byte[] bytes, RsHeader h)

@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.RegularExpressions;
 using Xunit;
 using Resident.Format;
+using Resident.HookContract;
 
 namespace Resident.Tests.Image;
 

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using Xunit;
 using Resident.Format;
+using Resident.HookContract;
 using Resident.Proc;
 
 namespace Resident.Tests.Image;
@@ -77,7 +78,7 @@ public class ProcMapsTests
         Assert.Equal(maps.OrderBy(m => m.Start).Select(m => m.Start), maps.Select(m => m.Start));
         // st_dev/st_ino from stat(2) equal what maps shows: the capture's cross-check relies on it.
         var libc = maps.First(m => m.IsFile && m.Name.Contains("/libc.so.6"));
-        var entry = FileEntry.Stat(libc.Name, ImageFormat.FileMapped)!;
+        var entry = FileStamp.Of(libc.Name, ImageFormat.FileMapped)!;
         Assert.Equal((libc.Dev, libc.Inode), (entry.Dev, entry.Ino));
     }
 }

@@ -1,6 +1,7 @@
 using Xunit;
 using Resident.Elf;
 using Resident.Format;
+using Resident.HookContract;
 using Resident.Proc;
 using Resident.Snapshots;
 using PageInfo = Resident.Snapshots.RegionBuilder.PageInfo;
@@ -63,7 +64,7 @@ public class SnapshotRulesTests
     [Fact]
     public void EnvTableKeepsLoaderAndMallocVariablesSorted()
     {
-        var env = SnapshotBuilder.SelectEnv([
+        var env = EnvRule.Select([
             "PATH=/bin", "MALLOC_ARENA_MAX=2", "LD_AUDIT=/x.so", "LD_BIND_NOW=1", "LD_PRELOAD=/p.so",
             "GLIBC_TUNABLES=glibc.malloc.check=3", "LD_LIBRARY_PATH=/opt", "XLD_FOO=1", "LD_=1",
         ]);

@@ -1,6 +1,7 @@
 using Xunit;
 using Xunit.Abstractions;
 using Resident.Format;
+using Resident.HookContract;
 using Resident.Proc;
 using Resident.Snapshots;
 using Resident.Tests.Capture;
@@ -85,7 +86,7 @@ public sealed class SnapshotBuilderTests(ITestOutputHelper output) : IDisposable
         Assert.Contains(s.Files, f => f.Path == SnapshotBuilder.LdSoCache);
 
         var info = ImageReader.Read(path);
-        Assert.Null(info.Staleness());
+        Assert.Null(Staleness.Of(info));
         Assert.Equal(s.Patches.Count, info.Patches.Count);
         Assert.Equal(s.Regions.Select(r => (r.Start, r.End, r.Kind, r.Prot, r.Flags)),
             info.Regions.Select(r => (r.Start, r.End, r.Kind, r.Prot, r.Flags)));

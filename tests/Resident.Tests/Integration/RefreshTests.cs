@@ -136,7 +136,7 @@ public sealed class RefreshTests(Fixtures fx) : IClassFixture<Fixtures>, IDispos
         Assert.True(run.ExitCode == 0, run.ToString());
         Assert.Equal(["resident: restored /usr/bin/true", "resident: fallback /usr/bin/true: file changed: /etc/ld.so.cache",
             "resident: restored /usr/bin/true"], DebugLines.Split(run.Stderr).Lines);
-        Assert.Matches(@"^refreshed /usr/bin/true \(id 1\): changed: /etc/ld.so.cache; it loads the same files: stamps rewritten in \d+ ms\n1 refreshed, 0 removed, 0 fresh, 0 failed\n$",
+        Assert.Matches(@"^refreshed /usr/bin/true \(id 1\): file changed: /etc/ld.so.cache; it loads the same files: stamps rewritten in \d+ ms\n1 refreshed, 0 removed, 0 fresh, 0 failed\n$",
             run.StdoutText);
     }
 
@@ -149,7 +149,7 @@ public sealed class RefreshTests(Fixtures fx) : IClassFixture<Fixtures>, IDispos
         Directory.CreateDirectory(Path.Combine(Copy, "override"));
         File.Copy(Path.Combine(Copy, "libalpha_v2.so"), Path.Combine(Copy, "override", "libalpha.so"));
         var r = Refresh();
-        Assert.True(r.Code == 0 && r.OutLines[0].StartsWith($"refreshed {twodirs} (id 1): appeared: ") && r.OutLines[0].Contains("; image "),
+        Assert.True(r.Code == 0 && r.OutLines[0].StartsWith($"refreshed {twodirs} (id 1): file appeared: ") && r.OutLines[0].Contains("; image "),
             r.ToString());
         var normal = s.AssertSameResident(s.Spec(twodirs, "arg"), twodirs);
         Assert.Contains("alpha: constructor (version 2)", normal.StdoutText);

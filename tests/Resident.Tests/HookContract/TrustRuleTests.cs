@@ -3,7 +3,7 @@ using Xunit;
 using Resident.HookContract;
 using Resident.Tests.Integration.Harness;
 
-namespace Resident.Tests.Registry;
+namespace Resident.Tests.HookContract;
 
 /// <summary>
 /// The trust rule exists twice — native/hook.c (open_in, trusted) and HookTrust (C#, what

@@ -2,7 +2,7 @@ using Xunit;
 using Resident.HookContract;
 using Resident.Tests.Integration.Harness;
 
-namespace Resident.Tests.Registry;
+namespace Resident.Tests.HookContract;
 
 /// <summary>
 /// The registry rule exists twice — RegistryPaths (C#) and the hook (C). These tests register a
