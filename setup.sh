@@ -24,6 +24,8 @@ done
 dpkg -s libc6-dbg >/dev/null 2>&1 || need+=(libc6-dbg)
 command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+# setcap: the tests give a program file capabilities to see it refused
+[ -x /usr/sbin/setcap ] || need+=(libcap2-bin)
 if ((${#need[@]})); then
   echo "setup: installing ${need[*]}"
   if [ "$(id -u)" -ne 0 ]; then echo "setup: need root to apt-get install ${need[*]}" >&2; exit 1; fi

@@ -9,7 +9,7 @@ namespace Resident.Cli;
 /// <summary>Builds the command tree. Each verb lives in its own file with a Create() factory.</summary>
 public static class Cli
 {
-    public static int Main(string[] args, TextWriter stdout, TextWriter stderr)
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
         // "exec PROG ARGS..." passes everything after PROG through untouched, options included,
         // so it is handled before the parser sees tokens like "-e" or "--version".

@@ -26,8 +26,9 @@ public sealed record ListItem(ulong? Id, string? Program, string Image, long? Si
         bool measured = h.MeasuredNormalNs != 0 && h.MeasuredResidentNs != 0;
         return new ListItem(h.Id, img.ExePath, e.Path, (long)h.FileSize, img.LevelName, why is null ? "fresh" : "stale", why,
             img.CaptureTime, img.LazyBind,
-            measured ? Math.Round((double)h.MeasuredResidentNs / h.MeasuredNormalNs, 3) : null,
-            measured ? Math.Round(h.MeasuredNormalNs / 1e6, 3) : null, measured ? Math.Round(h.MeasuredResidentNs / 1e6, 3) : null);
+            // unrounded: list and show format these exactly as add formatted the same nanoseconds
+            measured ? (double)h.MeasuredResidentNs / h.MeasuredNormalNs : null,
+            measured ? h.MeasuredNormalNs / 1e6 : null, measured ? h.MeasuredResidentNs / 1e6 : null);
     }
 
     /// <summary>"0.71×", or "-" when not measured.</summary>

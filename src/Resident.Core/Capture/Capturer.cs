@@ -1,4 +1,6 @@
 using Resident.Format;
+using Resident.HookContract;
+using Resident.Proc;
 using Resident.Snapshots;
 using Resident.Trace;
 
@@ -7,8 +9,11 @@ namespace Resident.Capture;
 /// <summary>The whole capture: stop the program, build the snapshot, write the image atomically.</summary>
 public static class Capturer
 {
-    /// <summary>Where the image of the program found at the stop goes, and its id; called once the program is known.</summary>
-    public delegate (string ImagePath, ulong Id) ImageDestination(string programPath);
+    /// <summary>
+    /// Where the image of the program found at the stop goes, and its id; called once the capture
+    /// succeeded, with the identity of the executable it captured (the inode mapped in the process).
+    /// </summary>
+    public delegate (string ImagePath, ulong Id) ImageDestination(string programPath, ulong dev, ulong ino);
 
     /// <summary>
     /// Captures <paramref name="programPath"/> into the image file <paramref name="imagePath"/>
@@ -18,14 +23,14 @@ public static class Capturer
     /// </summary>
     public static CaptureSummary Capture(string programPath, string imagePath, ulong id,
         IReadOnlyDictionary<string, string> environment) =>
-        Capture(programPath, _ => (imagePath, id), environment);
+        Capture(ProgramFile.Resolve(programPath), (_, _, _) => (imagePath, id), environment);
 
     /// <summary>As above, the image path and id chosen once the capture succeeded (no id is spent on a refusal).</summary>
-    public static CaptureSummary Capture(string programPath, ImageDestination destination,
+    public static CaptureSummary Capture(ProgramFile program, ImageDestination destination,
         IReadOnlyDictionary<string, string> environment, CaptureOptions? options = null) =>
-        Capture(() => Tracer.RunToResumePoint(programPath, environment, options ?? CaptureOptions.Default), destination);
+        Capture(() => Tracer.RunToResumePoint(program, environment, options ?? CaptureOptions.Default), destination);
 
-    /// <summary>As <see cref="Capture(string, ImageDestination, IReadOnlyDictionary{string, string})"/> for the first
+    /// <summary>As <see cref="Capture(ProgramFile, ImageDestination, IReadOnlyDictionary{string, string}, CaptureOptions?)"/> for the first
     /// dynamically linked program <paramref name="wrapperPath"/> execs (<see cref="Tracer.RunThroughWrapper"/>).</summary>
     public static CaptureSummary CaptureThroughWrapper(string wrapperPath, ImageDestination destination,
         IReadOnlyDictionary<string, string> environment, CaptureOptions? options = null) =>
@@ -38,7 +43,11 @@ public static class Capturer
         var snapshot = SnapshotBuilder.Build(stopped);
         var constructors = ConstructorRun.Record(stopped, snapshot);   // last: the process runs on
         snapshot.Prefault = constructors.Spans;
-        var (imagePath, id) = destination(stopped.ProgramPath);
+        var exe = snapshot.Files[0];   // the executable's stamp, checked against the inode the process maps
+        var now = FileStamp.Of(stopped.ProgramPath, exe.Flags);
+        if (now is null || now.Dev != exe.Dev || now.Ino != exe.Ino)
+            throw new RefusalException($"{stopped.ProgramPath} was replaced during the capture; add it again");
+        var (imagePath, id) = destination(stopped.ProgramPath, exe.Dev, exe.Ino);
         long size = ImageWriter.Write(snapshot, imagePath, id);
         // main from the executable's first byte (AT_PHDR follows the ELF header: SnapshotBuilder checks it)
         ulong? mainOffset = constructors.Main - (snapshot.Header.AtPhdr - 64);

@@ -2,11 +2,18 @@ using Resident.Proc;
 
 namespace Resident.Capture;
 
-/// <summary>What <see cref="StartMeasure"/> found: median milliseconds from exec to main, without and with the image.</summary>
-public sealed record StartMeasurement(double NormalMs, double ResidentMs, int RunsPerMode)
+/// <summary>
+/// What <see cref="StartMeasure"/> found: median nanoseconds from exec to main, without and with
+/// the image. Whole nanoseconds, the values the image header keeps, so that what `add` prints
+/// and what `list` and `show` print later are computed from the same numbers.
+/// </summary>
+public sealed record StartMeasurement(ulong NormalNs, ulong ResidentNs, int RunsPerMode)
 {
+    public double NormalMs => NormalNs / 1e6;
+    public double ResidentMs => ResidentNs / 1e6;
+
     /// <summary>Resident time over normal time: below 1 is faster.</summary>
-    public double Ratio => ResidentMs / NormalMs;
+    public double Ratio => (double)ResidentNs / NormalNs;
 }
 
 /// <summary>
@@ -54,7 +61,7 @@ public static class StartMeasure
         for (int round = 0; round < MinRounds || clock.Elapsed < budget; round++)
             foreach (var (mode, launcher) in round % 2 == 0 ? [("normal", normal), ("resident", resident)] : new[] { ("resident", resident), ("normal", normal) })
                 times[mode].Add(Block(launcher, mode));
-        return new StartMeasurement(Median(times["normal"]), Median(times["resident"]), times["normal"].Count * BlockRuns);
+        return new StartMeasurement(Nanoseconds(Median(times["normal"])), Nanoseconds(Median(times["resident"])), times["normal"].Count * BlockRuns);
     }
 
     /// <summary>Milliseconds per run of <see cref="BlockRuns"/> runs, each of which must reach main.</summary>
@@ -85,6 +92,8 @@ public static class StartMeasure
         }
         finally { File.Delete(stderr); }
     }
+
+    static ulong Nanoseconds(double ms) => Math.Max(1, (ulong)Math.Round(ms * 1e6));
 
     static double Median(List<double> v)
     {

@@ -112,8 +112,6 @@ public static class ResidentConf
         return new Regex(re.Append('$').ToString(), RegexOptions.CultureInvariant);
     }
 
-#pragma warning disable CA1416 // GetUnixFileMode: resident runs on Linux only
     static bool IsExecutableFile(string path) =>
         File.Exists(path) && (File.GetUnixFileMode(path) & (UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute)) != 0;
-#pragma warning restore CA1416
 }

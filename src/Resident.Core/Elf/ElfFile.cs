@@ -49,7 +49,7 @@ public sealed class ElfFile
         if (phentsize < 56 || phnum > 4096)
             throw new InvalidDataException("bad program header table");
         var table = new byte[phentsize * phnum];
-        if (RandomAccess.Read(f, table, (long)phoff) != table.Length)
+        if (phoff > long.MaxValue || RandomAccess.Read(f, table, (long)phoff) != table.Length)
             throw new InvalidDataException("truncated program header table");
         var phdrs = new ProgramHeader[phnum];
         for (int i = 0; i < phnum; i++)
@@ -100,7 +100,7 @@ public sealed class ElfFile
     public byte[] ReadAtVAddr(ulong vaddr, int count)
     {
         foreach (var ph in ProgramHeaders)
-            if (ph.Type == PtLoad && vaddr >= ph.VAddr && vaddr + (ulong)count <= ph.VAddr + ph.FileSize)
+            if (ph.Type == PtLoad && vaddr >= ph.VAddr && (ulong)count <= ph.FileSize && vaddr - ph.VAddr <= ph.FileSize - (ulong)count)
                 return ReadAtOffset(ph.Offset + (vaddr - ph.VAddr), count);
         throw new InvalidDataException($"address 0x{vaddr:x} is not in the file part of a PT_LOAD segment");
     }
@@ -109,7 +109,7 @@ public sealed class ElfFile
     {
         using var f = File.OpenHandle(_path);
         var buf = new byte[count];
-        if (RandomAccess.Read(f, buf, (long)offset) != count)
+        if (offset > long.MaxValue || RandomAccess.Read(f, buf, (long)offset) != count)
             throw new InvalidDataException("truncated file");
         return buf;
     }

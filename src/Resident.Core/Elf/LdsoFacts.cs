@@ -60,9 +60,9 @@ public sealed class LdsoFacts
                 ?? throw new RefusalException($"{path}: no \"syscall; ret\" in executable text");
             return new LdsoFacts(cpu, len, sysret);
         }
-        catch (Exception e) when (e is InvalidDataException or ArgumentOutOfRangeException or IndexOutOfRangeException)
+        catch (InvalidDataException e)
         {
-            throw new RefusalException($"{path}: malformed ELF file");
+            throw new RefusalException($"{path}: malformed ELF file ({e.Message})");
         }
     }
 
@@ -142,7 +142,7 @@ public sealed class LdsoFacts
         ReadOnlySpan<byte> pattern = [0x0f, 0x05, 0xc3];
         foreach (var ph in elf.ProgramHeaders.Where(ph => ph.Type == ElfFile.PtLoad && (ph.Flags & PfX) != 0))
         {
-            int at = bytes.AsSpan((int)ph.Offset, (int)ph.FileSize).IndexOf(pattern);
+            int at = bytes.AsSpan(DynamicSymbols.Offset(bytes, ph.Offset, ph.FileSize, "executable segment"), (int)ph.FileSize).IndexOf(pattern);
             if (at >= 0)
                 return ph.VAddr + (ulong)at;
         }

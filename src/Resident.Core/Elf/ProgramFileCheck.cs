@@ -1,3 +1,5 @@
+using Resident.Proc;
+
 namespace Resident.Elf;
 
 /// <summary>
@@ -10,46 +12,41 @@ public static class ProgramFileCheck
     /// <summary>The glibc x86_64 dynamic loader, the only interpreter whose entry resident knows.</summary>
     public const string SystemInterpreter = "/lib64/ld-linux-x86-64.so.2";
 
-    /// <param name="ProgramPath">the program, absolute, symlinks resolved.</param>
+    /// <param name="File">the program: absolute, symlinks resolved, with what its stat said.</param>
     /// <param name="Interpreter">its PT_INTERP, absolute, symlinks resolved.</param>
     /// <param name="ResumePoint">_dl_start_user relative to ld.so's load address.</param>
-    public sealed record Result(string ProgramPath, string Interpreter, LdSoEntry.ResumePoint ResumePoint);
-
-    public static Result Check(string path)
+    public sealed record Result(ProgramFile File, string Interpreter, LdSoEntry.ResumePoint ResumePoint)
     {
-        string real = ResolveRegularFile(path);
-        CheckPrivileges(real);
-        if (!Interop.Access(real, Interop.X_OK))
-            throw new RefusalException("not executable (no execute permission)");
-        var elf = ReadElf(real);
-        string interp = CheckSystemInterpreter(CheckDynamicExecutable(elf));
-        return new Result(real, interp, DecodeInterpreterEntry(interp));
+        public string ProgramPath => File.Path;
     }
 
-    static string ResolveRegularFile(string path)
+    /// <summary>Resolves <paramref name="path"/> (<see cref="ProgramFile.Resolve"/>), then checks it.</summary>
+    public static Result Check(string path) => Check(ProgramFile.Resolve(path));
+
+    /// <summary>Checks a program already resolved: the checks use the stat it was resolved with.</summary>
+    public static Result Check(ProgramFile file)
     {
-        if (Interop.Stat(path, out _) != 0)
-            throw new RefusalException("not found");
-        string real = Interop.RealPath(path) ?? throw new RefusalException("cannot resolve the path");
-        if (Interop.Stat(real, out var st) != 0)
-            throw new RefusalException("not found");
-        if ((st.Mode & Interop.S_IFMT) == Interop.S_IFDIR)
+        if ((file.Mode & Interop.S_IFMT) == Interop.S_IFDIR)
             throw new RefusalException("is a directory, not a program");
-        if ((st.Mode & Interop.S_IFMT) != Interop.S_IFREG)
+        if ((file.Mode & Interop.S_IFMT) != Interop.S_IFREG)
             throw new RefusalException("not a regular file");
-        return real;
+        CheckPrivileges(file);
+        if (!Interop.Access(file.Path, Interop.X_OK))
+            throw new RefusalException("not executable (no execute permission)");
+        var elf = ReadElf(file.Path);
+        string interp = CheckSystemInterpreter(CheckDynamicExecutable(elf));
+        return new Result(file, interp, DecodeInterpreterEntry(interp));
     }
 
     // The kernel runs these with raised credentials (AT_SECURE); a saved address space must
     // never stand in for that, and the hook refuses AT_SECURE anyway.
-    static void CheckPrivileges(string real)
+    static void CheckPrivileges(ProgramFile file)
     {
-        Interop.Stat(real, out var st);
-        if ((st.Mode & Interop.S_ISUID) != 0)
+        if ((file.Mode & Interop.S_ISUID) != 0)
             throw new RefusalException("setuid programs are never registered");
-        if ((st.Mode & Interop.S_ISGID) != 0)
+        if ((file.Mode & Interop.S_ISGID) != 0)
             throw new RefusalException("setgid programs are never registered");
-        if (Interop.HasXattr(real, "security.capability"))
+        if (Interop.HasXattr(file.Path, "security.capability"))
             throw new RefusalException("has file capabilities (security.capability); such programs are never registered");
     }
 

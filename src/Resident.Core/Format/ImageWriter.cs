@@ -65,11 +65,11 @@ public static partial class ImageWriter
     });
 
     /// <summary>Records what `resident add` measured (rs_header.measured_*_ns) in the image at <paramref name="path"/>, atomically.</summary>
-    public static void SetMeasurement(string path, double normalMs, double residentMs) => RewriteMeta(path, meta =>
+    public static void SetMeasurement(string path, ulong normalNs, ulong residentNs) => RewriteMeta(path, meta =>
     {
         var h = MemoryMarshal.Read<RsHeader>(meta);
-        h.MeasuredNormalNs = (ulong)(normalMs * 1e6);
-        h.MeasuredResidentNs = (ulong)(residentMs * 1e6);
+        h.MeasuredNormalNs = normalNs;
+        h.MeasuredResidentNs = residentNs;
         MemoryMarshal.Write(meta, in h);
     });
 
@@ -236,14 +236,12 @@ public static partial class ImageWriter
 
     static long WriteFile(string temp, byte[] meta, IReadOnlyList<Region> source, RsRegion[] regions, ulong fileSize)
     {
-#pragma warning disable CA1416 // UnixCreateMode: resident runs on Linux only
         var options = new FileStreamOptions
         {
             Mode = FileMode.CreateNew, // O_EXCL: never write through a planted file or symlink
             Access = FileAccess.Write,
             UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead,
         };
-#pragma warning restore CA1416
         using var f = new FileStream(temp, options);
         f.SetLength((long)fileSize); // the gap after the metadata reads as zeros
         f.Write(meta);

@@ -2,25 +2,42 @@ using System.Runtime.InteropServices;
 
 namespace Resident.Proc;
 
-/// <summary>A program as the kernel would exec it: resolved absolute path and its st_dev/st_ino.</summary>
-public sealed record ProgramFile(string Path, ulong Dev, ulong Ino)
+/// <summary>
+/// A program as the kernel would exec it: its absolute path with symlinks resolved, and what one
+/// stat(2) of that path said. The image key is <see cref="Dev"/>-<see cref="Ino"/>, exactly what the
+/// hook gets from the executable it runs. Resolved once per command and carried from there.
+/// </summary>
+public sealed record ProgramFile(string Path, ulong Dev, ulong Ino, uint Mode)
 {
     /// <summary>
     /// Resolves <paramref name="program"/> like a shell does (a name without '/' is searched on PATH),
-    /// follows symlinks, and stats it. Throws <see cref="RefusalException"/> if it does not exist.
-    /// The image key is st_dev/st_ino of the result, exactly what the hook gets from /proc/self/exe.
+    /// follows symlinks and stats the result. Throws <see cref="RefusalException"/> naming it when it
+    /// does not exist or cannot be resolved.
     /// </summary>
     public static ProgramFile Identify(string program)
     {
         string path = program.Contains('/') ? System.IO.Path.GetFullPath(program) : SearchPath(program)
             ?? throw new RefusalException($"{program}: not found on PATH");
-        if (!File.Exists(path) && !Directory.Exists(path))
-            throw new RefusalException($"{path}: no such file");
-        string real = Interop.RealPath(path) ?? throw new RefusalException($"{path}: {Marshal.GetLastPInvokeErrorMessage()}");
-        if (Interop.Stat(real, out var st) != 0)
-            throw new RefusalException($"{real}: {Marshal.GetLastPInvokeErrorMessage()}");
-        return new ProgramFile(real, st.Dev, st.Ino);
+        try { return Resolve(path); }
+        catch (RefusalException e) { throw new RefusalException($"{path}: {e.Message}"); }
     }
+
+    /// <summary>
+    /// <paramref name="path"/> (absolute or relative to the working directory) resolved and
+    /// stat'ed; the RefusalException's reason does not name it ("no such file").
+    /// </summary>
+    public static ProgramFile Resolve(string path)
+    {
+        if (!File.Exists(path) && !Directory.Exists(path))
+            throw new RefusalException("no such file");
+        string real = Interop.RealPath(path) ?? throw new RefusalException(Marshal.GetLastPInvokeErrorMessage());
+        if (Interop.Stat(real, out var st) != 0)
+            throw new RefusalException(Marshal.GetLastPInvokeErrorMessage());
+        return new ProgramFile(real, st.Dev, st.Ino, st.Mode);
+    }
+
+    /// <summary>Whether <paramref name="dev"/>/<paramref name="ino"/> name this file (a replaced file is another inode).</summary>
+    public bool SameInode(ulong dev, ulong ino) => Dev == dev && Ino == ino;
 
     static string? SearchPath(string name)
     {

@@ -29,7 +29,6 @@ public sealed class ImageRegistry(string directory, bool system = false)
     /// images the hook will trust: owned by this user or root, not group/other-writable, writable
     /// by us. Throws <see cref="RegistryException"/> with a one-line reason otherwise.
     /// </summary>
-#pragma warning disable CA1416 // resident runs on Linux only
     public void EnsureWritable()
     {
         if (IsSystem && Interop.GetEuid() != 0)
@@ -56,7 +55,6 @@ public sealed class ImageRegistry(string directory, bool system = false)
             throw new RegistryException($"registry {Directory} is not writable: {e.Message}");
         }
     }
-#pragma warning restore CA1416
 
     /// <summary>Null when this user's hook would trust the directory (<see cref="HookTrust"/>), else why not.</summary>
     public string? TrustProblem()
@@ -74,13 +72,12 @@ public sealed class ImageRegistry(string directory, bool system = false)
     /// else <paramref name="keepId"/> (a refresh of a replaced executable), else the id of the
     /// path's registration from before it was replaced, else a new id.
     /// </summary>
-    public (string ImagePath, ulong Id) Destination(string programPath, ulong? keepId = null)
+    public (string ImagePath, ulong Id) Destination(string programPath, ulong dev, ulong ino, ulong? keepId = null)
     {
-        var file = ProgramFile.Identify(programPath);
-        string imagePath = ImagePath(file.Dev, file.Ino);
+        string imagePath = ImagePath(dev, ino);
         var entries = Entries();
         ulong id = entries.FirstOrDefault(e => e.Path == imagePath)?.Id ?? keepId
-            ?? entries.FirstOrDefault(e => e.ExePath == file.Path)?.Id ?? AllocateId(entries);
+            ?? entries.FirstOrDefault(e => e.ExePath == programPath)?.Id ?? AllocateId(entries);
         return (imagePath, id);
     }
 
@@ -93,10 +90,8 @@ public sealed class ImageRegistry(string directory, bool system = false)
     /// </summary>
     public void Publish(string imagePath, string exePath)
     {
-#pragma warning disable CA1416 // resident runs on Linux only
         if (IsSystem)
             File.SetUnixFileMode(imagePath, SystemImageMode);
-#pragma warning restore CA1416
         var (name, target) = RegistryPaths.PathLink(exePath, imagePath);
         string link = Path.Combine(Directory, name);
         string temp = $"{link}.{Environment.ProcessId}.tmp";

@@ -52,10 +52,10 @@ public sealed class Registrar(ImageRegistry registry, IReadOnlyDictionary<string
     /// </summary>
     public CaptureSummary Add(string program, bool throughWrapper = false, CaptureOptions? options = null)
     {
-        string path = ProgramFile.Identify(program).Path;
+        var file = ProgramFile.Identify(program);
         var summary = throughWrapper
-            ? Capturer.CaptureThroughWrapper(path, p => registry.Destination(p), environment, options)
-            : Capturer.Capture(path, p => registry.Destination(p), environment, options);
+            ? Capturer.CaptureThroughWrapper(file.Path, (p, dev, ino) => registry.Destination(p, dev, ino), environment, options)
+            : Capturer.Capture(file, (p, dev, ino) => registry.Destination(p, dev, ino), environment, options);
         registry.Publish(summary.ImagePath, summary.ProgramPath);
         return summary;
     }
@@ -69,21 +69,21 @@ public sealed class Registrar(ImageRegistry registry, IReadOnlyDictionary<string
     /// </summary>
     public AddResult AddMeasured(string program, string hookPath, bool force, bool throughWrapper = false, CaptureOptions? options = null)
     {
-        string path = ProgramFile.Identify(program).Path;
+        var file = ProgramFile.Identify(program);
         string staging = Path.Combine(registry.Directory, $".measure-{Environment.ProcessId}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(staging, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         try
         {
             string? final = null;
-            (string, ulong) Staged(string p)
+            (string, ulong) Staged(string p, ulong dev, ulong ino)
             {
-                var (image, id) = registry.Destination(p);
+                var (image, id) = registry.Destination(p, dev, ino);
                 final = image;
                 return (Path.Combine(staging, Path.GetFileName(image)), id);
             }
             var summary = throughWrapper
-                ? Capturer.CaptureThroughWrapper(path, Staged, environment, options)
-                : Capturer.Capture(path, Staged, environment, options);
+                ? Capturer.CaptureThroughWrapper(file.Path, Staged, environment, options)
+                : Capturer.Capture(file, Staged, environment, options);
             StartMeasurement? m = null;
             string? unmeasured = null;
             if (summary.MainOffset is not ulong main)
@@ -96,7 +96,7 @@ public sealed class Registrar(ImageRegistry registry, IReadOnlyDictionary<string
             if (m is { Ratio: >= 1 } && !force)
                 return new AddResult(summary, m, Registered: false, unmeasured);
             if (m is not null)
-                ImageWriter.SetMeasurement(summary.ImagePath, m.NormalMs, m.ResidentMs);
+                ImageWriter.SetMeasurement(summary.ImagePath, m.NormalNs, m.ResidentNs);
             File.Move(summary.ImagePath, final!, overwrite: true);
             var placed = summary with { ImagePath = final! };
             registry.Publish(placed.ImagePath, placed.ProgramPath);
@@ -134,7 +134,8 @@ public sealed class Registrar(ImageRegistry registry, IReadOnlyDictionary<string
                 return new RefreshResult(RefreshAction.Restamped, exePath, id, stale) { Took = took };
             // the stack limit it was captured with (resident add --stack-limit) goes on
             var options = new CaptureOptions(entry.Image?.Header.RlimitStack);
-            var summary = Capturer.Capture(exePath, p => registry.Destination(p, keepId: id), environment, options);
+            var summary = Capturer.Capture(ProgramFile.Resolve(exePath), (p, dev, ino) => registry.Destination(p, dev, ino, keepId: id),
+                environment, options);
             registry.Publish(summary.ImagePath, summary.ProgramPath);   // drops entry.Path if the file was replaced
             return new RefreshResult(RefreshAction.Recaptured, exePath, summary.Id, stale, summary);
         }

@@ -314,7 +314,7 @@ public static class SnapshotBuilder
         {
             value = Elf.DynamicSymbols.Find(File.ReadAllBytes(libc.Name), "__curbrk");
         }
-        catch (Exception e) when (e is IOException or InvalidDataException or ArgumentOutOfRangeException or IndexOutOfRangeException or OverflowException)
+        catch (Exception e) when (e is IOException or InvalidDataException)
         {
             return;
         }

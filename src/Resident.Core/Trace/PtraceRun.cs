@@ -74,14 +74,26 @@ internal sealed class PtraceRun(string launchPath, ExecChoice choose, SyscallLog
         }
     }
 
-    /// <summary>Any thread: ends a run that takes too long; the tracer thread then sees the death.</summary>
-    public void KillFromWatchdog()
+    /// <summary>
+    /// Any thread: ends a run that takes too long; the tracer thread then sees the death. False
+    /// when there is no process to signal yet (the spawn has not opened its pidfd): call again.
+    /// </summary>
+    public bool KillFromWatchdog()
     {
-        if (_pidfd is { } pidfd)
-            Interop.PidfdKill(pidfd, Interop.SIGKILL);
+        if (_pidfd is not { } pidfd)
+            return false;
+        Interop.PidfdKill(pidfd, Interop.SIGKILL);
+        return true;
     }
 
-    /// <summary>Closes the pidfd; call once the run's work has completed.</summary>
+    /// <summary>
+    /// Hands the pidfd of the stopped process to its next owner (StoppedTracee), which signals
+    /// through it: a pidfd names that process even once its pid is reaped and reused.
+    /// </summary>
+    public Microsoft.Win32.SafeHandles.SafeFileHandle TakePidfd() =>
+        Interlocked.Exchange(ref _pidfd, null) ?? throw new InvalidOperationException("no pidfd: the run did not stop");
+
+    /// <summary>Closes the pidfd unless handed over; call once the run's work has completed.</summary>
     public void Dispose() => _pidfd?.Dispose();
 
     void SetStackLimit(int pid)

@@ -9,12 +9,15 @@ namespace Resident.Trace;
 internal sealed class StoppedTracee : IStoppedProcess
 {
     readonly TracerThread _thread;
+    readonly Microsoft.Win32.SafeHandles.SafeFileHandle _pidfd;   // signals this process, never a reused pid
     int _disposed;
     bool _ended;   // reaped by RunTo
 
-    public StoppedTracee(TracerThread thread, string programPath, StopState stop, SyscallLog log, bool lazyBind)
+    public StoppedTracee(TracerThread thread, Microsoft.Win32.SafeHandles.SafeFileHandle pidfd, string programPath, StopState stop,
+        SyscallLog log, bool lazyBind)
     {
         _thread = thread;
+        _pidfd = pidfd;
         Pid = stop.Pid;
         ProgramPath = programPath;
         Environment = stop.Environment;
@@ -54,11 +57,8 @@ internal sealed class StoppedTracee : IStoppedProcess
         bool finished;
         try { finished = run.Wait(timeout); }
         catch (AggregateException) { finished = true; }
-        if (!finished)
-        {
-            Interop.KillIfAlive(Pid, Interop.SIGKILL);   // not reaped yet: only the tracer thread reaps, and it is waiting
-            try { run.Wait(); } catch (AggregateException) { }
-        }
+        if (!finished && !Tracer.KillUntilDone(run, () => { Interop.PidfdKill(_pidfd, Interop.SIGKILL); return true; }))
+            throw new RefusalException("the program would not die after its constructors ran too long");
         if (!run.IsCompletedSuccessfully)
             return (null, []);
         var (rdi, ended, touched) = run.Result;
@@ -75,6 +75,10 @@ internal sealed class StoppedTracee : IStoppedProcess
             if (!_ended)   // a reaped pid may name another process by now
                 _thread.Invoke(() => PtraceRun.KillAndReap(Pid));
         }
-        finally { _thread.Dispose(); }
+        finally
+        {
+            _thread.Dispose();
+            _pidfd.Dispose();
+        }
     }
 }

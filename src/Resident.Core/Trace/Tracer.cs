@@ -1,4 +1,5 @@
 using Resident.Elf;
+using Resident.Proc;
 
 namespace Resident.Trace;
 
@@ -11,6 +12,9 @@ public static class Tracer
     /// <summary>Longest a start may take from the spawn to the stop.</summary>
     public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(30);
 
+    /// <summary>How long a killed run may take to end before the capture gives up on it.</summary>
+    internal static readonly TimeSpan KillGrace = TimeSpan.FromSeconds(10);
+
     /// <summary>
     /// Checks the file (no process is started for a refusal), starts it with no arguments,
     /// the given environment minus LD_AUDIT and RESIDENT_*, plus LD_BIND_NOW=1 (without it
@@ -19,13 +23,22 @@ public static class Tracer
     /// </summary>
     public static IStoppedProcess RunToResumePoint(string programPath, IReadOnlyDictionary<string, string> environment,
         CaptureOptions? options = null) =>
-        RunToResumePoint(programPath, environment, DefaultTimeout, options ?? CaptureOptions.Default);
+        RunToResumePoint(ProgramFile.Resolve(programPath), environment, DefaultTimeout, options ?? CaptureOptions.Default);
+
+    /// <summary>As above, for a program already resolved (the checks use its stat).</summary>
+    public static IStoppedProcess RunToResumePoint(ProgramFile program, IReadOnlyDictionary<string, string> environment,
+        CaptureOptions? options = null) =>
+        RunToResumePoint(program, environment, DefaultTimeout, options ?? CaptureOptions.Default);
 
     /// <param name="timeout">for each start (with LD_BIND_NOW, then without).</param>
     internal static IStoppedProcess RunToResumePoint(string programPath, IReadOnlyDictionary<string, string> environment, TimeSpan timeout,
+        CaptureOptions? options = null) =>
+        RunToResumePoint(ProgramFile.Resolve(programPath), environment, timeout, options);
+
+    internal static IStoppedProcess RunToResumePoint(ProgramFile program, IReadOnlyDictionary<string, string> environment, TimeSpan timeout,
         CaptureOptions? options = null)
     {
-        var file = ProgramFileCheck.Check(programPath);
+        var file = ProgramFileCheck.Check(program);
         return Run(file.ProgramPath, (exe, _) => exe == file.ProgramPath ? file
             : throw new RefusalException($"the shell executed {exe} instead"), environment, timeout, options ?? CaptureOptions.Default);
     }
@@ -69,12 +82,16 @@ public static class Tracer
         TimeSpan timeout, CaptureOptions options, bool bindNow)
     {
         StopState? stop;
+        Microsoft.Win32.SafeHandles.SafeFileHandle pidfd;
         var log = new SyscallLog();
         using (var run = new PtraceRun(launchPath, choose, log, options.StackLimit))
+        {
             stop = AwaitStop(thread, run, timeout, CaptureEnvironment(environment, bindNow), bindNow);
-        if (stop is null)
-            return null;
-        var stopped = new StoppedTracee(thread, stop.File.ProgramPath, stop, log, lazyBind: !bindNow);
+            if (stop is null)
+                return null;
+            pidfd = run.TakePidfd();
+        }
+        var stopped = new StoppedTracee(thread, pidfd, stop.File.ProgramPath, stop, log, lazyBind: !bindNow);
         try
         {
             StopChecks.Verify(stop.Pid, log);
@@ -98,8 +115,8 @@ public static class Tracer
         catch (AggregateException) { finished = true; }
         if (!finished)
         {
-            run.KillFromWatchdog();
-            try { work.Wait(); } catch (AggregateException) { }
+            if (!KillUntilDone(work, run.KillFromWatchdog))
+                throw new RefusalException($"ld.so did not finish within {timeout.TotalSeconds:0.#} s, and the program would not die");
             if (work.IsCompletedSuccessfully)   // it reached the stop just as the kill came: reap it
                 thread.Invoke(() => PtraceRun.KillAndReap(work.Result.Pid));
             throw new RefusalException($"ld.so did not finish within {timeout.TotalSeconds:0.#} s");
@@ -112,6 +129,28 @@ public static class Tracer
         }
         catch (ErrnoException e) { throw new RefusalException(e.Message); }
         catch (IOException e) { throw new RefusalException(e.Message); }
+    }
+
+    /// <summary>
+    /// Sends SIGKILL (again while <paramref name="kill"/> finds no process yet) until the tracer
+    /// thread's <paramref name="work"/> completes; false if it has not within <see cref="KillGrace"/>.
+    /// </summary>
+    internal static bool KillUntilDone(Task work, Func<bool> kill)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        bool sent = false;
+        while (clock.Elapsed < KillGrace)
+        {
+            if (!sent)
+                sent = kill();
+            try
+            {
+                if (work.Wait(TimeSpan.FromMilliseconds(50)))
+                    return true;
+            }
+            catch (AggregateException) { return true; }
+        }
+        return false;
     }
 
     static string FirstLine(string output)

@@ -41,13 +41,17 @@ internal sealed class TracerThread : IDisposable
 
     public void Invoke(Action work) => Invoke(() => { work(); return 0; });
 
-    /// <summary>Finishes queued work and ends the thread (which detaches or kills any tracee left).</summary>
+    /// <summary>
+    /// Finishes queued work and ends the thread (which detaches or kills any tracee left). Waits
+    /// at most <see cref="Tracer.KillGrace"/>: a thread stuck with a process that will not die is
+    /// left behind (it is a background thread) rather than hanging the command.
+    /// </summary>
     public void Dispose()
     {
         if (_work.IsAddingCompleted)
             return;
         _work.CompleteAdding();
         if (Thread.CurrentThread != _thread)
-            _thread.Join();
+            _thread.Join(Tracer.KillGrace);
     }
 }

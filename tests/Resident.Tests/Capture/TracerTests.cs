@@ -92,15 +92,15 @@ public sealed class TracerTests : IDisposable
     }
 
     [Fact]
-    public void MemoryIsReadableFromAnotherThread()
+    public async Task MemoryIsReadableFromAnotherThread()
     {
         using var p = Tracer.RunToResumePoint("/usr/bin/perl", Env());
-        var code = Task.Run(() =>
+        var code = await Task.Run(() =>
         {
             var bytes = new byte[3];
             p.ReadMemory(p.ResumePc, bytes);
             return bytes;
-        }).Result;
+        });
         Assert.Equal(new byte[] { 0x49, 0x89, 0xc4 }, code);   // int3 removed: mov %rax,%r12 again
     }
 
@@ -176,6 +176,23 @@ public sealed class TracerTests : IDisposable
         var e = Assert.Throws<RefusalException>(() =>
             Tracer.RunToResumePoint(prog, Env(("LD_PRELOAD", fifo)), TimeSpan.FromMilliseconds(500)));
         Assert.Contains("did not finish within 0.5 s", e.Message);
+        Assert.Empty(ChildrenFor(prog));
+    }
+
+    /// <summary>
+    /// A timeout that fires before the spawn has a pidfd to kill through: the watchdog keeps
+    /// trying until there is one (it used to try once, and then wait for ever on ld.so's open).
+    /// </summary>
+    [Fact]
+    public void TimeoutBeforeTheSpawn_StillKillsTheProgram_NoHang()
+    {
+        string fifo = Path.Combine(_build.Dir, "fifo0.so");
+        NativeBuild.Run("mkfifo", fifo);
+        string prog = _build.Compile("waiter0", "int main(void) { return 0; }\n");
+        var attempt = Task.Run(() => Tracer.RunToResumePoint(prog, Env(("LD_PRELOAD", fifo)), TimeSpan.Zero));
+        Assert.True(((IAsyncResult)attempt).AsyncWaitHandle.WaitOne(TimeSpan.FromSeconds(30)), "the capture hangs after its timeout");
+        var e = Assert.Throws<RefusalException>(() => attempt.GetAwaiter().GetResult());
+        Assert.Contains("did not finish within 0 s", e.Message);
         Assert.Empty(ChildrenFor(prog));
     }
 

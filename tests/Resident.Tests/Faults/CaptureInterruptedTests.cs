@@ -11,7 +11,6 @@ namespace Resident.Tests.Faults;
 /// file system full — leaves no partial image where the hook looks, and an image registered
 /// before stays intact and in use.
 /// </summary>
-[SupportedOSPlatform("linux")]
 public sealed class CaptureInterruptedTests(Fixtures fx) : IClassFixture<Fixtures>
 {
     /// <summary>The registry holds exactly one image (name *.img), it is valid, and SPEC is restored from it.</summary>
@@ -154,5 +153,28 @@ public sealed class CaptureInterruptedTests(Fixtures fx) : IClassFixture<Fixture
         Assert.True(Directory.GetFiles(disk.Dir, "*.tmp").Length == 0, "a failed add left: " + string.Join(", ", Directory.GetFiles(disk.Dir)));
         Assert.Empty(Directory.GetDirectories(disk.Dir));
         s.AssertSameResident(s.Spec(libs, ["x"], env), libs);
+    }
+
+    /// <summary>
+    /// The executable replaced after the snapshot (a package upgrade during `add`): the image is
+    /// not written under the new file's name, where it could never restore; add says so and
+    /// registers nothing. The fixture's constructor renames a copy over itself at capture.
+    /// </summary>
+    [Fact]
+    public void ExecutableReplacedDuringCapture_NothingRegistered()
+    {
+        using var s = new ResidentSession();
+        var prog = Path.Combine(s.Root, "replaceself");
+        var next = Path.Combine(s.Root, "replaceself.next");
+        File.Copy(fx.Path("replaceself"), prog);
+        File.Copy(fx.Path("replaceself"), next);
+        File.SetUnixFileMode(prog, File.GetUnixFileMode(fx.Path("replaceself")));
+        var add = s.Cli(["add", prog], new Dictionary<string, string> { ["REPLACE_SELF_WITH"] = next });
+        Assert.False(File.Exists(next), "the constructor did not run at capture");
+        Assert.True(add.ExitCode == 1, add.ToString());
+        Assert.Equal($"resident: cannot register {prog}: {prog} was replaced during the capture; add it again\n", add.StderrText);
+        Assert.Empty(s.ImageFiles());
+        s.Register(prog); // and the new file registers
+        s.AssertSameResident(s.Spec(prog), prog);
     }
 }

@@ -11,7 +11,6 @@ namespace Resident.Tests.Faults;
 /// again and again. Every run must give the normal output; the hook sees the old image or the new
 /// one (the writer renames a complete file into place), never a partial one.
 /// </summary>
-[SupportedOSPlatform("linux")]
 public sealed class ConcurrencyTests(Fixtures fx) : IClassFixture<Fixtures>
 {
     /// <summary>RUN resident equals NORMAL and was restored or found no image; returns a failure text or null.</summary>

@@ -10,7 +10,6 @@ namespace Resident.Tests.Faults;
 /// O_NOFOLLOW: anyone who can write there could hand the process any address space. Every
 /// other case is a normal start with `fallback PATH: image not trusted` / `registry not trusted`.
 /// </summary>
-[SupportedOSPlatform("linux")]
 public sealed class RegistryTrustTests(Fixtures fx) : IClassFixture<Fixtures>
 {
     public static TheoryData<string, string> Cases => new()

@@ -12,7 +12,6 @@ namespace Resident.Tests.Faults;
 /// re-seeded per exec, which is safe only because no word of the snapshot depends on them
 /// (checked here on real images). Registry ownership and modes: <see cref="RegistryTrustTests"/>.
 /// </summary>
-[SupportedOSPlatform("linux")]
 public sealed class SecurityTests(Fixtures fx) : IClassFixture<Fixtures>
 {
     [Fact]

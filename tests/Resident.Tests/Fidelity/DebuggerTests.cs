@@ -11,7 +11,6 @@ namespace Resident.Tests.Fidelity;
 /// found. The fixture `waiting` (linked against libalpha) waits in wait_here(), calling
 /// alpha_value() every 20 ms, or aborts in crash_here().
 /// </summary>
-[SupportedOSPlatform("linux")]
 public sealed class DebuggerTests(Fixtures fx) : IClassFixture<Fixtures>
 {
     /// <summary>Starts PROGRAM (through `env` with VARS for the resident run), waits for its "ready", runs TOOL $pid, kills it.</summary>

@@ -14,7 +14,6 @@ namespace Resident.Tests.Fidelity;
 /// had them. Everything else it compares with the previous run (AT_RANDOM, canary, pointer guard,
 /// stack, brk, new mmaps) must be fresh in every exec, resident or not.
 /// </summary>
-[SupportedOSPlatform("linux")]
 public static class ProbeSeries
 {
     /// <summary>Lines of the probe that say "no" in resident runs after the first: frozen by design.</summary>

@@ -5,7 +5,6 @@ using Resident.Tests.Integration.Harness;
 namespace Resident.Tests.Fidelity;
 
 /// <summary>The fidelity probe (<see cref="ProbeSeries"/>) normal against resident, on this machine.</summary>
-[SupportedOSPlatform("linux")]
 public sealed class ProbeTests(Fixtures fx) : IClassFixture<Fixtures>
 {
     [Fact]

@@ -11,7 +11,6 @@ namespace Resident.Tests.Fidelity;
 /// Integration/RealProgramTests covers the ways of invoking them (args, stdin, #!, exit statuses);
 /// this class covers what they do once started.
 /// </summary>
-[SupportedOSPlatform("linux")]
 public sealed class RealProgramFidelityTests
 {
     static int Rounds => LongMode.Runs(2, 10);

@@ -1,8 +1,8 @@
 using System.Runtime.Versioning;
+using Xunit;
 using Resident.Format;
 using Resident.HookContract;
 using Resident.Tests.Integration.Harness;
-using Xunit;
 
 namespace Resident.Tests.HookContract;
 
@@ -13,7 +13,6 @@ namespace Resident.Tests.HookContract;
 /// and run with it — the real hook (RESIDENT_PROBE=1) falls back with "env differs: NAME"
 /// exactly where EnvRule.Tracked says the variable counts, and the image holds it exactly then.
 /// </summary>
-[SupportedOSPlatform("linux")]
 public sealed class EnvRuleTests(Fixtures fx) : IClassFixture<Fixtures>
 {
     public static TheoryData<string> Entries => ["LD_LIBRARY_PATH=/nonexistent", "LD_SOMETHING=1", "LD_=1", "MALLOC_ARENA_MAX=2",

@@ -1,10 +1,10 @@
 using System.Runtime.InteropServices;
 using System.Runtime.Versioning;
 using System.Text.Json;
+using Xunit;
 using Resident.Format;
 using Resident.HookContract;
 using Resident.Tests.Integration.Harness;
-using Xunit;
 
 namespace Resident.Tests.HookContract;
 
@@ -15,7 +15,6 @@ namespace Resident.Tests.HookContract;
 /// files: the real hook (RESIDENT_PROBE=1: "would restore" or "would fall back: REASON") and
 /// Staleness.Of must give the same verdict in the same words.
 /// </summary>
-[SupportedOSPlatform("linux")]
 public sealed class StalenessRuleTests(Fixtures fx) : IClassFixture<Fixtures>
 {
     public static TheoryData<string> Conditions => ["as registered", "library rewritten", "library deleted", "executable touched",

@@ -11,7 +11,6 @@ namespace Resident.Tests.HookContract;
 /// registry) in one condition and asks both: the real hook (RESIDENT_PROBE=1) and HookTrust
 /// must agree on whether it is trusted.
 /// </summary>
-[SupportedOSPlatform("linux")]
 public sealed class TrustRuleTests(Fixtures fx) : IClassFixture<Fixtures>
 {
     public static TheoryData<string> Conditions => ["as written", "image is a symlink", "image group-writable",

@@ -13,7 +13,6 @@ namespace Resident.Tests.Integration;
 /// outcome certain: its constructor sleeps 30 ms in the restored starts (PACE=restored) or in
 /// the normal ones (PACE=normal); add passes its environment on to the starts it times.
 /// </summary>
-[SupportedOSPlatform("linux")]
 public sealed partial class AddMeasureTests(Fixtures fx) : IClassFixture<Fixtures>
 {
     [GeneratedRegex(@"to main in ([0-9.]+) of the time \(([0-9.]+) → ([0-9.]+) ms\)")]

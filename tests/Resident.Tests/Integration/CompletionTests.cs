@@ -8,7 +8,6 @@ namespace Resident.Tests.Integration;
 /// contrib/completion: bash, zsh and fish ask resident itself for candidates (System.CommandLine's
 /// [suggest:POSITION] directive), each shell run for real with dist/ first on PATH.
 /// </summary>
-[SupportedOSPlatform("linux")]
 public sealed class CompletionTests
 {
     static string Script(string name) => Path.Combine(Product.RepoRoot, "contrib", "completion", name);

@@ -10,7 +10,6 @@ namespace Resident.Tests.Integration;
 /// layouts), run-time variables that change what ld.so would do, a library appearing earlier on
 /// the search path, and many restores at once. (Unsafe registry permissions: Faults/RegistryTrustTests.)
 /// </summary>
-[SupportedOSPlatform("linux")]
 public sealed class EdgeCaseTests(Fixtures fx) : IClassFixture<Fixtures>
 {
     static RunSpec Bash(ResidentSession s, string script, IDictionary<string, string>? env = null) =>

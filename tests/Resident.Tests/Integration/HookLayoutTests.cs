@@ -12,7 +12,6 @@ namespace Resident.Tests.Integration;
 /// whose code segment is mapped PROT_NONE (its p_flags cleared): without an image every program
 /// runs as normal, with one the same copy dies in that segment, which shows the patch bites.
 /// </summary>
-[SupportedOSPlatform("linux")]
 public sealed class HookLayoutTests(Fixtures fx) : IClassFixture<Fixtures>
 {
     /// <summary>A copy of the hook with the PT_LOAD of its code segment (R+X, not at offset 0) made inaccessible.</summary>

@@ -13,7 +13,6 @@ namespace Resident.Tests.Integration;
 /// ld.so itself fails before main — loading any LD_AUDIT module, resident's or one that does
 /// nothing, moves the point where it fails, and so the message.)
 /// </summary>
-[SupportedOSPlatform("linux")]
 public sealed class LimitsTests
 {
     [Theory]

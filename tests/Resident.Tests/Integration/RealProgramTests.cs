@@ -10,7 +10,6 @@ namespace Resident.Tests.Integration;
 /// resident must agree byte for byte in stdout, stderr and exit status, and the resident runs
 /// must really have been restored (the RESIDENT_DEBUG line).
 /// </summary>
-[SupportedOSPlatform("linux")]
 public sealed class RealProgramTests
 {
     const string Perl = "/usr/bin/perl";

@@ -8,7 +8,6 @@ namespace Resident.Tests.Integration;
 /// `resident add` refuses what it cannot (or must not) make resident: non-zero exit, exactly one
 /// line on stderr, and nothing written to the registry.
 /// </summary>
-[SupportedOSPlatform("linux")]
 public sealed class RefusalTests(Fixtures fx) : IClassFixture<Fixtures>
 {
     public static TheoryData<string> Cases => ["static", "shared library", "script", "missing", "not ELF", "setuid", "setgid", "directory"];

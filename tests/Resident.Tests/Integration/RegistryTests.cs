@@ -77,7 +77,7 @@ public sealed class RegistryTests(Fixtures fx) : IClassFixture<Fixtures>
     }
 
     [Fact]
-    public void ReRegisteringWhileAProgramRunsFromTheOldImage()
+    public async Task ReRegisteringWhileAProgramRunsFromTheOldImage()
     {
         // the new image must replace the old one by rename: the running process keeps mapping
         // the old file, pages it has not touched yet included
@@ -90,7 +90,7 @@ public sealed class RegistryTests(Fixtures fx) : IClassFixture<Fixtures>
         Thread.Sleep(500);
         var again = s.Cli("add", perl);
         Assert.True(again.ExitCode == 0, "re-registering failed:\n" + again);
-        var resident = running.Result;
+        var resident = await running;
         ResidentSession.AssertRestored(ResidentSession.AssertSameOutput(normal, resident), perl, 1, resident);
         s.AssertSameResident(spec with { Args = ["-e", "print qq(new image\\n)"] }, perl);
     }

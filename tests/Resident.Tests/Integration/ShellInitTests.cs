@@ -8,7 +8,6 @@ namespace Resident.Tests.Integration;
 /// The way users turn the hook on: `eval "$(resident shell-init bash)"`. Programs started from
 /// that shell — by name, by path, through a #! script — must run resident.
 /// </summary>
-[SupportedOSPlatform("linux")]
 public sealed class ShellInitTests
 {
     [Fact]

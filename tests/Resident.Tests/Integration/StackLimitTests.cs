@@ -11,7 +11,6 @@ namespace Resident.Tests.Integration;
 /// cannot serve it falls back; `resident add --stack-limit` captures under a chosen one. gcc
 /// runs its children under 64 MiB: they are restored when compiling with `gcc -O2`.
 /// </summary>
-[SupportedOSPlatform("linux")]
 public sealed class StackLimitTests(Fixtures fx) : IClassFixture<Fixtures>
 {
     RunSpec Limited(ResidentSession s, string ulimit) =>

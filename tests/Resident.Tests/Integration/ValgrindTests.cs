@@ -10,7 +10,6 @@ namespace Resident.Tests.Integration;
 /// module brings, counted with one that does nothing, are glibc's), and a program with an image
 /// starts normally under valgrind, saying why.
 /// </summary>
-[SupportedOSPlatform("linux")]
 public sealed partial class ValgrindTests(Fixtures fx) : IClassFixture<Fixtures>
 {
     const string Valgrind = "/usr/bin/valgrind";

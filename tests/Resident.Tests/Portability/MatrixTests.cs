@@ -18,7 +18,6 @@ namespace Resident.Tests.Portability;
 /// read from that ld.so's bytes agrees with glibc's debug information.
 /// One class per chroot, so that xunit runs them side by side.
 /// </summary>
-[SupportedOSPlatform("linux")]
 public abstract class MatrixTests(string suite)
 {
     const string Perl = "/usr/bin/perl", Python = "/usr/bin/python3", Git = "/usr/bin/git";

@@ -12,7 +12,6 @@ namespace Resident.Tests.Portability;
 /// with errors (RESIDENT_SECCOMP=errno), and each exec must still be restored with a normal run's
 /// output — or start normally with the reason.
 /// </summary>
-[SupportedOSPlatform("linux")]
 public sealed class OlderKernelTests(Fixtures fx) : IClassFixture<Fixtures>
 {
     [Theory]
