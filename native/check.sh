@@ -1,7 +1,7 @@
 #!/bin/sh
-# check.sh SO SECTION - the freestanding rules for libresident.so (see Makefile).
+# check.sh SO SECTION ROUTINE_O - the freestanding rules for libresident.so (see Makefile).
 set -eu
-so=$1 section=$2
+so=$1 section=$2 routine=$3
 fail() { echo "check: FAIL: $*" >&2; exit 1; }
 
 undef=$(nm -D --undefined-only "$so" | awk '{print $NF}')
@@ -13,6 +13,12 @@ needed=$(readelf -d "$so" | grep NEEDED || true)
 # (the linker lists __start_/__stop_ of the section too, but HIDDEN: not exported)
 exports=$(readelf -W --dyn-syms "$so" | awk '$7 != "UND" && $6 == "DEFAULT" && $5 != "LOCAL" {print $8}')
 [ "$exports" = "la_version" ] || fail "exports must be exactly la_version, got: $exports"
+
+# The routine's object holds code only: no data, constants or jump tables it
+# would reach outside its copy (.text holds rs_end_at, which runs in place).
+extra=$(readelf -SW "$routine" | sed 's/^ *\[ *[0-9]*\] *//' |
+	awk -v s="$section" '$2 ~ /PROGBITS|NOBITS/ && $7 ~ /A/ && $5 != "000000" && $1 != s && $1 != ".text" {print $1}')
+[ -z "$extra" ] || fail "$routine has data outside $section: $extra"
 
 dis=$(objdump -d -j "$section" "$so") || fail "no section $section"
 echo "$dis" | grep -q '>:$' || fail "section $section is empty"

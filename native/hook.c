@@ -8,12 +8,22 @@
  * if nothing happened.
  *
  * May use: the restore core, sys.h, its own stack. May not use: libc (there
- * is none yet), globals (nothing here outlives one call). RESIDENT_DEBUG
- * unset or 0 means no output ever; 1 one line per exec of a program with an
- * image; 2 also a line for programs without one, and the takeover time.
- * RESIDENT_PROBE=1 (for `resident doctor PROG`): make every check, say in
- * one line whether this exec would be restored, and exit 0 before the
- * program runs any code of its own.
+ * is none yet), globals (nothing here outlives one call).
+ *
+ * What it reads from the environment (read_env):
+ *   RESIDENT_DEBUG    unset or 0: no output ever; 1: one line per exec of a
+ *                     program with an image; 2: also a line for programs
+ *                     without one, and the takeover time; 3: also when each
+ *                     stage of the routine ended (routine.c, mark)
+ *   RESIDENT_PROBE=1  (`resident doctor PROG`) make every check, say in one
+ *                     line whether this exec would be restored, and exit 0
+ *                     before the program runs any code of its own
+ *   RESIDENT_SECCOMP=errno  a seccomp filter answers refused calls with an
+ *                     error: restore under it (else a filter means fall back)
+ *   RESIDENT_MEASURE=normal:OFF or resident:OFF  (`resident add`) end the
+ *                     process at main, OFF from the executable's first byte
+ *   RESIDENT_DIR, XDG_CACHE_HOME, HOME, RESIDENT_SYSTEM_DIR  the registries
+ *                     (registry_dir; the C# side: HookContract/RegistryPaths)
  */
 #include "restore.h"
 
@@ -52,9 +62,8 @@ struct elf_sym {
 #define DT_SYMTAB 6
 #define DT_GNU_HASH 0x6ffffef5
 
-#define HOOK_PATH_MAX 4096
-#define HOOK_AUXV_WORDS 128
-#define HOOK_LINE_MAX 8400
+#define HOOK_AUXV_WORDS 128 /* a copy of /proc/self/auxv (under valgrind) */
+#define HOOK_LINE_MAX (2 * RS_PATH_MAX + 208) /* say(): the program's path, a detail that may be a path, the words */
 /* The code of an exec without an image: every dynamic exec loads the hook,
  * and most have no image. hook.ld puts this section on the module's first
  * page(s), with the ELF headers, the dynamic symbols and .rodata, and the
@@ -91,7 +100,7 @@ struct hook {
 	struct rs_timespec t0;
 	const char *env_debug, *env_dir, *env_cache, *env_home, *env_system, *env_probe, *env_seccomp, *env_measure;
 	rs_u64 auxv[HOOK_AUXV_WORDS]; /* under valgrind: /proc/self/auxv, to find ld.so and the stack */
-	char image_path[HOOK_PATH_MAX + 64]; /* DIR/<dev>-<ino>.img; DIR is image_path[0, dir_len) */
+	char image_path[RS_PATH_MAX + 64]; /* DIR/<dev>-<ino>.img; DIR is image_path[0, dir_len) */
 	rs_u64 dir_len;
 	struct hook_buffers *buf; /* once an image exists */
 };
@@ -100,20 +109,12 @@ struct hook {
  * that the common case (no image) does not fault in the pages under them. */
 struct hook_buffers {
 	struct rs_utsname uts;
-	char exe_path[HOOK_PATH_MAX + 1];
+	char exe_path[RS_PATH_MAX + 1];
 	rs_u8 meta_stack[HOOK_META_STACK] __attribute__((aligned(8)));
 	int fds_stack[HOOK_FDS_STACK];
 };
 
 /* ---- step 1: this exec (cheap, changes nothing, no system call) ---- */
-
-static HOOK_NO_IMAGE rs_u64 aux_get(const rs_u64 *auxv, rs_u64 type)
-{
-	for (; auxv[0] != AT_NULL; auxv += 2)
-		if (auxv[0] == type)
-			return auxv[1];
-	return 0;
-}
 
 /* Until an image is found the hook makes no system call ld.so does not make
  * itself: a seccomp filter that kills on anything else must not kill a
@@ -236,9 +237,10 @@ static HOOK_NO_IMAGE rs_u64 ldso_symbol(rs_u64 base, const struct elf_dyn *dyn, 
 	}
 }
 
-/* argc/argv/envp/auxv of this exec from ld.so's __libc_stack_end, checked
- * against the auxv found before (AUXV: the same words, or a copy of them). */
-static HOOK_NO_IMAGE int find_stack(struct hook *h, const rs_u64 *auxv)
+/* argc/argv/envp/auxv of this exec from ld.so's __libc_stack_end. The auxv
+ * there must be the very words decoded before (or equal to them, when those
+ * were a copy): then the decoded auxv points at the live one. */
+static HOOK_NO_IMAGE int find_stack(struct hook *h)
 {
 	struct rs_live *l = &h->live;
 	const struct elf_dyn *dyn = h->ldso_dyn = elf_loaded(l->at_base, &l->ldso_size);
@@ -251,21 +253,19 @@ static HOOK_NO_IMAGE int find_stack(struct hook *h, const rs_u64 *auxv)
 	l->envp = l->argv + l->argc + 1;
 	for (l->env_count = 0; l->envp[l->env_count]; l->env_count++)
 		;
-	l->auxv = (rs_u64 *)(l->envp + l->env_count + 1);
-	if (l->auxv == auxv)
-		return 1;
-	rs_u64 i = 0;
-	for (; auxv[i] != AT_NULL; i += 2)
-		if (l->auxv[i] != auxv[i] || l->auxv[i + 1] != auxv[i + 1])
+	rs_u64 *live = (rs_u64 *)(l->envp + l->env_count + 1);
+	for (rs_u32 i = 0; live != l->aux.v && i < l->aux.words; i++)
+		if (live[i] != l->aux.v[i])
 			return 0;
-	return l->auxv[i] == AT_NULL;
+	l->aux.v = live;
+	return 1;
 }
 
 /* The kernel copies the exec's file name last, ending 8 bytes below the
  * stack's top: that gives the end of the [stack] VMA without /proc. */
 static HOOK_NO_IMAGE rs_u64 stack_top(const struct rs_live *l)
 {
-	const char *top = (const char *)aux_get(l->auxv, AT_EXECFN);
+	const char *top = (const char *)rs_aux(&l->aux, AT_EXECFN);
 	if (!top && l->env_count)
 		top = l->envp[l->env_count - 1];
 	if (!top)
@@ -338,8 +338,8 @@ static HOOK_NO_IMAGE void read_env(struct hook *h)
  * checks this identity against /proc/self/exe (same_exe). */
 static HOOK_NO_IMAGE int exe_from_execfn(struct hook *h)
 {
-	const char *fn = (const char *)aux_get(h->live.auxv, AT_EXECFN);
-	rs_u64 phdr = aux_get(h->live.auxv, AT_PHDR);
+	const char *fn = (const char *)rs_aux(&h->live.aux, AT_EXECFN);
+	rs_u64 phdr = rs_aux(&h->live.aux, AT_PHDR);
 	if (!fn || (phdr & (RS_PAGE - 1)) < sizeof(struct elf_ehdr)) /* the header must be on AT_PHDR's page */
 		return 0;
 	const struct elf_ehdr *e = (const struct elf_ehdr *)(phdr - sizeof(struct elf_ehdr));
@@ -354,12 +354,13 @@ static HOOK_NO_IMAGE int find_exec(struct hook *h, const rs_u64 *frame)
 {
 	struct rs_live *l = &h->live;
 	h->valgrind = on_valgrind();
-	const rs_u64 *auxv = h->valgrind ? read_proc_auxv(h->auxv) : scan_auxv(frame);
+	rs_u64 *auxv = h->valgrind ? read_proc_auxv(h->auxv) : scan_auxv(frame);
 	if (!auxv)
 		return 0;
-	l->at_base = aux_get(auxv, AT_BASE);
+	rs_auxv_decode(&l->aux, auxv);
+	l->at_base = rs_aux(&l->aux, AT_BASE);
 	/* ld.so run as a program, or setuid/setgid/capabilities: never. */
-	if (!l->at_base || l->at_base % RS_PAGE || aux_get(auxv, AT_SECURE) || !find_stack(h, auxv))
+	if (!l->at_base || l->at_base % RS_PAGE || rs_aux(&l->aux, AT_SECURE) || !find_stack(h))
 		return 0;
 	read_env(h);
 	/* The takeover time is counted from here: the first moment the debug
@@ -370,8 +371,8 @@ static HOOK_NO_IMAGE int find_exec(struct hook *h, const rs_u64 *frame)
 		return 0;
 	l->exe_dev = h->exe.st_dev;
 	l->exe_ino = h->exe.st_ino;
-	l->euid = (rs_u32)aux_get(l->auxv, AT_EUID);
-	l->sysinfo_ehdr = aux_get(l->auxv, AT_SYSINFO_EHDR);
+	l->euid = (rs_u32)rs_aux(&l->aux, AT_EUID);
+	l->sysinfo_ehdr = rs_aux(&l->aux, AT_SYSINFO_EHDR);
 	l->vdso_size = 0;
 	if (l->sysinfo_ehdr)
 		elf_loaded(l->sysinfo_ehdr, &l->vdso_size);
@@ -412,7 +413,7 @@ static HOOK_NO_IMAGE char *put_hex(char *to, char *end, rs_u64 v)
  * Either is used only if trusted (open_in). */
 static HOOK_NO_IMAGE int registry_dir(struct hook *h, int system)
 {
-	char *end = h->image_path + HOOK_PATH_MAX, *p;
+	char *end = h->image_path + RS_PATH_MAX, *p;
 	if (system)
 		p = put(h->image_path, end, h->env_system && h->env_system[0] == '/' ? h->env_system : "/var/cache/resident");
 	else if (h->env_dir && h->env_dir[0] == '/')
@@ -432,13 +433,7 @@ static HOOK_NO_IMAGE int trusted(const struct rs_stat *st, rs_u32 euid, rs_u32 t
 	return (st->st_mode & RS_S_IFMT) == type && (st->st_uid == euid || st->st_uid == 0) && !(st->st_mode & 022);
 }
 
-static HOOK_NO_IMAGE int refuse(struct hook *h, const char *reason, const char *detail)
-{
-	h->why.reason = reason;
-	h->why.detail = detail;
-	h->why.detail_len = 0;
-	return 0;
-}
+static HOOK_NO_IMAGE int refuse(struct hook *h, const char *reason, const char *detail) { return rs_refuse(&h->why, reason, detail); }
 
 /* The image for this executable in the registry named by image_path[0,
  * dir_len). 1: open and trusted; 0: there is none (why.reason 0); else
@@ -497,8 +492,8 @@ static rs_u64 path_hash(const char *s)
 
 static __attribute__((noinline)) int registered_elsewhere(struct hook *h)
 {
-	char exe[HOOK_PATH_MAX + 1], target[HOOK_PATH_MAX + 64], own[64];
-	long n = rs_readlink("/proc/self/exe", exe, HOOK_PATH_MAX);
+	char exe[RS_PATH_MAX + 1], target[RS_PATH_MAX + 64], own[64];
+	long n = rs_readlink("/proc/self/exe", exe, RS_PATH_MAX);
 	if (n <= 0)
 		return 0;
 	exe[n] = 0;
@@ -589,7 +584,7 @@ static int same_exe(struct hook *h)
 	const char *want = h->img.strings + h->img.files[0].path;
 	char *path = h->buf->exe_path;
 	struct rs_stat st;
-	long n = rs_readlink("/proc/self/exe", path, HOOK_PATH_MAX);
+	long n = rs_readlink("/proc/self/exe", path, RS_PATH_MAX);
 	if (n <= 0 || rs_stat("/proc/self/exe", &st))
 		return refuse(h, "cannot read /proc/self/exe", 0);
 	path[n] = 0;
@@ -706,11 +701,11 @@ static int open_files(struct hook *h)
 /* ---- step 3: take over ---- */
 
 /* The program's path for messages: the image's, else /proc/self/exe's in BUF. */
-static const char *program_path(struct hook *h, char buf[HOOK_PATH_MAX + 1])
+static const char *program_path(struct hook *h, char buf[RS_PATH_MAX + 1])
 {
 	if (h->parsed)
 		return h->img.strings + h->img.files[0].path;
-	long n = rs_readlink("/proc/self/exe", buf, HOOK_PATH_MAX);
+	long n = rs_readlink("/proc/self/exe", buf, RS_PATH_MAX);
 	buf[n > 0 ? n : 0] = 0;
 	return n > 0 ? buf : "?";
 }
@@ -739,7 +734,7 @@ static int take_over(struct hook *h)
 /* "resident: WHAT PATH: [VERDICT: ]REASON[: DETAIL]" on stderr. */
 static void say(struct hook *h, const char *what, const char *verdict, const char *reason)
 {
-	char line[HOOK_LINE_MAX], path[HOOK_PATH_MAX + 1];
+	char line[HOOK_LINE_MAX], path[RS_PATH_MAX + 1];
 	char *end = line + sizeof line - 2;
 	char *p = put(put(put(put(put(line, end, "resident: "), end, what), end, " "), end, program_path(h, path)), end, ": ");
 	if (verdict)
@@ -823,7 +818,7 @@ __attribute__((visibility("default"))) HOOK_NO_IMAGE unsigned int la_version(uns
 	if (h.measure == 1) { /* a start the hook finds no image for (RESIDENT_DIR is empty), ended at main */
 		open_image(&h);
 		fall_back(&h);
-		rs_end_at(aux_get(h.live.auxv, AT_PHDR) - RS_EHDR_SIZE + h.measure_main);
+		rs_end_at(rs_aux(&h.live.aux, AT_PHDR) - RS_EHDR_SIZE + h.measure_main);
 		return 0;
 	}
 	if (!open_image(&h)) {

@@ -1,10 +1,10 @@
 /*
- * image.h - the on-disk image format of resident, version 1.
+ * image.h - the on-disk image format of resident (RS_VERSION below).
  *
  * This header is the C half of ONE spec (docs/image-format.md). Its C# mirror
- * is src/Resident.Core/Image/ImageFormat.cs; tests/Resident.Tests/Image/LayoutTests.cs
+ * is src/Resident.Core/Format/ImageFormat.cs; tests/Resident.Tests/Image/LayoutTests.cs
  * compiles a program against this header and checks every size and offset
- * against the mirror. Rules (STYLE.md 7): fields are only appended, retired
+ * against the mirror. Rules: fields are only appended, retired
  * fields are never reused, RS_VERSION is bumped on any change.
  *
  * Everything is little-endian and fixed width. Arrays are (offset, count) pairs

@@ -4,8 +4,8 @@
  * May use: the image buffer, the facts in struct rs_live, live memory those
  * facts point at (stack, vdso, ld.so). May not use: system calls, globals,
  * libc. That keeps it buildable on the host (cc -DRS_HOSTED, with libc) so it
- * can be fuzzed. The system-call stages (files, prepare, takeover) live in
- * takeover.c.
+ * can be fuzzed. The system-call stages live in files.c, plan.c and
+ * routine.c.
  *
  * Everything in the image is treated as hostile until proven otherwise:
  * offsets are checked against sizes before they are added, counts before
@@ -28,9 +28,6 @@ _Static_assert(sizeof(struct rs_region) == 48, "rs_region");
 _Static_assert(sizeof(struct rs_patch) == 24, "rs_patch");
 _Static_assert(sizeof(struct rs_vdso_vma) == 24, "rs_vdso_vma");
 
-/* glibc 2.36 x86_64 TCB words the takeover writes (tcbhead_t). */
-#define RS_TCB_CANARY 0x28
-#define RS_TCB_GUARD 0x30
 #define RS_RSEQ_MIN_LEN 32u
 #define RS_ROBUST_HEAD_LEN 24u
 #define RS_CPU_FEATURES_MAX 4096u
@@ -372,17 +369,6 @@ int rs_image_parse(struct rs_image *img, const void *buf, rs_u64 size, rs_u64 fi
 
 /* ---- this exec against the image ---- */
 
-static rs_u64 auxv_value(const rs_u64 *auxv, rs_u64 type, int *found)
-{
-	for (; auxv[0] != AT_NULL; auxv += 2)
-		if (auxv[0] == type) {
-			*found = 1;
-			return auxv[1];
-		}
-	*found = 0;
-	return 0;
-}
-
 /* Compare a NUL-padded fixed field of the header with a live string. */
 static int field_equals(const char *field, rs_u64 size, const char *live)
 {
@@ -398,10 +384,9 @@ int rs_stacksize_patchable(const struct rs_image *img, const struct rs_live *liv
 static int check_machine(const struct rs_image *img, const struct rs_live *live, struct rs_why *why)
 {
 	const struct rs_header *h = img->h;
-	int f1, f2, f3;
-	rs_u64 hwcap = auxv_value(live->auxv, AT_HWCAP, &f1);
-	rs_u64 hwcap2 = auxv_value(live->auxv, AT_HWCAP2, &f2);
-	const char *platform = (const char *)auxv_value(live->auxv, AT_PLATFORM, &f3);
+	rs_u64 hwcap = rs_aux(&live->aux, AT_HWCAP);
+	rs_u64 hwcap2 = rs_aux(&live->aux, AT_HWCAP2);
+	const char *platform = (const char *)rs_aux(&live->aux, AT_PLATFORM);
 	if (hwcap != h->hwcap || hwcap2 != h->hwcap2)
 		return rs_refuse(why, "cpu differs", "hwcap");
 	if (!platform || !field_equals(h->platform, sizeof h->platform, platform))
@@ -556,7 +541,7 @@ int rs_patch_base(const struct rs_image *img, const struct rs_live *live, const 
 		*base = (rs_uptr)live->envp;
 		break;
 	case RS_PATCH_AUXV:
-		*base = (rs_uptr)live->auxv;
+		*base = (rs_uptr)live->aux.v;
 		break;
 	case RS_PATCH_ARG_STRING:
 		found = p->index < live->argc;
@@ -567,7 +552,8 @@ int rs_patch_base(const struct rs_image *img, const struct rs_live *live, const 
 		found = *base != 0;
 		break;
 	default:
-		*base = auxv_value(live->auxv, p->index, &found);
+		found = rs_aux_has(&live->aux, p->index);
+		*base = rs_aux(&live->aux, p->index);
 		break;
 	}
 	return found;
@@ -630,13 +616,12 @@ static int check_stack(const struct rs_image *img, const struct rs_live *live, s
 static int check_ldso(const struct rs_image *img, const struct rs_live *live, struct rs_why *why)
 {
 	rs_u64 off = img->h->syscall_ret_off;
-	int found;
 	if (off > live->ldso_size || live->ldso_size - off < 3)
 		return rs_refuse(why, "corrupt image: resume gadget", 0);
 	const rs_u8 *g = (const rs_u8 *)(live->at_base + off);
 	if (g[0] != 0x0f || g[1] != 0x05 || g[2] != 0xc3)
 		return rs_refuse(why, "corrupt image: resume gadget", 0);
-	if (!auxv_value(live->auxv, AT_RANDOM, &found) || !found)
+	if (!rs_aux(&live->aux, AT_RANDOM))
 		return rs_refuse(why, "auxv entry missing", "AT_RANDOM");
 	if (img->files[0].dev != live->exe_dev || img->files[0].ino != live->exe_ino)
 		return rs_refuse(why, "executable changed", 0);

@@ -1,15 +1,16 @@
 /*
  * restore.h - the restore core's interface, shared by its entry points
- * (hook.c for LD_AUDIT; later a static stub for exported executables).
+ * (hook.c, for LD_AUDIT).
  *
- * The core works in three stages:
+ * The core works in three stages, one file each:
  *   1. rs_image_parse, rs_check_live (restore.c): pure validation of an image
- *      buffer against facts about this exec (no system calls; fuzzable on the
- *      host, see tests/validate_test.c);
- *   2. rs_open_files, rs_prepare (takeover.c): system calls that change
- *      nothing the program could notice (opens, one fresh mapping);
- *   3. rs_start -> rs_takeover (takeover.c): the destructive,
- *      position-independent routine.
+ *      buffer against facts about this exec (no system calls; fuzzed on the
+ *      host, see tests/core_test.c);
+ *   2. rs_open_files, rs_check_rseq (files.c) and rs_prepare (plan.c):
+ *      system calls that change nothing the program could notice (opens,
+ *      one fresh mapping);
+ *   3. rs_start -> rs_takeover (routine.c): the destructive,
+ *      position-independent routine, built apart with its own flags.
  * Until rs_takeover is called the caller can still fall back by closing the
  * fds and unmapping the prepared mapping (rs_abandon).
  */
@@ -27,7 +28,8 @@ struct rs_why {
 	rs_u64 detail_len; /* bytes of detail to print; 0: up to its NUL */
 };
 
-/* Record why and return 0, the failure value of every stage. */
+/* Record why and return 0, the failure value of every stage (and of the
+ * hook's own checks). */
 static inline int rs_refuse(struct rs_why *why, const char *reason, const char *detail)
 {
 	why->reason = reason;
@@ -36,13 +38,52 @@ static inline int rs_refuse(struct rs_why *why, const char *reason, const char *
 	return 0;
 }
 
+/* The longest path the kernel resolves (PATH_MAX, NUL included): paths
+ * read or printed are cut there. */
+#define RS_PATH_MAX 4096
+
+/* x86_64 glibc's tcbhead_t (the thread pointer's first words), the same from
+ * 2.31 to 2.43: the words the takeover renews per exec. */
+#define RS_TCB_CANARY 0x28 /* stack_guard */
+#define RS_TCB_GUARD 0x30 /* pointer_guard */
+
+/* ---- the auxiliary vector, decoded once per exec ----
+ *
+ * As musl's decode_vec: one pass over the (a_type, a_val) pairs records
+ * where each type's value is, and every reader asks by type. The first
+ * entry of a type counts. Types from RS_AUX_TYPES up (the kernel's highest
+ * today is AT_MINSIGSTKSZ, 51) read as absent: what needs them falls back. */
+#define RS_AUX_TYPES 64
+struct rs_auxv {
+	rs_u64 *v; /* the pairs, on the live stack, AT_NULL-terminated */
+	rs_u32 words; /* words of v, AT_NULL's pair included */
+	unsigned short at[RS_AUX_TYPES]; /* index in v of type T's value, 0 when absent */
+};
+
+RS_INLINE void rs_auxv_decode(struct rs_auxv *a, rs_u64 *v)
+{
+	rs_u32 i = 0;
+	for (int t = 0; t < RS_AUX_TYPES; t++)
+		a->at[t] = 0;
+	for (; v[i] != AT_NULL; i += 2)
+		if (v[i] < RS_AUX_TYPES && !a->at[v[i]])
+			a->at[v[i]] = (unsigned short)(i + 1);
+	a->v = v;
+	a->words = i + 2;
+}
+
+RS_INLINE int rs_aux_has(const struct rs_auxv *a, rs_u64 type) { return type < RS_AUX_TYPES && a->at[type]; }
+
+/* The value of TYPE, 0 when absent. */
+RS_INLINE rs_u64 rs_aux(const struct rs_auxv *a, rs_u64 type) { return rs_aux_has(a, type) ? a->v[a->at[type]] : 0; }
+
 /* Facts about this exec, gathered by the entry point before validation. */
 struct rs_live {
 	rs_u64 argc;
 	char **argv; /* the live initial stack: argv[argc] == 0 */
 	char **envp; /* envp[env_count] == 0 */
 	rs_u64 env_count;
-	rs_u64 *auxv; /* (a_type, a_val) pairs on the live stack, AT_NULL-terminated */
+	struct rs_auxv aux; /* this exec's auxv */
 	rs_u64 at_base; /* ld.so's load address */
 	rs_u64 ldso_size; /* bytes from at_base that ld.so's PT_LOAD segments cover */
 	rs_u64 sysinfo_ehdr; /* the live [vdso], 0 when there is none */

@@ -7,7 +7,7 @@
  * right reason, and that random corruption (checksum recomputed, so the
  * parser must rely on its bounds checks alone) is refused or accepted without
  * any out-of-bounds read.
- * Planner (takeover.c): rs_prepare on the synthetic image and fake live
+ * Planner (plan.c): rs_prepare on the synthetic image and fake live
  * facts; checks the arguments the routine would get (maps, pokes, unmaps,
  * vdso moves, fds, texts) without ever running the routine.
  */
@@ -17,7 +17,9 @@
 #include <string.h>
 
 #include "../restore.c"
-#include "../takeover.c"
+#include "../files.c"
+#include "../plan.c"
+#include "../routine.c"
 
 #define DATA_OFF 8192u
 #define EXE_LO 0x100000ull
@@ -159,7 +161,7 @@ static void build_live(struct rs_live *l)
 	l->argv = argv;
 	l->envp = envp;
 	l->env_count = 3;
-	l->auxv = auxv;
+	rs_auxv_decode(&l->aux, auxv);
 	l->at_base = (rs_uptr)ldso;
 	l->ldso_size = sizeof ldso;
 	l->sysinfo_ehdr = (rs_uptr)vdso;
@@ -366,6 +368,7 @@ static int plan(struct rs_image *img, struct rs_live *live, struct rs_args **arg
 	auxv[6] = AT_PHDR, auxv[7] = 0x40; /* differs from the image: rewritten */
 	auxv[8] = AT_ENTRY, auxv[9] = EXE_LO + 0x40; /* equal to the image's: left alone */
 	auxv[10] = AT_NULL, auxv[11] = 0;
+	rs_auxv_decode(&live->aux, auxv);
 	fds[0] = 7, fds[1] = 8, fds[2] = -1;
 	*args = rs_prepare(img, live, fds, 6, &t, &why);
 	if (!*args)

@@ -1,213 +1,21 @@
 /*
- * takeover.c - the system-call half of the restore core: check the files an
- * image depends on, build the takeover mapping, and the position-independent
- * routine that replaces this process's address space with the snapshot.
- *
- * Until rs_start runs the routine nothing the program could notice has
- * changed (some fds are open, one mapping exists; rs_abandon undoes both).
- * After that there is no way back: a failing step prints
- * "resident: fatal PATH: STEP failed, errno N" and exits with 127. Every
- * condition a step depends on is checked beforehand (restore.c), so that
- * path exists for kernel surprises only.
+ * plan.c - stage 2, second half: build the takeover mapping (takeover.h)
+ * where the snapshot is not, fill in everything the routine will do, and
+ * start it (rs_start). Until the routine runs nothing the program could
+ * notice has changed: one mapping exists, and rs_abandon undoes it.
  */
-#include "restore.h"
+#include "takeover.h"
 
-/* ---- files ---- */
+#define RS_MMAP_MIN_ADDR 0x10000 /* vm.mmap_min_addr's default: nothing is placed below */
+#define RS_PLACE_GAP 0x10000 /* between the takeover mapping and a snapshot region it is placed next to */
+#define RS_PLACE_TRIES 16 /* spots next to snapshot regions tried before giving up */
+#define RS_STACK_FIRST (128ull << 10) /* the stack the kernel sets up for an exec, at least */
+#define RS_STACK_MARGIN 0x10000 /* kept below the hook's frames: the routine's own */
+#define RS_BRK_MAX_OFFSET (1ull << 32) /* farther from the executable, the break was moved: leave it */
 
-static int same_file(const struct rs_file *f, const struct rs_stat *st)
-{
-	return st->st_dev == f->dev && st->st_ino == f->ino && (rs_u64)st->st_size == f->size && (rs_i64)st->st_mtime_sec == f->mtime_sec &&
-	       (rs_i64)st->st_mtime_nsec == f->mtime_nsec && (rs_i64)st->st_ctime_sec == f->ctime_sec &&
-	       (rs_i64)st->st_ctime_nsec == f->ctime_nsec;
-}
-
-/* The words HookContract/Staleness.cs uses too (StalenessRuleTests). */
-static const char *changed_reason(const struct rs_image *img, rs_u32 i, long r)
-{
-	int missing = r == -RS_ENOENT || r == -RS_ENOTDIR;
-	if (i == 0)
-		return "executable changed";
-	if (img->files[i].flags == RS_FILE_MAPPED)
-		return missing ? "library missing" : "library changed";
-	return missing ? "file missing" : "file changed";
-}
-
-/* MAPPED files are opened (the routine maps them from these fds, which also
- * pins the very inode that was checked); STAMP files are only stat'ed. */
-static int check_file(const struct rs_image *img, rs_u32 i, int *fd, struct rs_why *why)
-{
-	const struct rs_file *f = &img->files[i];
-	const char *path = img->strings + f->path;
-	struct rs_stat st;
-	long r;
-	*fd = -1;
-	if (f->flags == RS_FILE_ABSENT) {
-		r = rs_stat(path, &st);
-		return r == -RS_ENOENT || r == -RS_ENOTDIR ? 1 : rs_refuse(why, "file appeared", path);
-	}
-	if (f->flags == RS_FILE_STAMP) {
-		r = rs_stat(path, &st);
-	} else {
-		/* non-blocking: a FIFO put in a library's place fails same_file, it does not hang us */
-		r = rs_openat(RS_AT_FDCWD, path, RS_O_RDONLY | RS_O_CLOEXEC | RS_O_NONBLOCK | RS_O_NOCTTY);
-		if (r >= 0) {
-			*fd = (int)r;
-			r = rs_fstat(*fd, &st);
-		}
-	}
-	if (r < 0 || !same_file(f, &st))
-		return rs_refuse(why, changed_reason(img, i, r < 0 ? r : 0), path);
-	return 1;
-}
-
-void rs_close_files(const int *fds, rs_u32 count)
-{
-	for (rs_u32 i = 0; i < count; i++)
-		if (fds[i] >= 0)
-			rs_close(fds[i]);
-}
-
-int rs_open_files(const struct rs_image *img, int *fds, struct rs_why *why)
-{
-	for (rs_u32 i = 0; i < img->file_count; i++)
-		fds[i] = -1;
-	for (rs_u32 i = 0; i < img->file_count; i++)
-		if (!check_file(img, i, &fds[i], why)) {
-			rs_close_files(fds, i + 1);
-			return 0;
-		}
-	return 1;
-}
-
-int rs_check_rseq(const struct rs_image *img, const struct rs_live *live, struct rs_why *why)
-{
-	const struct rs_header *h = img->h;
-	if (!live->rseq_area != !h->rseq_addr) /* e.g. a seccomp filter refused this exec's rseq() */
-		return rs_refuse(why, "rseq differs",
-				 live->rseq_area ? "registered now, not at capture" : "registered at capture, not now");
-	if (!live->rseq_area)
-		return 1;
-	if (rs_rseq(live->rseq_area, h->rseq_len, 0, h->rseq_sig) != -RS_EBUSY)
-		return rs_refuse(why, "rseq differs", "this exec's registration is not the capture's length and signature");
-	return 1;
-}
-
-/* ---- the takeover mapping ---- */
-
-/*
- * One anonymous mapping holds everything the routine uses, because the
- * routine unmaps every other page of the process, the hook's included
- * (the idea of CRIU's task_restore_args):
- *
- *   self ─────────► +----------------------------------+
- *                   | code: copy of section rs_restore |  R+W+X (anon_map)
- *   + args_off ───► +----------------------------------+  (page boundary)
- *                   | struct rs_args                   |
- *                   | struct rs_map   maps[]           |  one per region
- *                   | struct rs_poke  pokes[]          |  patches, auxv, canary, guard
- *                   | int             fds[]            |  closed at the end
- *                   | struct rs_span  spans[]          |  prefault spans to populate
- *   + bounce_off ─► +----------------------------------+  (page boundary)
- *                   | bounce: vdso block size          |  only if the blocks overlap
- *   + self_len ───► +----------------------------------+
- *
- * It is placed where the snapshot, both vdso blocks and the live stack zone
- * are not. The routine's last system call unmaps it: no page is left behind.
- */
-struct rs_range {
-	rs_u64 start, end;
-};
-
-struct rs_move {
-	rs_u64 from, len, to; /* mremap(from, len, len, MAYMOVE|FIXED, to) */
-};
-
-struct rs_map {
-	rs_u64 start, len, offset;
-	rs_u32 prot; /* mapped with: final_prot, plus WRITE when patched */
-	rs_u32 final_prot; /* mprotect to this after the pokes if it differs */
-	rs_u32 flags; /* MAP_PRIVATE|MAP_FIXED_NOREPLACE[|MAP_ANONYMOUS][|MAP_POPULATE] */
-	int fd; /* -1 for anonymous */
-};
-
-struct rs_poke {
-	rs_u64 addr, value; /* *(u64 *)addr = value */
-};
-
-/* struct prctl_mm_map of <linux/prctl.h>: what /proc/PID/stat, /proc/PID/auxv and
- * a core dump say about the process's layout. */
-struct rs_mm_map {
-	rs_u64 start_code, end_code, start_data, end_data, start_brk, brk, start_stack;
-	rs_u64 arg_start, arg_end, env_start, env_end;
-	rs_u64 auxv; /* the live auxv, as patched */
-	rs_u32 auxv_size; /* bytes, AT_NULL included */
-	rs_u32 exe_fd; /* -1: /proc/PID/exe stays (it is the same file) */
-};
-_Static_assert(sizeof(struct rs_mm_map) == 104, "struct prctl_mm_map");
-
-enum { RS_STEP_MUNMAP, RS_STEP_MREMAP, RS_STEP_MMAP, RS_STEP_MPROTECT, RS_STEP_SET_FS, RS_STEP_ROBUST, RS_STEP_RSEQ, RS_STEP_COUNT };
-
-#define RS_LINE_MAX 4224 /* a path (4096) and the words around it */
-#define RS_PATH_MAX 4096
-#define RS_EXTRA_POKES 9 /* six auxv entries, canary, pointer guard, thread stack size */
-
-#define RS_MARK_COUNT 7
-
-struct rs_args {
-	rs_u64 self, self_len; /* the takeover mapping */
-	rs_u64 entry_off; /* rs_takeover's offset in it */
-	struct rs_range unmaps[4]; /* the complement of what is kept */
-	rs_u32 unmap_count;
-	rs_u32 move_count;
-	struct rs_move moves[2 * RS_MAX_VDSO_VMAS]; /* vvar..vdso to their capture addresses */
-	rs_u64 vdso_map; /* not 0: the live block was unmapped with the rest; map a new one here (ARCH_MAP_VDSO_64) */
-	rs_u64 end_at; /* not 0: write exit_group(0) at this address once mapped (RESIDENT_MEASURE) */
-	struct rs_map *maps;
-	struct rs_poke *pokes;
-	int *fds;
-	struct rs_span *spans;
-	rs_u32 map_count, poke_count, fd_count, span_count;
-	rs_u32 close_lo, close_hi; /* fds are exactly [lo, hi]; both 0 if not */
-
-	/* thread state (image header) */
-	rs_u64 fs_base, tid_address, robust_head, robust_len;
-	rs_u64 rseq_addr, live_rseq; /* live_rseq: this exec's area, unregistered by rs_start */
-	rs_u32 rseq_len, rseq_sig;
-
-	/* resume */
-	rs_u64 argc_addr; /* &argc of this exec: rsp after the final ret */
-	rs_u64 resume_cont; /* pushed below argc, "returned" to */
-	rs_u64 user_entry; /* r12 */
-	rs_u64 gadget; /* "syscall; ret" in the restored ld.so */
-
-	/* heap prefault (image header): libc's __curbrk and how far to extend */
-	rs_u64 heap_word, heap_prefault;
-
-	/* the layout the kernel reports (PR_SET_MM_MAP); mm.start_code 0: leave it */
-	struct rs_mm_map mm;
-
-	/* log: line = "resident: restored PATH\n", or with debug 2 the same up to
-	 * " (takeover " and the routine appends the microseconds and tail */
-	int debug;
-	struct rs_timespec t0;
-	rs_u32 line_len, fatal_len;
-	char line[RS_LINE_MAX];
-	char fatal[RS_LINE_MAX]; /* "resident: fatal PATH: " */
-	char tail[8];
-	char step[RS_STEP_COUNT][32]; /* "mmap failed, errno " ... */
-
-	/* debug 3: when each stage of the routine ended, appended to the line as
-	 * microseconds from t0 (profiling the takeover without a tracer) */
-	struct rs_timespec marks[RS_MARK_COUNT];
-	rs_u32 mark_count;
-	char marks_text[64];
-};
-
-/* The routine's section; the linker defines its bounds. */
-#define RS_ROUTINE __attribute__((section("rs_restore")))
-extern const char __start_rs_restore[] __attribute__((visibility("hidden")));
-extern const char __stop_rs_restore[] __attribute__((visibility("hidden")));
-RS_ROUTINE __attribute__((noreturn)) void rs_takeover(struct rs_args *a);
+/* Pokes besides the image's patches: poke_auxv's six auxv entries, the
+ * canary, the pointer guard, glibc's default thread stack size. */
+#define RS_EXTRA_POKES 9
 
 struct rs_layout {
 	rs_u64 args_off, maps_off, pokes_off, fds_off, spans_off, bounce_off, total;
@@ -311,7 +119,7 @@ static int limits_fit(const struct rs_image *img, const struct rs_live *live, co
 		data += r->prot & RS_PROT_WRITE || r->flags & RS_RF_PATCHED ? r->end - r->start : 0;
 	}
 	rs_u64 self_data = l->prot & RS_PROT_EXEC ? l->span : l->span - l->args_off;
-	rs_u64 stack = live->stack_end - rs_page_down(live->sp) + (128ull << 10);
+	rs_u64 stack = live->stack_end - rs_page_down(live->sp) + RS_STACK_FIRST;
 	return data + self_data + heap <= live->rlimit_data && all + l->span + stack + block_len + heap <= live->rlimit_as;
 }
 
@@ -332,7 +140,7 @@ static int overlaps(rs_u64 a, rs_u64 len, const struct rs_range *r) { return a <
 /* Would [a, a + len) collide with the snapshot or a kept range? */
 static int spot_taken(const struct rs_image *img, rs_u64 a, rs_u64 len, const struct rs_range *avoid, int n)
 {
-	if (a < 0x10000 || a > RS_TASK_SIZE - len)
+	if (a < RS_MMAP_MIN_ADDR || a > RS_TASK_SIZE - len)
 		return 1;
 	for (int i = 0; i < n; i++)
 		if (overlaps(a, len, &avoid[i]))
@@ -393,7 +201,7 @@ static rs_u64 map_at(rs_u64 a, rs_u64 len, rs_u32 *prot)
  * or a kept range; MAP_FIXED_NOREPLACE refuses spots live mappings use. */
 static rs_u64 place_mapping(const struct rs_image *img, struct rs_layout *l, rs_u64 stack_end, const struct rs_range *avoid, int n)
 {
-	const rs_u64 gap = 0x10000, len = l->span;
+	const rs_u64 gap = RS_PLACE_GAP, len = l->span;
 	if (!spot_taken(img, stack_end, len, avoid, n) && map_at(stack_end, len, &l->prot))
 		return populated(stack_end, l->total, len);
 	long r = anon_map(0, len, 0, &l->prot);
@@ -402,7 +210,7 @@ static rs_u64 place_mapping(const struct rs_image *img, struct rs_layout *l, rs_
 	if (!rs_failed(r))
 		rs_munmap((rs_u64)r, len);
 	int tries = 0;
-	for (rs_u32 i = 0; img->region_count && i <= img->region_count && tries < 16; i++) {
+	for (rs_u32 i = 0; img->region_count && i <= img->region_count && tries < RS_PLACE_TRIES; i++) {
 		rs_u64 a = i < img->region_count ? img->regions[i].start - len - gap : img->regions[i - 1].end + gap;
 		if (i < img->region_count && img->regions[i].start < len + gap)
 			continue;
@@ -415,7 +223,7 @@ static rs_u64 place_mapping(const struct rs_image *img, struct rs_layout *l, rs_
 	return 0;
 }
 
-/* ---- filling the arguments ---- */
+/* ---- the routine's arguments ---- */
 
 /* Prefault at mmap time what the program is about to touch anyway: a page
  * fault costs ~9 us here, populating a page a fraction of that, but every
@@ -498,52 +306,28 @@ static void add_poke(struct rs_args *a, rs_u64 addr, rs_u64 value)
 static void poke_auxv(struct rs_args *a, const struct rs_image *img, const struct rs_live *live)
 {
 	const struct rs_header *h = img->h;
-	int done = 0;
-	for (rs_u64 *v = live->auxv; v[0] != AT_NULL && done < 6; v += 2) {
+	const struct {
+		rs_u32 type;
 		rs_u64 want;
-		switch (v[0]) {
-		case AT_PHDR:
-			want = h->at_phdr;
-			break;
-		case AT_PHENT:
-			want = h->at_phent;
-			break;
-		case AT_PHNUM:
-			want = h->at_phnum;
-			break;
-		case AT_ENTRY:
-			want = h->at_entry;
-			break;
-		case AT_BASE:
-			want = h->at_base;
-			break;
-		case AT_SYSINFO_EHDR:
-			want = h->at_sysinfo_ehdr;
-			break;
-		default:
-			continue;
-		}
-		done++;
-		if (v[1] != want)
-			add_poke(a, (rs_uptr)&v[1], want);
-	}
+	} at[] = {{AT_PHDR, h->at_phdr},   {AT_PHENT, h->at_phent}, {AT_PHNUM, h->at_phnum},
+		  {AT_ENTRY, h->at_entry}, {AT_BASE, h->at_base},   {AT_SYSINFO_EHDR, h->at_sysinfo_ehdr}};
+	for (rs_u32 i = 0; i < sizeof at / sizeof at[0]; i++)
+		if (rs_aux_has(&live->aux, at[i].type) && rs_aux(&live->aux, at[i].type) != at[i].want)
+			add_poke(a, (rs_uptr)&live->aux.v[live->aux.at[at[i].type]], at[i].want);
 }
 
 /* Canary and pointer guard as glibc derives them from AT_RANDOM (the canary's
  * low byte zeroed), so they are fresh per exec instead of frozen in the image. */
 static void poke_guards(struct rs_args *a, const struct rs_image *img, const struct rs_live *live)
 {
-	const rs_u8 *rnd = 0;
-	for (rs_u64 *v = live->auxv; v[0] != AT_NULL; v += 2)
-		if (v[0] == AT_RANDOM)
-			rnd = (const rs_u8 *)v[1];
+	const rs_u8 *rnd = (const rs_u8 *)rs_aux(&live->aux, AT_RANDOM); /* present: rs_check_live */
 	rs_u64 canary = 0, guard = 0;
 	for (int i = 7; i >= 0; i--) {
 		canary = canary << 8 | rnd[i];
 		guard = guard << 8 | rnd[8 + i];
 	}
-	add_poke(a, img->h->fs_base + 0x28, canary & ~0xfful);
-	add_poke(a, img->h->fs_base + 0x30, guard);
+	add_poke(a, img->h->fs_base + RS_TCB_CANARY, canary & ~0xfful);
+	add_poke(a, img->h->fs_base + RS_TCB_GUARD, guard);
 }
 
 static void fill_pokes(struct rs_args *a, const struct rs_image *img, const struct rs_live *live)
@@ -606,7 +390,7 @@ static void plan_moves(struct rs_args *a, const struct rs_image *img, const stru
 }
 
 /* Arrays, not pointers: no relocations, so no RELRO segment in the .so. */
-static const char step_text[RS_STEP_COUNT][32] = {
+static const char step_text[RS_STEP_COUNT][RS_STEP_TEXT] = {
     "munmap failed, errno ",	 "mremap failed, errno ",	   "mmap failed, errno ", "mprotect failed, errno ",
     "arch_prctl failed, errno ", "set_robust_list failed, errno ", "rseq failed, errno ",
 };
@@ -656,14 +440,6 @@ static void fill_state(struct rs_args *a, const struct rs_image *img, const stru
 	a->heap_prefault = h->heap_prefault;
 }
 
-static rs_u64 live_aux(const struct rs_live *live, rs_u64 type)
-{
-	for (const rs_u64 *v = live->auxv; v[0] != AT_NULL; v += 2)
-		if (v[0] == type)
-			return v[1];
-	return 0;
-}
-
 /* The end of N NUL-terminated strings laid out one after the other from P
  * (the kernel's argument and environment areas). */
 static rs_u64 strings_end(const char *p, rs_u64 n)
@@ -683,8 +459,8 @@ static rs_u64 strings_end(const char *p, rs_u64 n)
 static rs_u64 heap_base(const struct rs_image *img, const struct rs_live *live, rs_u64 brk, const struct rs_range *avoid, int n)
 {
 	const struct rs_header *h = img->h;
-	rs_u64 exe_end = live_aux(live, AT_PHDR) + (h->mm_brk_base - h->at_phdr); /* same file, same offsets */
-	if (brk < exe_end || brk - exe_end > (1ull << 32))
+	rs_u64 exe_end = rs_aux(&live->aux, AT_PHDR) + (h->mm_brk_base - h->at_phdr); /* same file, same offsets */
+	if (brk < exe_end || brk - exe_end > RS_BRK_MAX_OFFSET)
 		return brk;
 	rs_u64 base = h->mm_brk_base + (brk - exe_end);
 	return spot_taken(img, base, RS_HEAP_ROOM, avoid, n) ? brk : base;
@@ -709,11 +485,8 @@ static void fill_mm(struct rs_args *a, const struct rs_image *img, const struct 
 	m->arg_start = (rs_uptr)live->argv[0];
 	m->arg_end = m->env_start = strings_end(live->argv[0], live->argc);
 	m->env_end = strings_end((const char *)m->env_start, live->env_count);
-	m->auxv = (rs_uptr)live->auxv;
-	rs_u64 pairs = 1;
-	while (live->auxv[2 * (pairs - 1)] != AT_NULL)
-		pairs++;
-	m->auxv_size = (rs_u32)(pairs * 16);
+	m->auxv = (rs_uptr)live->aux.v;
+	m->auxv_size = live->aux.words * 8;
 	m->exe_fd = ~0u;
 }
 
@@ -764,7 +537,8 @@ static rs_u64 in_code_of_executable(const struct rs_image *img, rs_u64 addr)
 {
 	for (rs_u32 i = 0; i < img->region_count; i++) {
 		const struct rs_region *r = &img->regions[i];
-		if (r->kind == RS_REGION_FILE && r->file == 0 && r->prot & RS_PROT_EXEC && addr >= r->start && addr + 16 <= r->end)
+		if (r->kind == RS_REGION_FILE && r->file == 0 && r->prot & RS_PROT_EXEC && addr >= r->start &&
+		    addr + RS_EXIT_STUB <= r->end)
 			return addr;
 	}
 	return 0;
@@ -810,7 +584,7 @@ struct rs_args *rs_prepare(const struct rs_image *img, const struct rs_live *liv
 	/* Keep the stack from a margin below the current frames to its end, and
 	 * the live vvar..vdso block unless a new one is mapped (then the stack
 	 * twice: nothing more is kept). */
-	struct rs_range stack = {rs_page_down(live->sp) - 0x10000, live->stack_end};
+	struct rs_range stack = {rs_page_down(live->sp) - RS_STACK_MARGIN, live->stack_end};
 	struct rs_range keep[3] = {{self, self + l.span}, stack, remap ? stack : (struct rs_range){b.live, b.live + (b.end - b.start)}};
 	fill_unmaps(a, keep);
 	if (!(l.prot & RS_PROT_EXEC) && rs_failed(rs_mprotect(self, l.args_off, RS_PROT_READ | RS_PROT_EXEC))) {
@@ -832,261 +606,4 @@ int rs_start(struct rs_args *a, struct rs_why *why)
 	void (*routine)(struct rs_args *) = (void (*)(struct rs_args *))(a->self + a->entry_off);
 	routine(a);
 	return 0;
-}
-
-/*
- * ---- the routine ----
- *
- * Runs from its copy in the takeover mapping, on the live stack. May use:
- * its own section (relative calls), *a, the stack, the always-inline
- * wrappers of sys.h. May not use: anything else (globals, string constants,
- * jump tables: all outside the copy and soon unmapped), the stack protector
- * (the canary moves under it), or %fs after ARCH_SET_FS.
- * `make check` verifies the section has no rip-relative reference and no
- * call or jump out of it.
- */
-
-RS_ROUTINE static rs_u32 put_decimal(char *to, rs_u64 v)
-{
-	char digits[20];
-	rs_u32 n = 0, i = 0;
-	do {
-		digits[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	while (n)
-		to[i++] = digits[--n];
-	return i;
-}
-
-RS_ROUTINE static void mark(struct rs_args *a)
-{
-	if (a->debug >= 3 && a->mark_count < RS_MARK_COUNT)
-		rs_clock_gettime(RS_CLOCK_MONOTONIC, &a->marks[a->mark_count++]);
-}
-
-RS_ROUTINE static rs_u64 micros_since(const struct rs_timespec *t0, const struct rs_timespec *t)
-{
-	long us = (t->tv_sec - t0->tv_sec) * 1000000 + (t->tv_nsec - t0->tv_nsec) / 1000;
-	return us > 0 ? (rs_u64)us : 0;
-}
-
-/* " [A/B/.../G us: start/unmap/...]": when each stage ended, from t0. */
-RS_ROUTINE static rs_u32 put_marks(struct rs_args *a, rs_u32 n)
-{
-	a->line[n++] = ' ';
-	a->line[n++] = '[';
-	for (rs_u32 i = 0; i < a->mark_count; i++) {
-		if (i)
-			a->line[n++] = '/';
-		n += put_decimal(a->line + n, micros_since(&a->t0, &a->marks[i]));
-	}
-	for (const char *s = a->marks_text; *s; s++)
-		a->line[n++] = *s;
-	a->line[n++] = ']';
-	return n;
-}
-
-RS_ROUTINE __attribute__((noreturn)) static void fail(struct rs_args *a, int step, long r)
-{
-	rs_u32 n = a->fatal_len;
-	for (const char *s = a->step[step]; *s; s++)
-		a->fatal[n++] = *s;
-	n += put_decimal(a->fatal + n, rs_failed(r) ? (rs_u64)-r : 0);
-	a->fatal[n++] = '\n';
-	rs_write(2, a->fatal, n);
-	rs_exit_group(127);
-}
-
-RS_ROUTINE static void unmap_rest(struct rs_args *a)
-{
-	for (rs_u32 i = 0; i < a->unmap_count; i++) {
-		long r = rs_munmap(a->unmaps[i].start, a->unmaps[i].end - a->unmaps[i].start);
-		if (r)
-			fail(a, RS_STEP_MUNMAP, r);
-	}
-}
-
-/* The vvar..vdso block back at its capture addresses: a new one mapped
- * there (the live one went with the rest: one TLB flush for all), or each
- * VMA moved with mremap, each flushed page by page. */
-RS_ROUTINE static void move_vdso(struct rs_args *a)
-{
-	if (a->vdso_map) { /* the size of the vDSO on success */
-		long r = rs_arch_prctl(RS_ARCH_MAP_VDSO_64, a->vdso_map);
-		if (rs_failed(r))
-			fail(a, RS_STEP_MREMAP, r);
-	}
-	for (rs_u32 i = 0; i < a->move_count; i++) {
-		const struct rs_move *m = &a->moves[i];
-		long r = rs_mremap(m->from, m->len, m->to);
-		if ((rs_u64)r != m->to)
-			fail(a, RS_STEP_MREMAP, r);
-	}
-}
-
-/* mov $231,%eax; xor %edi,%edi; syscall: exit_group(0) */
-#define RS_EXIT_STUB 9
-RS_ROUTINE static void write_exit(rs_u64 at)
-{
-	rs_u64 page = at & ~(rs_u64)(RS_PAGE - 1), len = rs_page_up(at + RS_EXIT_STUB) - page;
-	if (rs_failed(rs_mprotect(page, len, RS_PROT_READ | RS_PROT_WRITE)))
-		rs_exit_group(126);
-	volatile rs_u8 *p = (volatile rs_u8 *)at;
-	p[0] = 0xb8, p[1] = 0xe7, p[2] = 0, p[3] = 0, p[4] = 0, p[5] = 0x31, p[6] = 0xff, p[7] = 0x0f, p[8] = 0x05;
-	rs_mprotect(page, len, RS_PROT_READ | RS_PROT_EXEC);
-}
-
-void rs_end_at(rs_u64 addr) { write_exit(addr); }
-
-/* MAP_FIXED_NOREPLACE guards against a mapping the checks missed. A kernel
- * that refuses the flag (EINVAL: a filter, an emulator) gets MAP_FIXED, as
- * safe here: every range but the kept ones is unmapped by now, and no region
- * overlaps those (restore.c). One before 4.17 takes the flag for a hint,
- * which a free range honours. */
-RS_ROUTINE static void map_regions(struct rs_args *a)
-{
-	for (rs_u32 i = 0; i < a->map_count; i++) {
-		const struct rs_map *m = &a->maps[i];
-		long r = rs_mmap(m->start, m->len, (int)m->prot, (int)m->flags, m->fd, m->offset);
-		if (r == -RS_EINVAL)
-			r = rs_mmap(m->start, m->len, (int)m->prot, (int)((m->flags & ~RS_MAP_FIXED_NOREPLACE) | RS_MAP_FIXED), m->fd,
-				    m->offset);
-		if ((rs_u64)r != m->start)
-			fail(a, RS_STEP_MMAP, r);
-	}
-}
-
-/* Advice only: a kernel without MADV_POPULATE_READ (before 5.14) faults the
- * pages in later, as a normal start does. */
-RS_ROUTINE static void prefault_spans(struct rs_args *a)
-{
-	for (rs_u32 i = 0; i < a->span_count; i++)
-		rs_madvise(a->spans[i].start, a->spans[i].end - a->spans[i].start, RS_MADV_POPULATE_READ);
-}
-
-/* Tell the kernel the restored layout, so that /proc/PID/auxv and stat, gdb,
- * ltrace and core dumps see it: the auxv as patched, the snapshot's
- * executable and heap. No privilege is needed without a new exe_fd. A kernel
- * without CONFIG_CHECKPOINT_RESTORE refuses it: the program runs the same,
- * only tools see the layout of the exec. */
-RS_ROUTINE static void set_mm(struct rs_args *a)
-{
-	if (a->mm.start_code)
-		rs_prctl(RS_PR_SET_MM, RS_PR_SET_MM_MAP, (rs_uptr)&a->mm, sizeof a->mm);
-}
-
-/* malloc's first sbrk would fault in its new pages one by one (several
- * microseconds each here); one madvise populates them. The break moves up
- * now and libc's __curbrk, still 0 in the snapshot, is set to where it was,
- * so that sbrk hands out exactly these pages: glibc's first extension for a
- * small request is top_pad (128 KiB) + a page, which heap_prefault matches.
- * A larger first sbrk extends further, a smaller one shrinks the break back.
- * If the break cannot move or libc's word is not 0, nothing changes. */
-RS_ROUTINE static void prefault_heap(struct rs_args *a)
-{
-	if (!a->heap_prefault || *(volatile rs_u64 *)a->heap_word)
-		return;
-	long cur = rs_brk(0);
-	if (rs_failed(cur) || cur % RS_PAGE || rs_brk((rs_u64)cur + a->heap_prefault) != cur + (long)a->heap_prefault)
-		return;
-	*(volatile rs_u64 *)a->heap_word = (rs_u64)cur;
-	rs_madvise((rs_u64)cur, a->heap_prefault, RS_MADV_POPULATE_WRITE); /* before 5.14: faults later, as normal */
-}
-
-RS_ROUTINE static void apply_pokes(struct rs_args *a)
-{
-	for (rs_u32 i = 0; i < a->poke_count; i++)
-		*(volatile rs_u64 *)a->pokes[i].addr = a->pokes[i].value;
-}
-
-RS_ROUTINE static void protect_patched(struct rs_args *a)
-{
-	for (rs_u32 i = 0; i < a->map_count; i++) {
-		const struct rs_map *m = &a->maps[i];
-		if (m->prot == m->final_prot)
-			continue;
-		long r = rs_mprotect(m->start, m->len, (int)m->final_prot);
-		if (r)
-			fail(a, RS_STEP_MPROTECT, r);
-	}
-}
-
-/* The kernel-side thread state ld.so set up at capture (DESIGN.md): without
- * the tid store, raise() and recursive mutexes would use a stale tid. */
-RS_ROUTINE static void set_thread(struct rs_args *a)
-{
-	long r = rs_arch_prctl(RS_ARCH_SET_FS, a->fs_base);
-	if (r)
-		fail(a, RS_STEP_SET_FS, r);
-	if (a->tid_address) /* before glibc 2.34, libpthread's initialiser sets it, after the restore */
-		*(volatile int *)a->tid_address = (int)rs_set_tid_address(a->tid_address);
-	if (a->robust_head && (r = rs_set_robust_list(a->robust_head, a->robust_len)))
-		fail(a, RS_STEP_ROBUST, r);
-	if (a->rseq_addr && (r = rs_rseq(a->rseq_addr, a->rseq_len, 0, a->rseq_sig)))
-		fail(a, RS_STEP_RSEQ, r);
-}
-
-RS_ROUTINE static void finish(struct rs_args *a)
-{
-	if (!a->close_hi || rs_close_range(a->close_lo, a->close_hi))
-		for (rs_u32 i = 0; i < a->fd_count; i++)
-			rs_close(a->fds[i]);
-	mark(a);
-	if (!a->debug)
-		return;
-	rs_u32 n = a->line_len;
-	if (a->debug >= 2) {
-		struct rs_timespec now;
-		rs_clock_gettime(RS_CLOCK_MONOTONIC, &now);
-		n += put_decimal(a->line + n, micros_since(&a->t0, &now));
-		if (a->debug >= 3)
-			n = put_marks(a, n);
-		for (const char *s = a->tail; *s; s++)
-			a->line[n++] = *s;
-	}
-	rs_write(2, a->line, n);
-}
-
-/* Return into the restored ld.so as if _dl_start had just returned there:
- * rsp = &argc - 8 holding the continuation after "mov %rax,%r12", r12 = the
- * user entry, rbp = 0. The jump goes through "syscall; ret" in ld.so's text
- * with munmap(self) loaded, so this mapping is gone before the ret. */
-RS_ROUTINE __attribute__((noreturn)) static void resume(struct rs_args *a)
-{
-	rs_u64 *sp = (rs_u64 *)(a->argc_addr - 8);
-	*sp = a->resume_cont;
-	register rs_u64 r12 __asm__("r12") = a->user_entry;
-	register rs_u64 rbp __asm__("rbp") = 0;
-	register rs_u64 rax __asm__("rax") = __NR_munmap;
-	register rs_u64 rdi __asm__("rdi") = a->self;
-	register rs_u64 rsi __asm__("rsi") = a->self_len;
-	__asm__ volatile("mov %[sp], %%rsp\n\tjmp *%[gadget]"
-			 :
-			 : [sp] "r"(sp), [gadget] "r"(a->gadget), "r"(r12), "r"(rbp), "r"(rax), "r"(rdi), "r"(rsi)
-			 : "memory");
-	__builtin_unreachable();
-}
-
-RS_ROUTINE __attribute__((noreturn, used)) void rs_takeover(struct rs_args *a)
-{
-	mark(a);
-	unmap_rest(a);
-	mark(a);
-	move_vdso(a);
-	mark(a);
-	map_regions(a);
-	if (a->end_at)
-		write_exit(a->end_at);
-	prefault_spans(a);
-	mark(a);
-	apply_pokes(a);
-	set_mm(a);
-	prefault_heap(a);
-	protect_patched(a);
-	mark(a);
-	set_thread(a);
-	mark(a);
-	finish(a);
-	resume(a);
 }
