@@ -4,8 +4,12 @@ using Resident.Proc;
 namespace Resident.Format;
 
 /// <summary>
-/// Reads and validates an image file's metadata (not its pages). Every check the format
-/// allows is made here, so a corrupt or foreign file fails with one clear reason.
+/// Reads an image file's metadata (not its pages) with the checks that need the file alone:
+/// identity (magic, version, sizes), checksum, every table within the metadata — so that
+/// list, show and refresh say what a corrupt or foreign file is in one line. The hook's
+/// validation goes further (native/restore.c: rs_image_parse checks regions, patches and
+/// their consistency; rs_check_live this exec): whether an image restores is the hook's to
+/// say, and `resident doctor PROG` asks it (RESIDENT_PROBE) instead of repeating it here.
 /// </summary>
 public static class ImageReader
 {

@@ -30,7 +30,7 @@ internal delegate ProgramFileCheck.Result? ExecChoice(string exe, int index);
 /// <param name="stackLimit">the soft RLIMIT_STACK the program gets (set on the stopped shell before its exec), or null.</param>
 internal sealed class PtraceRun(string launchPath, ExecChoice choose, SyscallLog log, ulong? stackLimit = null) : IDisposable
 {
-    const int Options = Interop.PTRACE_O_TRACEEXEC | Interop.PTRACE_O_EXITKILL | Interop.PTRACE_O_TRACESYSGOOD;
+    internal const int Options = Interop.PTRACE_O_TRACEEXEC | Interop.PTRACE_O_EXITKILL | Interop.PTRACE_O_TRACESYSGOOD;
     const int SyscallStop = Interop.SIGTRAP | 0x80;   // PTRACE_O_TRACESYSGOOD marks syscall stops
     const int AT_FDCWD = -100;
     const int MaxOutputRead = 512;
@@ -60,16 +60,16 @@ internal sealed class PtraceRun(string launchPath, ExecChoice choose, SyscallLog
             var (file, entry) = RunToChosenExec(pid);
             var resume = FindResumePoint(pid, file, entry);
             var actualEnvironment = ProcFs.ReadEnviron(pid);
-            ulong original = InsertBreakpoint(pid, resume.ResumePc);
+            ulong original = Tracee.InsertBreakpoint(pid, resume.ResumePc);
             RecordSyscallsUntilBreakpoint(pid, resume.ResumePc);
-            var regs = RemoveBreakpoint(pid, resume.ResumePc, original);
+            var regs = Tracee.RemoveBreakpoint(pid, resume.ResumePc, original);
             return new StopState(pid, file, regs, resume, actualEnvironment, Interop.PtraceGetRseqConfiguration(pid));
         }
         catch
         {
             // Once reaped by the wait that saw it end, the pid is no longer ours to signal or wait for.
             if (!_reaped)
-                KillAndReap(pid);
+                Tracee.KillAndReap(pid);
             throw;
         }
     }
@@ -114,28 +114,6 @@ internal sealed class PtraceRun(string launchPath, ExecChoice choose, SyscallLog
         {
             throw new RefusalException($"cannot trace it ({e.Message}): is resident itself being traced, "
                 + "or does kernel.yama.ptrace_scope / a container forbid ptrace?");
-        }
-    }
-
-    /// <summary>
-    /// SIGKILL and reap, so no zombie stays. Only for a child not reaped yet (a stopped tracee
-    /// is one: only this thread reaps it), else the pid could name another process by now.
-    /// </summary>
-    public static void KillAndReap(int pid)
-    {
-        Interop.KillIfAlive(pid, Interop.SIGKILL);
-        Reap(pid);
-    }
-
-    static void Reap(int pid)
-    {
-        while (true)
-        {
-            int status;
-            try { Interop.WaitPid(pid, out status, Interop.__WALL); }
-            catch (ErrnoException e) when (e.Errno == Interop.ECHILD) { return; }
-            if (Interop.WIfExited(status) || Interop.WIfSignaled(status))
-                return;
         }
     }
 
@@ -211,102 +189,6 @@ internal sealed class PtraceRun(string launchPath, ExecChoice choose, SyscallLog
         if (resume.ResumePc != ldsoBase + expectedResumePc)
             throw new RefusalException($"ld.so entry at 0x{entry:x} does not match the loader file (AT_BASE 0x{ldsoBase:x})");
         return resume;
-    }
-
-    /// <summary>
-    /// Tracer thread, a tracee stopped by this class: an int3 at <paramref name="pc"/>, then
-    /// PTRACE_CONT until it is hit (rdi returned, Ended false) or the process ends (reaped:
-    /// Ended true) or execs or something below fails (Rdi null). Signals for the program are
-    /// passed on; the int3 is left in place (the process is killed afterwards). A child a
-    /// constructor forks is traced from its birth and never let run: it dies with this thread
-    /// (PTRACE_O_EXITKILL), so a capture leaves no process behind.
-    /// Each of <paramref name="traps"/> is made PROT_NONE first; a page of it the program then
-    /// touches faults, is listed in Touched and gets its protection back, and the faulting
-    /// instruction runs again. mprotect runs in the tracee through <paramref name="gadget"/>,
-    /// a "syscall; ret" in its memory (which no trap may cover).
-    /// </summary>
-    public static (ulong? Rdi, bool Ended, List<ulong> Touched) ContinueToBreakpoint(int pid, ulong pc, ulong gadget, IReadOnlyList<PageTrap> traps)
-    {
-        var touched = new List<ulong>();
-        InsertBreakpoint(pid, pc);
-        Interop.PtraceSetOptions(pid, Options | Interop.PTRACE_O_TRACEFORK | Interop.PTRACE_O_TRACEVFORK);
-        try
-        {
-            foreach (var t in traps)
-                if (InjectSyscall(pid, gadget, SyscallMprotect, t.Start, t.End - t.Start, 0) != 0)
-                    return (null, false, touched);
-            Interop.PtraceCont(pid, 0);
-            while (true)
-            {
-                Interop.WaitPid(pid, out int status, Interop.__WALL);
-                if (Interop.WIfExited(status) || Interop.WIfSignaled(status))
-                    return (null, true, touched);
-                if (!Interop.WIfStopped(status))
-                    continue;
-                int sig = Interop.WStopSig(status), ev = Interop.WPtraceEvent(status);
-                if (ev == Interop.PTRACE_EVENT_EXEC)
-                    return (null, false, touched);
-                if (ev == 0 && sig == Interop.SIGTRAP && Interop.PtraceGetRegs(pid) is var regs && regs.Rip == pc + 1)
-                    return (regs.Rdi, false, touched);
-                if (ev == 0 && sig == Interop.SIGSEGV && traps.Count > 0 && Interop.PtraceSigAddr(pid) is var addr
-                    && traps.FirstOrDefault(t => addr >= t.Start && addr < t.End) is { End: > 0 } trap)
-                {
-                    ulong page = addr & ~(ulong)(Page - 1);
-                    if (InjectSyscall(pid, gadget, SyscallMprotect, page, Page, trap.Prot) != 0)
-                        return (null, false, touched);
-                    touched.Add(page);
-                    Interop.PtraceCont(pid, 0);   // the faulting instruction runs again
-                    continue;
-                }
-                Interop.PtraceCont(pid, ev == 0 && sig != Interop.SIGTRAP ? sig : 0);
-            }
-        }
-        catch (ProgramEndedException)
-        {
-            return (null, true, touched);
-        }
-    }
-
-    const long SyscallMprotect = 10;
-    const int Page = 4096;
-
-    /// <summary>
-    /// Runs one system call in a stopped tracee: rip at <paramref name="gadget"/> ("syscall;
-    /// ret"), one single step, the result from rax, the registers put back. -1 if the step
-    /// stopped for anything else (its registers are put back all the same).
-    /// </summary>
-    static long InjectSyscall(int pid, ulong gadget, long nr, ulong a, ulong b, ulong c)
-    {
-        var saved = Interop.PtraceGetRegs(pid);
-        var r = saved;
-        (r.Rip, r.Rax, r.OrigRax, r.Rdi, r.Rsi, r.Rdx) = (gadget, (ulong)nr, ulong.MaxValue, a, b, c);
-        Interop.PtraceSetRegs(pid, r);
-        Interop.PtraceSingleStep(pid, 0);
-        Interop.WaitPid(pid, out int status, Interop.__WALL);
-        if (Interop.WIfExited(status) || Interop.WIfSignaled(status))
-            throw new ProgramEndedException("ended during an injected system call");
-        var after = Interop.PtraceGetRegs(pid);
-        bool stepped = Interop.WIfStopped(status) && Interop.WStopSig(status) == Interop.SIGTRAP && after.Rip == gadget + 2;
-        Interop.PtraceSetRegs(pid, saved);
-        return stepped ? (long)after.Rax : -1;
-    }
-
-    static ulong InsertBreakpoint(int pid, ulong pc)
-    {
-        Span<byte> word = stackalloc byte[8];
-        RemoteMemory.Read(pid, pc, word);
-        ulong original = BitConverter.ToUInt64(word);
-        Interop.PtracePokeText(pid, pc, (original & ~0xffUL) | 0xcc);
-        return original;
-    }
-
-    static Interop.UserRegs RemoveBreakpoint(int pid, ulong pc, ulong original)
-    {
-        Interop.PtracePokeText(pid, pc, original);
-        var regs = Interop.PtraceGetRegs(pid);
-        regs.Rip = pc;
-        Interop.PtraceSetRegs(pid, regs);
-        return Interop.PtraceGetRegs(pid);
     }
 
     void RecordSyscallsUntilBreakpoint(int pid, ulong pc)

@@ -53,7 +53,7 @@ internal sealed class StoppedTracee : IStoppedProcess
     public (ulong? Rdi, IReadOnlyList<ulong> Touched) RunTo(ulong pc, TimeSpan timeout, ulong gadget, IReadOnlyList<PageTrap> traps)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        var run = _thread.Post(() => PtraceRun.ContinueToBreakpoint(Pid, pc, gadget, traps));
+        var run = _thread.Post(() => Tracee.ContinueToBreakpoint(Pid, pc, gadget, traps));
         bool finished;
         try { finished = run.Wait(timeout); }
         catch (AggregateException) { finished = true; }
@@ -73,7 +73,7 @@ internal sealed class StoppedTracee : IStoppedProcess
         try
         {
             if (!_ended)   // a reaped pid may name another process by now
-                _thread.Invoke(() => PtraceRun.KillAndReap(Pid));
+                _thread.Invoke(() => Tracee.KillAndReap(Pid));
         }
         finally
         {

@@ -5,7 +5,7 @@ namespace Resident.Trace;
 
 /// <summary>
 /// Runs a program to the resume point (ld.so's <c>_dl_start_user</c>) under ptrace and hands
-/// it over stopped. See DESIGN.md, "Capture (verified)".
+/// it over stopped (docs/design.md, "Pipeline").
 /// </summary>
 public static class Tracer
 {
@@ -118,7 +118,7 @@ public static class Tracer
             if (!KillUntilDone(work, run.KillFromWatchdog))
                 throw new RefusalException($"ld.so did not finish within {timeout.TotalSeconds:0.#} s, and the program would not die");
             if (work.IsCompletedSuccessfully)   // it reached the stop just as the kill came: reap it
-                thread.Invoke(() => PtraceRun.KillAndReap(work.Result.Pid));
+                thread.Invoke(() => Tracee.KillAndReap(work.Result.Pid));
             throw new RefusalException($"ld.so did not finish within {timeout.TotalSeconds:0.#} s");
         }
         try { return work.GetAwaiter().GetResult(); }
