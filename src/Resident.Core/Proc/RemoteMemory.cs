@@ -54,8 +54,11 @@ internal static class RemoteMemory
         catch (UnauthorizedAccessException) { return 0; }
     }
 
+    /// <summary>PATH_MAX: the longest path the kernel resolves, NUL included (native/restore.h RS_PATH_MAX).</summary>
+    public const int PathMax = 4096;
+
     /// <summary>A NUL-terminated string of at most <paramref name="max"/> bytes, read page by page so it never reads past a mapping's end.</summary>
-    public static string ReadCString(int pid, ulong addr, int max = 4096)
+    public static string ReadCString(int pid, ulong addr, int max = PathMax)
     {
         var bytes = new List<byte>();
         Span<byte> chunk = stackalloc byte[PageSize];
