@@ -247,9 +247,6 @@ static rs_u64 place_mapping(const struct rs_image *img, struct rs_layout *l, rs_
 static int populate(const struct rs_region *r, rs_u32 prot, rs_u64 *private_left)
 {
 	rs_u64 len = r->end - r->start;
-	/* Of a file's read-only segments only code: the first one holds the ELF
-	 * headers and the dynamic linking tables (.dynsym, .rela.dyn: ld.so's
-	 * work, done by now), the last .rodata and .eh_frame, read sparsely. */
 	if (r->kind == RS_REGION_FILE && prot == RS_PROT_READ)
 		return 0;
 	if (!(prot & RS_PROT_WRITE))
