@@ -16,9 +16,13 @@ namespace Resident.Snapshots;
 /// </summary>
 /// <param name="Spans">the prefault spans (rs_header.prefault), sorted; empty when nothing was recorded.</param>
 /// <param name="Main">main's address, when the run reached it (rdi == argc there); else null.</param>
-public sealed record ConstructorRunResult(IReadOnlyList<RsSpan> Spans, ulong? Main)
+/// <param name="Syscalls">the constructors' system calls, in order, as far as the run went.</param>
+public sealed record ConstructorRunResult(IReadOnlyList<RsSpan> Spans, ulong? Main, IReadOnlyList<SyscallRecord> Syscalls)
 {
-    public static readonly ConstructorRunResult None = new([], null);
+    public static readonly ConstructorRunResult None = new([], null, []);
+
+    /// <summary>What the constructors' system calls say about a snapshot taken at main (<see cref="InitDependencies"/>).</summary>
+    public InitDependencies Init => InitDependencies.Judge(Syscalls, reachedMain: Main is not null);
 }
 
 public static class ConstructorRun
@@ -55,9 +59,9 @@ public static class ConstructorRun
         ulong argc = ReadWord(p, p.Registers.Rsp) ?? ulong.MaxValue;
         var traps = targets.Where(Watched).Select(r => new PageTrap(r.Start, r.End, r.Prot)).ToList();
         // main(argc, argv, envp): a stop elsewhere, or with another rdi, is not main
-        var (rdi, touched) = p.RunTo(main, timeout, gadget, traps);
+        var (rdi, touched, syscalls) = p.RunTo(main, timeout, gadget, traps);
         if (rdi != argc)
-            return ConstructorRunResult.None;
+            return new ConstructorRunResult([], null, syscalls);
         var pages = touched.ToHashSet();
         var spans = new List<(RsSpan Span, int Region)>();
         for (int t = 0; t < targets.Count; t++)
@@ -76,7 +80,7 @@ public static class ConstructorRun
                 i = j;
             }
         }
-        return new ConstructorRunResult(Cap(spans, MaxSpans).Select(x => x.Span).ToList(), main);
+        return new ConstructorRunResult(Cap(spans, MaxSpans).Select(x => x.Span).ToList(), main, syscalls);
     }
 
     /// <summary>Is a set page within <see cref="JoinGapPages"/> from j on (so the gap at j is joined)?</summary>

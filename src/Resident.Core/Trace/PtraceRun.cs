@@ -31,9 +31,7 @@ internal delegate ProgramFileCheck.Result? ExecChoice(string exe, int index);
 internal sealed class PtraceRun(string launchPath, ExecChoice choose, SyscallLog log, ulong? stackLimit = null) : IDisposable
 {
     internal const int Options = Interop.PTRACE_O_TRACEEXEC | Interop.PTRACE_O_EXITKILL | Interop.PTRACE_O_TRACESYSGOOD;
-    const int SyscallStop = Interop.SIGTRAP | 0x80;   // PTRACE_O_TRACESYSGOOD marks syscall stops
-    const int AT_FDCWD = -100;
-    const int MaxOutputRead = 512;
+    internal const int SyscallStop = Interop.SIGTRAP | 0x80;   // PTRACE_O_TRACESYSGOOD marks syscall stops
 
     // Set on the tracer thread right after the spawn, used by the watchdog thread.
     volatile Microsoft.Win32.SafeHandles.SafeFileHandle? _pidfd;
@@ -199,81 +197,13 @@ internal sealed class PtraceRun(string launchPath, ExecChoice choose, SyscallLog
             int status = WaitStop(pid);
             int sig = Interop.WStopSig(status), ev = Interop.WPtraceEvent(status);
             if (sig == SyscallStop)
-                OnSyscallStop(pid);
+                Tracee.RecordSyscallStop(pid, Log);
             else if (ev == Interop.PTRACE_EVENT_EXEC)
                 throw new RefusalException("executed another program before ld.so finished");
             else if (ev == 0 && sig == Interop.SIGTRAP && Interop.PtraceGetRegs(pid).Rip == pc + 1)
                 return;
             Interop.PtraceSyscall(pid, ev == 0 && sig != SyscallStop ? sig : 0);
         }
-    }
-
-    unsafe void OnSyscallStop(int pid)
-    {
-        var info = Interop.PtraceGetSyscallInfo(pid);
-        if (info.Op == Interop.PTRACE_SYSCALL_INFO_EXIT)
-        {
-            Log.Exit((long)info.Union[0]);
-            return;
-        }
-        if (info.Op != Interop.PTRACE_SYSCALL_INFO_ENTRY)
-            return;
-        long nr = (long)info.Union[0];
-        var args = new ulong[6];
-        for (int i = 0; i < 6; i++)
-            args[i] = info.Union[1 + i];
-        if (nr is SyscallTable.Write or SyscallTable.Writev && args[0] is 1 or 2)
-            Log.AddOutput(nr == SyscallTable.Write ? ReadOutput(pid, args[1], args[2]) : ReadOutputV(pid, args[1], args[2]));
-        string? path = ReadPathArgument(pid, nr, args);
-        Log.Entry(nr, args, path is null ? null : Absolute(pid, nr, args, path), relativePath: path is [not '/', ..] ? path : null);
-    }
-
-    /// <summary>The syscall's path argument as passed, or null (none, empty, unreadable).</summary>
-    static string? ReadPathArgument(int pid, long nr, ulong[] args)
-    {
-        var info = SyscallTable.Lookup(nr);
-        if (info is null || info.PathArg < 0 || args[info.PathArg] == 0)
-            return null;
-        try
-        {
-            string path = RemoteMemory.ReadCString(pid, args[info.PathArg]);
-            return path.Length == 0 ? null : path;
-        }
-        catch (RefusalException) { return null; }
-    }
-
-    static string Absolute(int pid, long nr, ulong[] args, string path)
-    {
-        if (path.StartsWith('/'))
-            return path;
-        var info = SyscallTable.Lookup(nr)!;
-        int dirfd = info.DirFdArg < 0 ? AT_FDCWD : (int)args[info.DirFdArg];
-        string? dir = dirfd == AT_FDCWD ? ProcFs.Cwd(pid) : ProcFs.FdTarget(pid, dirfd);
-        // Joined, not normalised: ".." after a symlink means what the kernel says, and the
-        // hook must later ask the kernel about exactly the path ld.so used.
-        return dir is null ? path : Path.Join(dir, path);
-    }
-
-    static string ReadOutput(int pid, ulong addr, ulong count)
-    {
-        var buf = new byte[(int)Math.Min(count, MaxOutputRead)];
-        try { RemoteMemory.Read(pid, addr, buf); }
-        catch (RefusalException) { return ""; }
-        return System.Text.Encoding.UTF8.GetString(buf);
-    }
-
-    /// <summary>writev's iovec array (ld.so's _dl_dprintf writes error messages this way).</summary>
-    static string ReadOutputV(int pid, ulong iov, ulong count)
-    {
-        var text = new System.Text.StringBuilder();
-        Span<byte> vec = stackalloc byte[16];
-        for (ulong i = 0; i < Math.Min(count, 64) && text.Length < MaxOutputRead; i++)
-        {
-            try { RemoteMemory.Read(pid, iov + i * 16, vec); }
-            catch (RefusalException) { break; }
-            text.Append(ReadOutput(pid, BitConverter.ToUInt64(vec), BitConverter.ToUInt64(vec[8..])));
-        }
-        return text.ToString();
     }
 
     /// <summary>The next stop of <paramref name="pid"/>; throws ProgramEndedException if it ended instead.</summary>

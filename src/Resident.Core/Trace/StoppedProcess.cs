@@ -51,9 +51,10 @@ public interface IStoppedProcess : IDisposable
     /// gets its protection back at its first fault, through <paramref name="gadget"/>, a
     /// "syscall; ret" in the process that no trap covers). Rdi is null when it ended, executed
     /// another program or took longer than <paramref name="timeout"/> (then it is killed).
+    /// Syscalls: every system call made on the way, in order.
     /// Once called, memory is no longer what ld.so produced: read the snapshot first.
     /// </summary>
-    (ulong? Rdi, IReadOnlyList<ulong> Touched) RunTo(ulong pc, TimeSpan timeout, ulong gadget, IReadOnlyList<PageTrap> traps);
+    (ulong? Rdi, IReadOnlyList<ulong> Touched, IReadOnlyList<SyscallRecord> Syscalls) RunTo(ulong pc, TimeSpan timeout, ulong gadget, IReadOnlyList<PageTrap> traps);
 }
 
 /// <summary>A range of a stopped process's memory whose pages <see cref="IStoppedProcess.RunTo"/> watches; Prot is its protection.</summary>

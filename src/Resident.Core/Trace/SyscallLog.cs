@@ -46,6 +46,14 @@ internal sealed class SyscallLog
         Classify(r);
     }
 
+    /// <summary>The run is over: a call entered and never returned (the process died in it) is recorded as such.</summary>
+    public void EndRun()
+    {
+        if (_pending is { } p)
+            _records.Add(new SyscallRecord(p.Nr, p.Args, 0, p.Path));
+        _pending = null;
+    }
+
     public void AddOutput(string text)
     {
         if (_output.Length < MaxOutput)

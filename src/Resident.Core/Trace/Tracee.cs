@@ -34,8 +34,9 @@ internal static class Tracee
 
     /// <summary>
     /// A tracee stopped by PtraceRun: an int3 at <paramref name="pc"/>, then
-    /// PTRACE_CONT until it is hit (rdi returned, Ended false) or the process ends (reaped:
-    /// Ended true) or execs or something below fails (Rdi null). Signals for the program are
+    /// PTRACE_SYSCALL until it is hit (rdi returned, Ended false) or the process ends (reaped:
+    /// Ended true) or execs or something below fails (Rdi null). Every system call on the way
+    /// goes into <paramref name="log"/>. Signals for the program are
     /// passed on; the int3 is left in place (the process is killed afterwards). A child a
     /// constructor forks is traced from its birth and never let run: it dies with this thread
     /// (PTRACE_O_EXITKILL), so a capture leaves no process behind.
@@ -44,7 +45,8 @@ internal static class Tracee
     /// instruction runs again. mprotect runs in the tracee through <paramref name="gadget"/>,
     /// a "syscall; ret" in its memory (which no trap may cover).
     /// </summary>
-    public static (ulong? Rdi, bool Ended, List<ulong> Touched) ContinueToBreakpoint(int pid, ulong pc, ulong gadget, IReadOnlyList<PageTrap> traps)
+    public static (ulong? Rdi, bool Ended, List<ulong> Touched) ContinueToBreakpoint(int pid, ulong pc, ulong gadget, IReadOnlyList<PageTrap> traps,
+        SyscallLog log)
     {
         var touched = new List<ulong>();
         InsertBreakpoint(pid, pc);
@@ -54,7 +56,7 @@ internal static class Tracee
             foreach (var t in traps)
                 if (InjectSyscall(pid, gadget, SyscallMprotect, t.Start, t.End - t.Start, 0) != 0)
                     return (null, false, touched);
-            Interop.PtraceCont(pid, 0);
+            Interop.PtraceSyscall(pid, 0);
             while (true)
             {
                 Interop.WaitPid(pid, out int status, Interop.__WALL);
@@ -65,6 +67,12 @@ internal static class Tracee
                 int sig = Interop.WStopSig(status), ev = Interop.WPtraceEvent(status);
                 if (ev == Interop.PTRACE_EVENT_EXEC)
                     return (null, false, touched);
+                if (ev == 0 && sig == PtraceRun.SyscallStop)
+                {
+                    RecordSyscallStop(pid, log);
+                    Interop.PtraceSyscall(pid, 0);
+                    continue;
+                }
                 if (ev == 0 && sig == Interop.SIGTRAP && Interop.PtraceGetRegs(pid) is var regs && regs.Rip == pc + 1)
                     return (regs.Rdi, false, touched);
                 if (ev == 0 && sig == Interop.SIGSEGV && traps.Count > 0 && Interop.PtraceSigAddr(pid) is var addr
@@ -74,10 +82,10 @@ internal static class Tracee
                     if (InjectSyscall(pid, gadget, SyscallMprotect, page, Page, trap.Prot) != 0)
                         return (null, false, touched);
                     touched.Add(page);
-                    Interop.PtraceCont(pid, 0);   // the faulting instruction runs again
+                    Interop.PtraceSyscall(pid, 0);   // the faulting instruction runs again
                     continue;
                 }
-                Interop.PtraceCont(pid, ev == 0 && sig != Interop.SIGTRAP ? sig : 0);
+                Interop.PtraceSyscall(pid, ev == 0 && sig != Interop.SIGTRAP ? sig : 0);
             }
         }
         catch (ProgramEndedException)
@@ -126,5 +134,76 @@ internal static class Tracee
         regs.Rip = pc;
         Interop.PtraceSetRegs(pid, regs);
         return Interop.PtraceGetRegs(pid);
+    }
+    const int AT_FDCWD = -100;
+    const int MaxOutputRead = 512;
+
+    /// <summary>At a syscall stop (entry or exit): records it in <paramref name="log"/>, with its path argument made absolute and what it wrote to fd 1 or 2.</summary>
+    public static unsafe void RecordSyscallStop(int pid, SyscallLog log)
+    {
+        var info = Interop.PtraceGetSyscallInfo(pid);
+        if (info.Op == Interop.PTRACE_SYSCALL_INFO_EXIT)
+        {
+            log.Exit((long)info.Union[0]);
+            return;
+        }
+        if (info.Op != Interop.PTRACE_SYSCALL_INFO_ENTRY)
+            return;
+        long nr = (long)info.Union[0];
+        var args = new ulong[6];
+        for (int i = 0; i < 6; i++)
+            args[i] = info.Union[1 + i];
+        if (nr is SyscallTable.Write or SyscallTable.Writev && args[0] is 1 or 2)
+            log.AddOutput(nr == SyscallTable.Write ? ReadOutput(pid, args[1], args[2]) : ReadOutputV(pid, args[1], args[2]));
+        string? path = ReadPathArgument(pid, nr, args);
+        log.Entry(nr, args, path is null ? null : Absolute(pid, nr, args, path), relativePath: path is [not '/', ..] ? path : null);
+    }
+
+    /// <summary>The syscall's path argument as passed, or null (none, empty, unreadable).</summary>
+    static string? ReadPathArgument(int pid, long nr, ulong[] args)
+    {
+        var info = SyscallTable.Lookup(nr);
+        if (info is null || info.PathArg < 0 || args[info.PathArg] == 0)
+            return null;
+        try
+        {
+            string path = RemoteMemory.ReadCString(pid, args[info.PathArg]);
+            return path.Length == 0 ? null : path;
+        }
+        catch (RefusalException) { return null; }
+    }
+
+    static string Absolute(int pid, long nr, ulong[] args, string path)
+    {
+        if (path.StartsWith('/'))
+            return path;
+        var info = SyscallTable.Lookup(nr)!;
+        int dirfd = info.DirFdArg < 0 ? AT_FDCWD : (int)args[info.DirFdArg];
+        string? dir = dirfd == AT_FDCWD ? ProcFs.Cwd(pid) : ProcFs.FdTarget(pid, dirfd);
+        // Joined, not normalised: ".." after a symlink means what the kernel says, and the
+        // hook must later ask the kernel about exactly the path ld.so used.
+        return dir is null ? path : Path.Join(dir, path);
+    }
+
+    static string ReadOutput(int pid, ulong addr, ulong count)
+    {
+        var buf = new byte[(int)Math.Min(count, MaxOutputRead)];
+        try { RemoteMemory.Read(pid, addr, buf); }
+        catch (RefusalException) { return ""; }
+        return System.Text.Encoding.UTF8.GetString(buf);
+    }
+
+    /// <summary>writev's iovec array (ld.so's _dl_dprintf writes error messages this way).</summary>
+    static string ReadOutputV(int pid, ulong iov, ulong count)
+    {
+        var text = new System.Text.StringBuilder();
+        Span<byte> vec = stackalloc byte[16];
+        for (ulong i = 0; i < Math.Min(count, 64) && text.Length < MaxOutputRead; i++)
+        {
+            try { RemoteMemory.Read(pid, iov + i * 16, vec); }
+            catch (RefusalException) { break; }
+            text.Append(ReadOutput(pid, BitConverter.ToUInt64(vec), BitConverter.ToUInt64(vec[8..])));
+        }
+        return text.ToString();
     }
 }

@@ -1,0 +1,88 @@
+using Xunit;
+using Resident.Snapshots;
+using Resident.Trace;
+
+namespace Resident.Tests.Capture;
+
+/// <summary>
+/// The constructors' system calls, recorded by the real constructor run of a real program and
+/// judged for a snapshot at main: each class of dependency is refused with its reason or
+/// named as a file dependency, and a constructor that only reads a file and closes it is neither.
+/// </summary>
+public sealed class InitDependenciesTests
+{
+    static readonly Dictionary<string, string> Env = new() { ["PATH"] = "/usr/bin:/bin", ["HOME"] = "/root", ["LANG"] = "C" };
+
+    const string Includes = "#define _GNU_SOURCE\n#include <fcntl.h>\n#include <pthread.h>\n#include <signal.h>\n#include <stdio.h>\n"
+        + "#include <sys/random.h>\n#include <sys/stat.h>\n#include <sys/syscall.h>\n#include <time.h>\n#include <unistd.h>\n"
+        + "static void *idle(void *a) { return a; }\nstatic void on_int(int s) { (void)s; }\n";
+
+    /// <summary>The judgement for a program whose one constructor runs <paramref name="body"/>.</summary>
+    static InitDependencies Judge(string name, string body, bool reachesMain = true)
+    {
+        using var build = new NativeBuild();
+        string prog = build.Compile(name,
+            $"{Includes}__attribute__((constructor)) static void ctor(void) {{ {body} }}\nint main(void) {{ return 0; }}\n", "-pthread");
+        using var p = Tracer.RunToResumePoint(prog, Env);
+        var run = ConstructorRun.Record(p, SnapshotBuilder.Build(p));
+        Assert.Equal(reachesMain, run.Main is not null);
+        return run.Init;
+    }
+
+    [Fact]
+    public void ReadingAFileAndClosingIt_IsAFileDependency_NoRefusal()
+    {
+        var init = Judge("readclose", "char b[64]; int fd = open(\"/etc/passwd\", O_RDONLY); read(fd, b, sizeof b); close(fd); "
+            + "struct stat st; stat(\"/nonexistent-resident/conf\", &st);");
+        Assert.Empty(init.Refusals);
+        Assert.Contains("/etc/passwd", init.Files);
+        Assert.Contains("/nonexistent-resident/conf", init.Absent);
+    }
+
+    [Fact]
+    public void NoConstructor_NothingToSay()
+    {
+        var init = Judge("noctor", "");
+        Assert.Empty(init.Refusals);
+        Assert.Empty(init.Files);
+    }
+
+    [Theory]
+    [InlineData("getpid", "(void)getpid();", "a constructor reads its process id, which differs in every exec")]
+    [InlineData("getrandom", "char b[8]; getrandom(b, sizeof b, 0);", "a constructor reads random bytes (getrandom), which must differ in every exec")]
+    [InlineData("urandom", "char b[8]; int fd = open(\"/dev/urandom\", O_RDONLY); read(fd, b, 8); close(fd);", "a constructor reads random bytes (/dev/urandom), which must differ in every exec")]
+    [InlineData("time", "struct timespec t; syscall(SYS_clock_gettime, CLOCK_REALTIME, &t);", "a constructor reads the time, which differs in every exec")]
+    [InlineData("keepopen", "open(\"/etc/passwd\", O_RDONLY);", "a constructor leaves /etc/passwd open (fd 3) at main")]
+    [InlineData("writefile", "close(open(\"/tmp/resident-init-test\", O_WRONLY | O_CREAT, 0600)); unlink(\"/tmp/resident-init-test\");", "a constructor opens /tmp/resident-init-test for writing")]
+    [InlineData("sigint", "signal(SIGINT, on_int);", "a constructor installs a signal handler (kernel state the takeover does not re-create)")]
+    [InlineData("umask", "umask(077);", "a constructor sets the umask (kernel state the takeover does not re-create)")]
+    [InlineData("write", "write(2, \"\", 0);", "a constructor writes (fd 2), which a restored start would not repeat")]
+    [InlineData("isatty", "(void)isatty(1);", "a constructor asks about fd 1 (ioctl: is it a terminal?), which differs between execs")]
+    [InlineData("proc", "char b[64]; int fd = open(\"/proc/self/stat\", O_RDONLY); read(fd, b, sizeof b); close(fd);", "a constructor reads /proc/self/stat, facts of this process or machine that a file stamp cannot pin")]
+    [InlineData("unlisted", "(void)syscall(SYS_getpriority, 0, 0);", "a constructor calls syscall 140, which the init level does not allow")]
+    public void EachClassIsRefusedWithItsReason(string name, string body, string reason)
+    {
+        var init = Judge(name, body);
+        Assert.Contains(reason, init.Refusals);
+    }
+
+    /// <summary>
+    /// A thread is not traced, so it faults on the code pages the run watches and the process
+    /// dies before main: the clone is named, and the run's end last. (glibc's pthread_create
+    /// blocks signals around the clone, and a first one installs its own handlers: refused too.)
+    /// </summary>
+    [Fact]
+    public void AThread_IsRefused_AndTheRunDidNotReachMain()
+    {
+        var init = Judge("thread", "pthread_t t; pthread_create(&t, 0, idle, 0); pthread_join(t, 0);", reachesMain: false);
+        Assert.Contains("a constructor starts a thread or a process, which a snapshot cannot hold", init.Refusals);
+        Assert.Equal("the constructors did not reach main under the tracer", init.Refusals[^1]);
+    }
+
+    [Fact]
+    public void AForkedChild_IsRefused()
+    {
+        var init = Judge("fork", "if (fork() == 0) _exit(0);");
+        Assert.Contains("a constructor starts a thread or a process, which a snapshot cannot hold", init.Refusals);
+    }
+}
