@@ -1,9 +1,11 @@
 namespace Resident.Trace;
 
 /// <summary>
-/// Every syscall between the exec and the stop, and what follows from them: the files ld.so
-/// probed and opened, the kernel-side thread state it set, and why a stop must be refused.
-/// Fed by the tracer thread one stop at a time; read after the stop.
+/// Every syscall of one run, in order: the first run's, between the exec and the stop, and
+/// what follows from them (the files ld.so probed and opened, the kernel-side thread state it
+/// set, why a stop must be refused); or the constructor run's, from the stop to main (only
+/// <see cref="Records"/> is read there: Snapshots/InitDependencies judges them). Fed by the
+/// tracer thread one stop at a time; read after the run.
 /// </summary>
 internal sealed class SyscallLog
 {
