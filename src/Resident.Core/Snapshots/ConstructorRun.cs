@@ -21,8 +21,11 @@ public sealed record ConstructorRunResult(IReadOnlyList<RsSpan> Spans, ulong? Ma
 {
     public static readonly ConstructorRunResult None = new([], null, []);
 
-    /// <summary>What the constructors' system calls say about a snapshot taken at main (<see cref="InitDependencies"/>).</summary>
-    public InitDependencies Init => InitDependencies.Judge(Syscalls, reachedMain: Main is not null);
+    /// <summary>A constructor called into the vdso (its pages are watched in the run): clock_gettime, gettimeofday, time, getcpu.</summary>
+    public bool VdsoCalled { get; init; }
+
+    /// <summary>What the constructors' system calls and vdso calls say about a snapshot taken at main (<see cref="InitDependencies"/>).</summary>
+    public InitDependencies Init => InitDependencies.Judge(Syscalls, reachedMain: Main is not null, vdsoCalled: VdsoCalled);
 }
 
 public static class ConstructorRun
@@ -58,10 +61,15 @@ public static class ConstructorRun
         var before = targets.Select(r => Watched(r) ? [] : Present(pagemap, r)).ToList();
         ulong argc = ReadWord(p, p.Registers.Rsp) ?? ulong.MaxValue;
         var traps = targets.Where(Watched).Select(r => new PageTrap(r.Start, r.End, r.Prot)).ToList();
+        // the vdso too, for the init level's judge: a constructor that reads the time through it faults there
+        var vdso = Vdso(s);
+        if (vdso is { } v)
+            traps.Add(v);
         // main(argc, argv, envp): a stop elsewhere, or with another rdi, is not main
         var (rdi, touched, syscalls) = p.RunTo(main, timeout, gadget, traps);
+        bool vdsoCalled = vdso is { } w && touched.Any(a => a >= w.Start && a < w.End);
         if (rdi != argc)
-            return new ConstructorRunResult([], null, syscalls);
+            return new ConstructorRunResult([], null, syscalls) { VdsoCalled = vdsoCalled };
         var pages = touched.ToHashSet();
         var spans = new List<(RsSpan Span, int Region)>();
         for (int t = 0; t < targets.Count; t++)
@@ -80,7 +88,16 @@ public static class ConstructorRun
                 i = j;
             }
         }
-        return new ConstructorRunResult(Cap(spans, MaxSpans).Select(x => x.Span).ToList(), main, syscalls);
+        return new ConstructorRunResult(Cap(spans, MaxSpans).Select(x => x.Span).ToList(), main, syscalls) { VdsoCalled = vdsoCalled };
+    }
+
+    /// <summary>The [vdso] code pages (not vvar: the vdso's own reads of it are not calls), watched if the kernel lets them be.</summary>
+    static PageTrap? Vdso(Snapshot s)
+    {
+        for (int i = 0; i < ImageFormat.MaxVdsoVmas; i++)
+            if (s.Header.VdsoVmas[i] is { Kind: ImageFormat.VdsoVdso } v)
+                return new PageTrap(v.Start, v.End, MapsEntry.ProtRead | MapsEntry.ProtExec, Optional: true, Whole: true);
+        return null;
     }
 
     /// <summary>Is a set page within <see cref="JoinGapPages"/> from j on (so the gap at j is joined)?</summary>

@@ -6,8 +6,8 @@ namespace Resident.Snapshots;
 /// What the constructors' system calls say about a snapshot taken at main (the init level):
 /// every call either leaves nothing a later exec would see differently, or names a dependency
 /// (a file read: stamped like a library), or refuses, in one line each. The list is closed:
-/// a call not on it refuses. Only system calls are judged here; time and randomness read
-/// without one (the vdso, rdtsc, AT_RANDOM's bytes) and reads of argv or the environment are not.
+/// a call not on it refuses. A call into the vdso (the time without a system call) refuses
+/// too; rdtsc, AT_RANDOM's bytes and reads of argv or the environment are not judged yet.
 /// </summary>
 /// <param name="Refusals">why a snapshot at main would be wrong for another exec, each reason once, in the order met; empty: none found.</param>
 /// <param name="Files">regular files the constructors opened read-only, each once: dependencies.</param>
@@ -52,7 +52,7 @@ public sealed record InitDependencies(IReadOnlyList<string> Refusals, IReadOnlyL
     /// not <paramref name="reachedMain"/> (it ended, hung or died, e.g. a thread it started
     /// faulted on a watched page) refuses as well, after what its calls showed.
     /// </summary>
-    public static InitDependencies Judge(IReadOnlyList<SyscallRecord> calls, bool reachedMain = true)
+    public static InitDependencies Judge(IReadOnlyList<SyscallRecord> calls, bool reachedMain = true, bool vdsoCalled = false)
     {
         var refusals = new List<string>();
         var files = new List<string>();
@@ -119,6 +119,8 @@ public sealed record InitDependencies(IReadOnlyList<string> Refusals, IReadOnlyL
                     break;
             }
         }
+        if (vdsoCalled)
+            Refuse("a constructor reads the time through the vdso, which differs in every exec");
         if (!reachedMain)
             Refuse("the constructors did not reach main under the tracer");
         else

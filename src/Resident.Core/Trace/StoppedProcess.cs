@@ -57,8 +57,14 @@ public interface IStoppedProcess : IDisposable
     (ulong? Rdi, IReadOnlyList<ulong> Touched, IReadOnlyList<SyscallRecord> Syscalls) RunTo(ulong pc, TimeSpan timeout, ulong gadget, IReadOnlyList<PageTrap> traps);
 }
 
-/// <summary>A range of a stopped process's memory whose pages <see cref="IStoppedProcess.RunTo"/> watches; Prot is its protection.</summary>
-public readonly record struct PageTrap(ulong Start, ulong End, uint Prot);
+/// <summary>
+/// A range of a stopped process's memory whose pages <see cref="IStoppedProcess.RunTo"/>
+/// watches; Prot is its protection. An optional trap the kernel will not set is left out;
+/// any other failing to be set ends the run. A whole trap gets its protection back all at
+/// once at its first fault (Touched lists its start): a special mapping such as the vdso may
+/// not be split.
+/// </summary>
+public readonly record struct PageTrap(ulong Start, ulong End, uint Prot, bool Optional = false, bool Whole = false);
 
 public readonly record struct StopRegisters(ulong Rip, ulong Rsp, ulong Rax, ulong FsBase, ulong GsBase);
 

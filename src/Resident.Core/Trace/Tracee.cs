@@ -53,9 +53,13 @@ internal static class Tracee
         Interop.PtraceSetOptions(pid, PtraceRun.Options | Interop.PTRACE_O_TRACEFORK | Interop.PTRACE_O_TRACEVFORK);
         try
         {
+            var set = new List<PageTrap>();
             foreach (var t in traps)
-                if (InjectSyscall(pid, gadget, SyscallMprotect, t.Start, t.End - t.Start, 0) != 0)
+                if (InjectSyscall(pid, gadget, SyscallMprotect, t.Start, t.End - t.Start, 0) == 0)
+                    set.Add(t);
+                else if (!t.Optional)
                     return (null, false, touched);
+            traps = set;
             Interop.PtraceSyscall(pid, 0);
             while (true)
             {
@@ -78,10 +82,10 @@ internal static class Tracee
                 if (ev == 0 && sig == Interop.SIGSEGV && traps.Count > 0 && Interop.PtraceSigAddr(pid) is var addr
                     && traps.FirstOrDefault(t => addr >= t.Start && addr < t.End) is { End: > 0 } trap)
                 {
-                    ulong page = addr & ~(ulong)(Page - 1);
-                    if (InjectSyscall(pid, gadget, SyscallMprotect, page, Page, trap.Prot) != 0)
+                    var (start, length) = trap.Whole ? (trap.Start, trap.End - trap.Start) : (addr & ~(ulong)(Page - 1), (ulong)Page);
+                    if (InjectSyscall(pid, gadget, SyscallMprotect, start, length, trap.Prot) != 0)
                         return (null, false, touched);
-                    touched.Add(page);
+                    touched.Add(start);
                     Interop.PtraceSyscall(pid, 0);   // the faulting instruction runs again
                     continue;
                 }

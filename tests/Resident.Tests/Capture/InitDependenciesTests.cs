@@ -52,6 +52,8 @@ public sealed class InitDependenciesTests
     [InlineData("getrandom", "char b[8]; getrandom(b, sizeof b, 0);", "a constructor reads random bytes (getrandom), which must differ in every exec")]
     [InlineData("urandom", "char b[8]; int fd = open(\"/dev/urandom\", O_RDONLY); read(fd, b, 8); close(fd);", "a constructor reads random bytes (/dev/urandom), which must differ in every exec")]
     [InlineData("time", "struct timespec t; syscall(SYS_clock_gettime, CLOCK_REALTIME, &t);", "a constructor reads the time, which differs in every exec")]
+    [InlineData("vdsotime", "struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t);", "a constructor reads the time through the vdso, which differs in every exec")]
+    [InlineData("vdsogtod", "(void)time(0);", "a constructor reads the time through the vdso, which differs in every exec")]
     [InlineData("keepopen", "open(\"/etc/passwd\", O_RDONLY);", "a constructor leaves /etc/passwd open (fd 3) at main")]
     [InlineData("writefile", "close(open(\"/tmp/resident-init-test\", O_WRONLY | O_CREAT, 0600)); unlink(\"/tmp/resident-init-test\");", "a constructor opens /tmp/resident-init-test for writing")]
     [InlineData("sigint", "signal(SIGINT, on_int);", "a constructor installs a signal handler (kernel state the takeover does not re-create)")]
