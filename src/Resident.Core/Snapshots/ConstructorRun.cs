@@ -17,7 +17,9 @@ namespace Resident.Snapshots;
 /// <param name="Spans">the prefault spans (rs_header.prefault), sorted; empty when nothing was recorded.</param>
 /// <param name="Main">main's address, when the run reached it (rdi == argc there); else null.</param>
 /// <param name="Syscalls">the constructors' system calls, in order, as far as the run went.</param>
-public sealed record ConstructorRunResult(IReadOnlyList<RsSpan> Spans, ulong? Main, IReadOnlyList<SyscallRecord> Syscalls)
+/// <param name="LibcData">libc.so's writable file regions in the snapshot, [start, end) each.</param>
+public sealed record ConstructorRunResult(IReadOnlyList<RsSpan> Spans, ulong? Main, IReadOnlyList<SyscallRecord> Syscalls,
+    IReadOnlyList<(ulong Start, ulong End)>? LibcData = null)
 {
     public static readonly ConstructorRunResult None = new([], null, []);
 
@@ -25,7 +27,8 @@ public sealed record ConstructorRunResult(IReadOnlyList<RsSpan> Spans, ulong? Ma
     public bool VdsoCalled { get; init; }
 
     /// <summary>What the constructors' system calls and vdso calls say about a snapshot taken at main (<see cref="InitDependencies"/>).</summary>
-    public InitDependencies Init => InitDependencies.Judge(Syscalls, reachedMain: Main is not null, vdsoCalled: VdsoCalled);
+    public InitDependencies Init => InitDependencies.Judge(Syscalls, reachedMain: Main is not null, vdsoCalled: VdsoCalled,
+        inLibcData: a => LibcData?.Any(r => a >= r.Start && a < r.End) == true);
 }
 
 public static class ConstructorRun
@@ -69,7 +72,7 @@ public static class ConstructorRun
         var (rdi, touched, syscalls) = p.RunTo(main, timeout, gadget, traps);
         bool vdsoCalled = vdso is { } w && touched.Any(a => a >= w.Start && a < w.End);
         if (rdi != argc)
-            return new ConstructorRunResult([], null, syscalls) { VdsoCalled = vdsoCalled };
+            return new ConstructorRunResult([], null, syscalls, LibcData(s)) { VdsoCalled = vdsoCalled };
         var pages = touched.ToHashSet();
         var spans = new List<(RsSpan Span, int Region)>();
         for (int t = 0; t < targets.Count; t++)
@@ -88,7 +91,18 @@ public static class ConstructorRun
                 i = j;
             }
         }
-        return new ConstructorRunResult(Cap(spans, MaxSpans).Select(x => x.Span).ToList(), main, syscalls) { VdsoCalled = vdsoCalled };
+        return new ConstructorRunResult(Cap(spans, MaxSpans).Select(x => x.Span).ToList(), main, syscalls, LibcData(s)) { VdsoCalled = vdsoCalled };
+    }
+
+    /// <summary>libc.so's writable data: its writable file regions and the anonymous rest of its .bss right after them.</summary>
+    static List<(ulong, ulong)> LibcData(Snapshot s)
+    {
+        var data = new List<(ulong Start, ulong End)>();
+        foreach (var r in s.Regions)
+            if ((r.Prot & MapsEntry.ProtWrite) != 0
+                && (Path.GetFileName(r.Name).StartsWith("libc.so", StringComparison.Ordinal) || (r.Name == "" && data.Any(d => d.End == r.Start))))
+                data.Add((r.Start, r.End));
+        return data;
     }
 
     /// <summary>The [vdso] code pages (not vvar: the vdso's own reads of it are not calls), watched if the kernel lets them be.</summary>

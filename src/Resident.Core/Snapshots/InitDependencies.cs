@@ -12,10 +12,12 @@ namespace Resident.Snapshots;
 /// <param name="Refusals">why a snapshot at main would be wrong for another exec, each reason once, in the order met; empty: none found.</param>
 /// <param name="Files">regular files the constructors opened read-only, each once: dependencies.</param>
 /// <param name="Absent">absolute paths they looked for and did not find: dependencies too (a file appearing there changes what they do).</param>
-public sealed record InitDependencies(IReadOnlyList<string> Refusals, IReadOnlyList<string> Files, IReadOnlyList<string> Absent)
+/// <param name="Reseed">words that hold randomness a takeover at main would draw afresh per exec, as it does the canary: malloc's tcache key.</param>
+public sealed record InitDependencies(IReadOnlyList<string> Refusals, IReadOnlyList<string> Files, IReadOnlyList<string> Absent,
+    IReadOnlyList<ulong> Reseed)
 {
     const long ENOENT = 2, ENOTDIR = 20;
-    const ulong O_ACCMODE = 3, O_CREAT = 0x40, O_TRUNC = 0x200;
+    const ulong O_ACCMODE = 3, O_CREAT = 0x40, O_TRUNC = 0x200, GRND_NONBLOCK = 1;
 
     /// <summary>x86_64 system call numbers the rules below name (SyscallTable holds ld.so's).</summary>
     static class Sys
@@ -51,10 +53,16 @@ public sealed record InitDependencies(IReadOnlyList<string> Refusals, IReadOnlyL
     /// Judges <paramref name="calls"/>, the constructors' system calls in order; a run that did
     /// not <paramref name="reachedMain"/> (it ended, hung or died, e.g. a thread it started
     /// faulted on a watched page) refuses as well, after what its calls showed.
+    /// <paramref name="inLibcData"/> says whether an address is in libc.so's own writable
+    /// data: glibc's malloc (2.34 and later) seeds its tcache key there at the first
+    /// allocation, getrandom(&amp;tcache_key, 8, GRND_NONBLOCK), the only 8-byte non-blocking
+    /// getrandom into libc's data in glibc 2.34 to 2.43 (arc4random keeps its state elsewhere).
     /// </summary>
-    public static InitDependencies Judge(IReadOnlyList<SyscallRecord> calls, bool reachedMain = true, bool vdsoCalled = false)
+    public static InitDependencies Judge(IReadOnlyList<SyscallRecord> calls, bool reachedMain = true, bool vdsoCalled = false,
+        Func<ulong, bool>? inLibcData = null)
     {
         var refusals = new List<string>();
+        var reseed = new List<ulong>();
         var files = new List<string>();
         var absent = new List<string>();
         var open = new Dictionary<long, string>();   // fd → what the constructors opened and still hold
@@ -77,6 +85,10 @@ public sealed record InitDependencies(IReadOnlyList<string> Refusals, IReadOnlyL
                     break;
                 case Sys.Getpid or Sys.Gettid or Sys.Getppid:
                     Refuse("a constructor reads its process id, which differs in every exec");
+                    break;
+                case Sys.Getrandom when c.Args[1] == 8 && c.Args[2] == GRND_NONBLOCK && c.Result == 8 && inLibcData?.Invoke(c.Args[0]) == true:
+                    if (!reseed.Contains(c.Args[0]))
+                        reseed.Add(c.Args[0]);
                     break;
                 case Sys.Getrandom:
                     Refuse("a constructor reads random bytes (getrandom), which must differ in every exec");
@@ -126,7 +138,7 @@ public sealed record InitDependencies(IReadOnlyList<string> Refusals, IReadOnlyL
         else
             foreach (var (fd, path) in open)
                 Refuse($"a constructor leaves {path} open (fd {fd}) at main");
-        return new InitDependencies(refusals, files, absent);
+        return new InitDependencies(refusals, files, absent, reseed);
     }
 
     static void JudgeOpen(SyscallRecord c, ulong flags, Action<string> refuse, Action<string> file, Action<string> absent,

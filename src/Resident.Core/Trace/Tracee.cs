@@ -96,6 +96,11 @@ internal static class Tracee
         {
             return (null, true, touched);
         }
+        catch (ErrnoException e) when (e.Errno == Interop.ESRCH)
+        {
+            // killed while stopped (a thread it started took the process down): not reaped yet
+            return (null, false, touched);
+        }
     }
 
     const long SyscallMprotect = 10;

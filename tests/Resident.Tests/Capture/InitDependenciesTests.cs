@@ -13,7 +13,7 @@ public sealed class InitDependenciesTests
 {
     static readonly Dictionary<string, string> Env = new() { ["PATH"] = "/usr/bin:/bin", ["HOME"] = "/root", ["LANG"] = "C" };
 
-    const string Includes = "#define _GNU_SOURCE\n#include <fcntl.h>\n#include <pthread.h>\n#include <signal.h>\n#include <stdio.h>\n"
+    const string Includes = "#define _GNU_SOURCE\n#include <fcntl.h>\n#include <pthread.h>\n#include <signal.h>\n#include <stdio.h>\n#include <stdlib.h>\n"
         + "#include <sys/random.h>\n#include <sys/stat.h>\n#include <sys/syscall.h>\n#include <time.h>\n#include <unistd.h>\n"
         + "static void *idle(void *a) { return a; }\nstatic void on_int(int s) { (void)s; }\n";
 
@@ -37,6 +37,21 @@ public sealed class InitDependenciesTests
         Assert.Empty(init.Refusals);
         Assert.Contains("/etc/passwd", init.Files);
         Assert.Contains("/nonexistent-resident/conf", init.Absent);
+    }
+
+    /// <summary>
+    /// The first malloc seeds glibc's tcache key with getrandom (2.34 and later): a word to
+    /// draw afresh per exec, not a refusal. The same call into the program's own data is one.
+    /// </summary>
+    [Fact]
+    public void MallocsTcacheKey_IsReseeded_NotRefused()
+    {
+        var init = Judge("malloc", "char *volatile p = malloc(100); free(p);");
+        Assert.Empty(init.Refusals);
+        Assert.Single(init.Reseed);
+        var own = Judge("ownrandom", "static char key[8]; getrandom(key, 8, GRND_NONBLOCK);");
+        Assert.Contains("a constructor reads random bytes (getrandom), which must differ in every exec", own.Refusals);
+        Assert.Empty(own.Reseed);
     }
 
     [Fact]
