@@ -26,9 +26,12 @@ public sealed record ConstructorRunResult(IReadOnlyList<RsSpan> Spans, ulong? Ma
     /// <summary>A constructor called into the vdso (its pages are watched in the run): clock_gettime, gettimeofday, time, getcpu.</summary>
     public bool VdsoCalled { get; init; }
 
-    /// <summary>What the constructors' system calls and vdso calls say about a snapshot taken at main (<see cref="InitDependencies"/>).</summary>
+    /// <summary>The names the constructors asked libc's getenv or secure_getenv for, each once, in order.</summary>
+    public IReadOnlyList<string> EnvironmentRead { get; init; } = [];
+
+    /// <summary>What the constructors' system calls, vdso calls and getenv calls say about a snapshot taken at main (<see cref="InitDependencies"/>).</summary>
     public InitDependencies Init => InitDependencies.Judge(Syscalls, reachedMain: Main is not null, vdsoCalled: VdsoCalled,
-        inLibcData: a => LibcData?.Any(r => a >= r.Start && a < r.End) == true);
+        inLibcData: a => LibcData?.Any(r => a >= r.Start && a < r.End) == true) with { Environment = EnvironmentRead };
 }
 
 public static class ConstructorRun
@@ -69,10 +72,12 @@ public static class ConstructorRun
         if (vdso is { } v)
             traps.Add(v);
         // main(argc, argv, envp): a stop elsewhere, or with another rdi, is not main
-        var (rdi, touched, syscalls) = p.RunTo(main, timeout, gadget, traps);
+        var getenv = EnvironmentReaders(s);
+        var (rdi, touched, syscalls, calls) = p.RunTo(main, timeout, gadget, traps, getenv);
+        var envRead = calls.Select(c => c.Arg).Distinct().ToList();
         bool vdsoCalled = vdso is { } w && touched.Any(a => a >= w.Start && a < w.End);
         if (rdi != argc)
-            return new ConstructorRunResult([], null, syscalls, LibcData(s)) { VdsoCalled = vdsoCalled };
+            return new ConstructorRunResult([], null, syscalls, LibcData(s)) { VdsoCalled = vdsoCalled, EnvironmentRead = envRead };
         var pages = touched.ToHashSet();
         var spans = new List<(RsSpan Span, int Region)>();
         for (int t = 0; t < targets.Count; t++)
@@ -91,7 +96,33 @@ public static class ConstructorRun
                 i = j;
             }
         }
-        return new ConstructorRunResult(Cap(spans, MaxSpans).Select(x => x.Span).ToList(), main, syscalls, LibcData(s)) { VdsoCalled = vdsoCalled };
+        return new ConstructorRunResult(Cap(spans, MaxSpans).Select(x => x.Span).ToList(), main, syscalls, LibcData(s)) { VdsoCalled = vdsoCalled, EnvironmentRead = envRead };
+    }
+
+    /// <summary>
+    /// Where libc's getenv and secure_getenv start in the process (an int3 on each names what
+    /// the constructors look up): their .dynsym values from the libc file mapped at offset 0,
+    /// kept only where they land in its code. None when there is no such libc.
+    /// </summary>
+    static List<ulong> EnvironmentReaders(Snapshot s)
+    {
+        var libc = s.Regions.FirstOrDefault(r => r.Kind == ImageFormat.RegionFile && r.Offset == 0
+            && Path.GetFileName(r.Name).StartsWith("libc.so", StringComparison.Ordinal));
+        if (libc is null)
+            return [];
+        byte[] elf;
+        try { elf = File.ReadAllBytes(libc.Name); }
+        catch (IOException) { return []; }
+        var found = new List<ulong>();
+        foreach (var name in new[] { "getenv", "secure_getenv" })
+        {
+            ulong? value;
+            try { value = DynamicSymbols.Find(elf, name); }
+            catch (InvalidDataException) { return []; }
+            if (value is ulong v && s.Regions.Any(r => r.Name == libc.Name && (r.Prot & MapsEntry.ProtExec) != 0 && r.Contains(libc.Start + v)))
+                found.Add(libc.Start + v);
+        }
+        return found;
     }
 
     /// <summary>libc.so's writable data: its writable file regions and the anonymous rest of its .bss right after them.</summary>

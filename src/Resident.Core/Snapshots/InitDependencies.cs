@@ -16,6 +16,13 @@ namespace Resident.Snapshots;
 public sealed record InitDependencies(IReadOnlyList<string> Refusals, IReadOnlyList<string> Files, IReadOnlyList<string> Absent,
     IReadOnlyList<ulong> Reseed)
 {
+    /// <summary>
+    /// Environment variables the constructors asked libc's getenv or secure_getenv for
+    /// (present or not): dependencies by name, whose values a later exec must match. Reads of
+    /// environ or envp itself are not seen.
+    /// </summary>
+    public IReadOnlyList<string> Environment { get; init; } = [];
+
     const long ENOENT = 2, ENOTDIR = 20;
     const ulong O_ACCMODE = 3, O_CREAT = 0x40, O_TRUNC = 0x200, GRND_NONBLOCK = 1;
 

@@ -51,11 +51,17 @@ public interface IStoppedProcess : IDisposable
     /// gets its protection back at its first fault, through <paramref name="gadget"/>, a
     /// "syscall; ret" in the process that no trap covers). Rdi is null when it ended, executed
     /// another program or took longer than <paramref name="timeout"/> (then it is killed).
-    /// Syscalls: every system call made on the way, in order.
+    /// Syscalls: every system call made on the way, in order. Calls: each entry into one of
+    /// <paramref name="watchedCalls"/> (function addresses, an int3 each), with the string its
+    /// first argument points at.
     /// Once called, memory is no longer what ld.so produced: read the snapshot first.
     /// </summary>
-    (ulong? Rdi, IReadOnlyList<ulong> Touched, IReadOnlyList<SyscallRecord> Syscalls) RunTo(ulong pc, TimeSpan timeout, ulong gadget, IReadOnlyList<PageTrap> traps);
+    RunToResult RunTo(ulong pc, TimeSpan timeout, ulong gadget, IReadOnlyList<PageTrap> traps, IReadOnlyList<ulong> watchedCalls);
 }
+
+/// <summary>What <see cref="IStoppedProcess.RunTo"/> saw.</summary>
+public sealed record RunToResult(ulong? Rdi, IReadOnlyList<ulong> Touched, IReadOnlyList<SyscallRecord> Syscalls,
+    IReadOnlyList<(ulong At, string Arg)> Calls);
 
 /// <summary>
 /// A range of a stopped process's memory whose pages <see cref="IStoppedProcess.RunTo"/>

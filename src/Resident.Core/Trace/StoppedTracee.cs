@@ -50,22 +50,22 @@ internal sealed class StoppedTracee : IStoppedProcess
         RemoteMemory.Read(Pid, addr, buffer);
     }
 
-    public (ulong? Rdi, IReadOnlyList<ulong> Touched, IReadOnlyList<SyscallRecord> Syscalls) RunTo(ulong pc, TimeSpan timeout, ulong gadget, IReadOnlyList<PageTrap> traps)
+    public RunToResult RunTo(ulong pc, TimeSpan timeout, ulong gadget, IReadOnlyList<PageTrap> traps, IReadOnlyList<ulong> watchedCalls)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         var log = new SyscallLog();
-        var run = _thread.Post(() => Tracee.ContinueToBreakpoint(Pid, pc, gadget, traps, log));
+        var run = _thread.Post(() => Tracee.ContinueToBreakpoint(Pid, pc, gadget, traps, log, watchedCalls));
         bool finished;
         try { finished = run.Wait(timeout); }
         catch (AggregateException) { finished = true; }
         if (!finished && !Tracer.KillUntilDone(run, () => { Interop.PidfdKill(_pidfd, Interop.SIGKILL); return true; }))
             throw new RefusalException("the program would not die after its constructors ran too long");
         if (!run.IsCompletedSuccessfully)
-            return (null, [], []);
-        var (rdi, ended, touched) = run.Result;
-        _ended |= ended;
+            return new RunToResult(null, [], [], []);
+        var outcome = run.Result;
+        _ended |= outcome.Ended;
         log.EndRun();
-        return (finished ? rdi : null, touched, log.Records);
+        return new RunToResult(finished ? outcome.Rdi : null, outcome.Touched, log.Records, outcome.Calls);
     }
 
     public void Dispose()

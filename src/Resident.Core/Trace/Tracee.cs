@@ -11,6 +11,12 @@ namespace Resident.Trace;
 internal static class Tracee
 {
     /// <summary>
+    /// How a <see cref="ContinueToBreakpoint"/> run ended. Calls: each hit of a watched
+    /// function, in order, with the string its first argument (rdi) points at.
+    /// </summary>
+    public sealed record RunOutcome(ulong? Rdi, bool Ended, List<ulong> Touched, List<(ulong At, string Arg)> Calls);
+
+    /// <summary>
     /// SIGKILL and reap, so no zombie stays. Only for a child not reaped yet (a stopped tracee
     /// is one: only this thread reaps it), else the pid could name another process by now.
     /// </summary>
@@ -45,11 +51,14 @@ internal static class Tracee
     /// instruction runs again. mprotect runs in the tracee through <paramref name="gadget"/>,
     /// a "syscall; ret" in its memory (which no trap may cover).
     /// </summary>
-    public static (ulong? Rdi, bool Ended, List<ulong> Touched) ContinueToBreakpoint(int pid, ulong pc, ulong gadget, IReadOnlyList<PageTrap> traps,
-        SyscallLog log)
+    public static RunOutcome ContinueToBreakpoint(int pid, ulong pc, ulong gadget, IReadOnlyList<PageTrap> traps,
+        SyscallLog log, IReadOnlyList<ulong> watchedCalls)
     {
         var touched = new List<ulong>();
+        var calls = new List<(ulong, string)>();
+        RunOutcome Outcome(ulong? rdi, bool ended) => new(rdi, ended, touched, calls);
         InsertBreakpoint(pid, pc);
+        var originals = watchedCalls.Where(a => a != pc).Distinct().ToDictionary(a => a, a => InsertBreakpoint(pid, a));
         Interop.PtraceSetOptions(pid, PtraceRun.Options | Interop.PTRACE_O_TRACEFORK | Interop.PTRACE_O_TRACEVFORK);
         try
         {
@@ -58,33 +67,45 @@ internal static class Tracee
                 if (InjectSyscall(pid, gadget, SyscallMprotect, t.Start, t.End - t.Start, 0) == 0)
                     set.Add(t);
                 else if (!t.Optional)
-                    return (null, false, touched);
+                    return Outcome(null, false);
             traps = set;
             Interop.PtraceSyscall(pid, 0);
             while (true)
             {
                 Interop.WaitPid(pid, out int status, Interop.__WALL);
                 if (Interop.WIfExited(status) || Interop.WIfSignaled(status))
-                    return (null, true, touched);
+                    return Outcome(null, true);
                 if (!Interop.WIfStopped(status))
                     continue;
                 int sig = Interop.WStopSig(status), ev = Interop.WPtraceEvent(status);
                 if (ev == Interop.PTRACE_EVENT_EXEC)
-                    return (null, false, touched);
+                    return Outcome(null, false);
                 if (ev == 0 && sig == PtraceRun.SyscallStop)
                 {
                     RecordSyscallStop(pid, log);
                     Interop.PtraceSyscall(pid, 0);
                     continue;
                 }
-                if (ev == 0 && sig == Interop.SIGTRAP && Interop.PtraceGetRegs(pid) is var regs && regs.Rip == pc + 1)
-                    return (regs.Rdi, false, touched);
+                if (ev == 0 && sig == Interop.SIGTRAP)
+                {
+                    var regs = Interop.PtraceGetRegs(pid);
+                    if (regs.Rip == pc + 1)
+                        return Outcome(regs.Rdi, false);
+                    if (originals.TryGetValue(regs.Rip - 1, out ulong original))
+                    {
+                        calls.Add((regs.Rip - 1, ReadArgument(pid, regs.Rdi)));
+                        if (!StepOver(pid, regs.Rip - 1, original))
+                            return Outcome(null, false);
+                        Interop.PtraceSyscall(pid, 0);
+                        continue;
+                    }
+                }
                 if (ev == 0 && sig == Interop.SIGSEGV && traps.Count > 0 && Interop.PtraceSigAddr(pid) is var addr
                     && traps.FirstOrDefault(t => addr >= t.Start && addr < t.End) is { End: > 0 } trap)
                 {
                     var (start, length) = trap.Whole ? (trap.Start, trap.End - trap.Start) : (addr & ~(ulong)(Page - 1), (ulong)Page);
                     if (InjectSyscall(pid, gadget, SyscallMprotect, start, length, trap.Prot) != 0)
-                        return (null, false, touched);
+                        return Outcome(null, false);
                     touched.Add(start);
                     Interop.PtraceSyscall(pid, 0);   // the faulting instruction runs again
                     continue;
@@ -94,13 +115,38 @@ internal static class Tracee
         }
         catch (ProgramEndedException)
         {
-            return (null, true, touched);
+            return Outcome(null, true);
         }
         catch (ErrnoException e) when (e.Errno == Interop.ESRCH)
         {
             // killed while stopped (a thread it started took the process down): not reaped yet
-            return (null, false, touched);
+            return Outcome(null, false);
         }
+    }
+
+    /// <summary>The string at <paramref name="addr"/> in the tracee ("" if unreadable).</summary>
+    static string ReadArgument(int pid, ulong addr)
+    {
+        try { return addr == 0 ? "" : RemoteMemory.ReadCString(pid, addr); }
+        catch (RefusalException) { return ""; }
+    }
+
+    /// <summary>
+    /// At a hit of the int3 at <paramref name="at"/>: runs the instruction it covers (the
+    /// original word back, one single step) and puts the int3 back. False if the step stopped
+    /// for anything else.
+    /// </summary>
+    static bool StepOver(int pid, ulong at, ulong original)
+    {
+        RemoveBreakpoint(pid, at, original);
+        Interop.PtraceSingleStep(pid, 0);
+        Interop.WaitPid(pid, out int status, Interop.__WALL);
+        if (Interop.WIfExited(status) || Interop.WIfSignaled(status))
+            throw new ProgramEndedException("ended during a single step");
+        if (!Interop.WIfStopped(status) || Interop.WStopSig(status) != Interop.SIGTRAP)
+            return false;
+        InsertBreakpoint(pid, at);
+        return true;
     }
 
     const long SyscallMprotect = 10;

@@ -60,6 +60,17 @@ public sealed class InitDependenciesTests
         var init = Judge("noctor", "");
         Assert.Empty(init.Refusals);
         Assert.Empty(init.Files);
+        Assert.Empty(init.Environment);
+    }
+
+    /// <summary>Names looked up through getenv and secure_getenv, set or not, each once: dependencies by name.</summary>
+    [Fact]
+    public void GetenvLookups_AreNamed()
+    {
+        var init = Judge("getenv", "char *volatile a = getenv(\"RESIDENT_TEST_UNSET\"); char *volatile b = secure_getenv(\"PATH\"); "
+            + "a = getenv(\"RESIDENT_TEST_UNSET\"); (void)a; (void)b;");
+        Assert.Equal(["RESIDENT_TEST_UNSET", "PATH"], init.Environment);
+        Assert.Empty(init.Refusals);
     }
 
     [Theory]
