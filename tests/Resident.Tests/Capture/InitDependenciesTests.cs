@@ -18,14 +18,15 @@ public sealed class InitDependenciesTests
         + "static void *idle(void *a) { return a; }\nstatic void on_int(int s) { (void)s; }\n";
 
     /// <summary>The judgement for a program whose one constructor runs <paramref name="body"/>.</summary>
-    static InitDependencies Judge(string name, string body, bool reachesMain = true)
+    static InitDependencies Judge(string name, string body, bool? reachesMain = true)
     {
         using var build = new NativeBuild();
         string prog = build.Compile(name,
             $"{Includes}__attribute__((constructor)) static void ctor(void) {{ {body} }}\nint main(void) {{ return 0; }}\n", "-pthread");
         using var p = Tracer.RunToResumePoint(prog, Env);
         var run = ConstructorRun.Record(p, SnapshotBuilder.Build(p));
-        Assert.Equal(reachesMain, run.Main is not null);
+        if (reachesMain is bool expected)
+            Assert.Equal(expected, run.Main is not null);
         return run.Init;
     }
 
@@ -95,16 +96,18 @@ public sealed class InitDependenciesTests
     }
 
     /// <summary>
-    /// A thread is not traced, so it faults on the code pages the run watches and the process
-    /// dies before main: the clone is named, and the run's end last. (glibc's pthread_create
-    /// blocks signals around the clone, and a first one installs its own handlers: refused too.)
+    /// A thread is not traced: where it runs code on a watched page the main thread has not run
+    /// yet, it faults and takes the process down before main (then that is said last). Either
+    /// way the clone is named. (glibc's pthread_create blocks signals around the clone, and a
+    /// first one installs its own handlers: refused too.)
     /// </summary>
     [Fact]
-    public void AThread_IsRefused_AndTheRunDidNotReachMain()
+    public void AThread_IsRefused()
     {
-        var init = Judge("thread", "pthread_t t; pthread_create(&t, 0, idle, 0); pthread_join(t, 0);", reachesMain: false);
+        var init = Judge("thread", "pthread_t t; pthread_create(&t, 0, idle, 0); pthread_join(t, 0);", reachesMain: null);
         Assert.Contains("a constructor starts a thread or a process, which a snapshot cannot hold", init.Refusals);
-        Assert.Equal("the constructors did not reach main under the tracer", init.Refusals[^1]);
+        Assert.Equal(init.Refusals.Contains("the constructors did not reach main under the tracer"),
+            init.Refusals[^1] == "the constructors did not reach main under the tracer");
     }
 
     [Fact]
