@@ -12,7 +12,9 @@ namespace Resident.Snapshots;
 /// constructors and would fault those pages in one by one: clang-format's took ~320 faults
 /// of libLLVM code, ~30 µs each here. main itself never runs: the program is killed at its first instruction.
 /// Anything unexpected (another entry sequence, a constructor that exits or hangs) records
-/// nothing, and the image is as good as without.
+/// nothing, and the image is as good as without. The same run records what the constructors
+/// depend on, for a snapshot at main (<see cref="ConstructorRunResult.Init"/>, docs/init-level.md):
+/// their system calls, calls into the vdso, and the names they look up with getenv.
 /// </summary>
 /// <param name="Spans">the prefault spans (rs_header.prefault), sorted; empty when nothing was recorded.</param>
 /// <param name="Main">main's address, when the run reached it (rdi == argc there); else null.</param>
@@ -71,8 +73,8 @@ public static class ConstructorRun
         var vdso = Vdso(s);
         if (vdso is { } v)
             traps.Add(v);
-        // main(argc, argv, envp): a stop elsewhere, or with another rdi, is not main
         var getenv = EnvironmentReaders(s);
+        // main(argc, argv, envp): a stop elsewhere, or with another rdi, is not main
         var (rdi, touched, syscalls, calls) = p.RunTo(main, timeout, gadget, traps, getenv);
         var envRead = calls.Select(c => c.Arg).Distinct().ToList();
         bool vdsoCalled = vdso is { } w && touched.Any(a => a >= w.Start && a < w.End);
@@ -112,7 +114,7 @@ public static class ConstructorRun
             return [];
         byte[] elf;
         try { elf = File.ReadAllBytes(libc.Name); }
-        catch (IOException) { return []; }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return []; }
         var found = new List<ulong>();
         foreach (var name in new[] { "getenv", "secure_getenv" })
         {

@@ -42,8 +42,10 @@ internal static class Tracee
     /// A tracee stopped by PtraceRun: an int3 at <paramref name="pc"/>, then
     /// PTRACE_SYSCALL until it is hit (rdi returned, Ended false) or the process ends (reaped:
     /// Ended true) or execs or something below fails (Rdi null). Every system call on the way
-    /// goes into <paramref name="log"/>. Signals for the program are
-    /// passed on; the int3 is left in place (the process is killed afterwards). A child a
+    /// goes into <paramref name="log"/>. Each of <paramref name="watchedCalls"/> (a function's
+    /// first instruction) gets an int3 too: a hit records rdi's string and steps over it.
+    /// Signals for the program are passed on; the int3s are left in place (the process is
+    /// killed afterwards). A child a
     /// constructor forks is traced from its birth and never let run: it dies with this thread
     /// (PTRACE_O_EXITKILL), so a capture leaves no process behind.
     /// Each of <paramref name="traps"/> is made PROT_NONE first; a page of it the program then
