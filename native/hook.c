@@ -428,6 +428,13 @@ static HOOK_NO_IMAGE int registry_dir(struct hook *h, int system)
 	return 1;
 }
 
+/* The registry rule's file name of an executable's image, "<dev hex>-<ino hex>.img"
+ * (RegistryPaths.ImageFileName). */
+static HOOK_NO_IMAGE char *image_name(char *to, char *end, const struct rs_stat *exe)
+{
+	return put(put_hex(put(put_hex(to, end, exe->st_dev), end, "-"), end, exe->st_ino), end, ".img");
+}
+
 static HOOK_NO_IMAGE int trusted(const struct rs_stat *st, rs_u32 euid, rs_u32 type)
 {
 	return (st->st_mode & RS_S_IFMT) == type && (st->st_uid == euid || st->st_uid == 0) && !(st->st_mode & 022);
@@ -442,8 +449,7 @@ static HOOK_NO_IMAGE int open_in(struct hook *h)
 {
 	struct rs_stat st, dir;
 	char *end = h->image_path + sizeof h->image_path - 1;
-	char *p = put_hex(put(h->image_path + h->dir_len, end, "/"), end, h->exe.st_dev);
-	put(put_hex(put(p, end, "-"), end, h->exe.st_ino), end, ".img");
+	image_name(put(h->image_path + h->dir_len, end, "/"), end, &h->exe);
 	/* Whatever sits at the path, opening it must not block (a FIFO) or have
 	 * side effects (a terminal); fstat below refuses anything but a file. */
 	long fd = rs_openat(RS_AT_FDCWD, h->image_path, RS_O_RDONLY | RS_O_NOFOLLOW | RS_O_CLOEXEC | RS_O_NONBLOCK | RS_O_NOCTTY);
@@ -497,8 +503,7 @@ static __attribute__((noinline)) int registered_elsewhere(struct hook *h)
 	if (n <= 0)
 		return 0;
 	exe[n] = 0;
-	put(put_hex(put(put_hex(own, own + sizeof own - 1, h->exe.st_dev), own + sizeof own - 1, "-"), own + sizeof own - 1, h->exe.st_ino),
-	    own + sizeof own - 1, ".img:");
+	put(image_name(own, own + sizeof own - 1, &h->exe), own + sizeof own - 1, ":");
 	rs_u64 own_len = rs_strlen(own);
 	for (int system = 0; system < 2; system++) {
 		if (!registry_dir(h, system))

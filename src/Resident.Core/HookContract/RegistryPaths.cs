@@ -4,7 +4,7 @@ namespace Resident.HookContract;
 
 /// <summary>
 /// Where images live and what they are called. The same rule is implemented once more in C, in
-/// native/hook.c (registry_dir, and open_in for the file name); RegistryRuleTests checks that both agree.
+/// native/hook.c (registry_dir, image_name); RegistryRuleTests checks that both agree.
 /// The hook looks in the user's registry first and, when it has no image, in the system's.
 /// </summary>
 public static class RegistryPaths
