@@ -20,20 +20,33 @@ public static partial class ImageWriter
     public static long Write(Snapshot s, string path, ulong id)
     {
         var (meta, regions) = Layout(s, id);
+        RemoveAbandonedTemporaries(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        long size = 0;
+        ReplaceAtomically(path, "write image",
+            temp => size = WriteFile(temp, meta, s.Regions, regions, MemoryMarshal.Read<RsHeader>(meta).FileSize));
+        return size;
+    }
+
+    /// <summary>
+    /// Has <paramref name="writeTemporary"/> write the new file next to <paramref name="path"/>
+    /// (a name <see cref="RemoveAbandonedTemporaries"/> recognises), renames it over the path
+    /// and fsyncs the directory; on any failure the temporary is removed and the old file is
+    /// as it was. An I/O failure is a RefusalException "cannot WHAT: REASON".
+    /// </summary>
+    static void ReplaceAtomically(string path, string what, Action<string> writeTemporary)
+    {
         string dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        RemoveAbandonedTemporaries(dir);
         string temp = Path.Combine(dir, $".{Path.GetFileName(path)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
         try
         {
-            long size = WriteFile(temp, meta, s.Regions, regions, MemoryMarshal.Read<RsHeader>(meta).FileSize);
+            writeTemporary(temp);
             File.Move(temp, path, overwrite: true);
             Interop.FsyncDirectory(dir);
-            return size;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             TryDelete(temp);
-            throw new RefusalException($"cannot write image: {OneLine(e)}");
+            throw new RefusalException($"cannot {what}: {OneLine(e)}");
         }
         catch
         {
@@ -78,39 +91,20 @@ public static partial class ImageWriter
     /// <paramref name="edit"/> and seals it again; the saved pages are copied as they are. Atomic
     /// as <see cref="Write"/>: into a temporary copy, fsynced, renamed over the image.
     /// </summary>
-    static void RewriteMeta(string path, SpanAction edit)
+    static void RewriteMeta(string path, SpanAction edit) => ReplaceAtomically(path, "rewrite image", temp =>
     {
-        string dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        string temp = Path.Combine(dir, $".{Path.GetFileName(path)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            File.Copy(path, temp);
-            using (var f = new FileStream(temp, FileMode.Open, FileAccess.ReadWrite))
-            {
-                var h = ReadHeader(f);
-                var meta = new byte[h.MetaSize];
-                f.ReadExactly(meta);
-                edit(meta);
-                BitConverter.TryWriteBytes(meta.AsSpan(32, 8), 0UL);
-                BitConverter.TryWriteBytes(meta.AsSpan(32, 8), ImageFormat.Checksum(meta));
-                f.Position = 0;
-                f.Write(meta);
-                f.Flush(flushToDisk: true);
-            }
-            File.Move(temp, path, overwrite: true);
-            Interop.FsyncDirectory(dir);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            TryDelete(temp);
-            throw new RefusalException($"cannot rewrite image: {OneLine(e)}");
-        }
-        catch
-        {
-            TryDelete(temp);
-            throw;
-        }
-    }
+        File.Copy(path, temp);
+        using var f = new FileStream(temp, FileMode.Open, FileAccess.ReadWrite);
+        var h = ReadHeader(f);
+        var meta = new byte[h.MetaSize];
+        f.ReadExactly(meta);
+        edit(meta);
+        BitConverter.TryWriteBytes(meta.AsSpan(32, 8), 0UL);
+        BitConverter.TryWriteBytes(meta.AsSpan(32, 8), ImageFormat.Checksum(meta));
+        f.Position = 0;
+        f.Write(meta);
+        f.Flush(flushToDisk: true);
+    });
 
     delegate void SpanAction(Span<byte> meta);
 
