@@ -1,3 +1,4 @@
+using Resident.Elf;
 using Resident.Format;
 using Resident.HookContract;
 using Resident.Proc;
@@ -50,7 +51,7 @@ public static class Capturer
         var (imagePath, id) = destination(stopped.ProgramPath, exe.Dev, exe.Ino);
         long size = ImageWriter.Write(snapshot, imagePath, id);
         // main from the executable's first byte (AT_PHDR follows the ELF header: SnapshotBuilder checks it)
-        ulong? mainOffset = constructors.Main - (snapshot.Header.AtPhdr - 64);
+        ulong? mainOffset = constructors.Main - (snapshot.Header.AtPhdr - ElfFile.HeaderSize);
         return new CaptureSummary(stopped.ProgramPath, imagePath, size, started.Elapsed, stopped.LazyBind, id) { MainOffset = mainOffset };
     }
 }

@@ -17,6 +17,9 @@ public sealed class ElfFile
     public const uint PtLoad = 1;
     public const uint PtDynamic = 2;
     public const uint PtInterp = 3;
+
+    /// <summary>sizeof(Elf64_Ehdr): AT_PHDR is this far past the executable's first byte (native/restore.h RS_EHDR_SIZE).</summary>
+    public const ulong HeaderSize = 64;
     const long DtFlags1 = 0x6ffffffb;
     const ulong Df1Pie = 0x08000000;
 

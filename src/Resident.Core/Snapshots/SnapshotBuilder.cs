@@ -245,9 +245,8 @@ public static class SnapshotBuilder
     /// </summary>
     static void CheckProgramHeaders(RsHeader h, IReadOnlyList<Region> regions)
     {
-        const ulong ElfHeaderSize = 64;
         var first = regions.FirstOrDefault(r => r.Kind == ImageFormat.RegionFile && r.File == 0 && r.Offset == 0);
-        if (first == null || h.AtPhdr != first.Start + ElfHeaderSize)
+        if (first == null || h.AtPhdr != first.Start + ElfFile.HeaderSize)
             throw new RefusalException("the program headers do not follow the ELF header (e_phoff is not 64): not supported");
     }
 
@@ -262,7 +261,7 @@ public static class SnapshotBuilder
         if (stat.Length <= 46)
             throw new RefusalException($"/proc/{p.Pid}/stat has {stat.Length} fields: no code and data bounds");
         var loads = Elf.ElfFile.Read(p.ProgramPath).ProgramHeaders.Where(ph => ph.Type == Elf.ElfFile.PtLoad).ToList();
-        ulong bias = h.AtPhdr - 64 - loads[0].VAddr;   // CheckProgramHeaders: AT_PHDR follows the ELF header
+        ulong bias = h.AtPhdr - ElfFile.HeaderSize - loads[0].VAddr;   // CheckProgramHeaders: AT_PHDR follows the ELF header
         h.MmStartCode = stat[26];
         h.MmEndCode = stat[27];
         h.MmStartData = stat[45];
