@@ -52,16 +52,19 @@ public sealed class Registrar(ImageRegistry registry, IReadOnlyDictionary<string
     /// </summary>
     public CaptureSummary Add(string program, bool throughWrapper = false, CaptureOptions? options = null)
     {
-        var file = ProgramFile.Identify(program);
-        var summary = throughWrapper
-            ? Capturer.CaptureThroughWrapper(file.Path, (p, dev, ino) => registry.Destination(p, dev, ino), environment, options)
-            : Capturer.Capture(file, (p, dev, ino) => registry.Destination(p, dev, ino), environment, options);
+        var summary = Capture(ProgramFile.Identify(program), throughWrapper, (p, dev, ino) => registry.Destination(p, dev, ino), options);
         registry.Publish(summary.ImagePath, summary.ProgramPath);
         return summary;
     }
 
+    /// <summary><paramref name="file"/> captured directly, or through it as a wrapper.</summary>
+    CaptureSummary Capture(ProgramFile file, bool throughWrapper, Capturer.ImageDestination destination, CaptureOptions? options) =>
+        throughWrapper
+            ? Capturer.CaptureThroughWrapper(file.Path, destination, environment, options)
+            : Capturer.Capture(file, destination, environment, options);
+
     /// <summary>
-    /// <see cref="Add"/>, then a second of timing (<see cref="Bench.StartMeasure"/>) before the
+    /// <see cref="Add"/>, then a second of timing (<see cref="StartMeasure"/>) before the
     /// image takes its place: it is captured into a directory of its own in the registry, timed
     /// normal against restored to main, and registered only if it starts faster, or with
     /// <paramref name="force"/>. Measured or not, an existing image of the program is replaced
@@ -81,9 +84,7 @@ public sealed class Registrar(ImageRegistry registry, IReadOnlyDictionary<string
                 final = image;
                 return (Path.Combine(staging, Path.GetFileName(image)), id);
             }
-            var summary = throughWrapper
-                ? Capturer.CaptureThroughWrapper(file.Path, Staged, environment, options)
-                : Capturer.Capture(file, Staged, environment, options);
+            var summary = Capture(file, throughWrapper, Staged, options);
             StartMeasurement? m = null;
             string? unmeasured = null;
             if (summary.MainOffset is not ulong main)
