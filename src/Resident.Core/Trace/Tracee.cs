@@ -141,14 +141,20 @@ internal static class Tracee
     static bool StepOver(int pid, ulong at, ulong original)
     {
         RemoveBreakpoint(pid, at, original);
-        Interop.PtraceSingleStep(pid, 0);
-        Interop.WaitPid(pid, out int status, Interop.__WALL);
-        if (Interop.WIfExited(status) || Interop.WIfSignaled(status))
-            throw new ProgramEndedException("ended during a single step");
-        if (!Interop.WIfStopped(status) || Interop.WStopSig(status) != Interop.SIGTRAP)
+        if (!SingleStep(pid, "a single step"))
             return false;
         InsertBreakpoint(pid, at);
         return true;
+    }
+
+    /// <summary>One instruction; true when it stopped as a step does (SIGTRAP). Throws ProgramEndedException if the process ended in it.</summary>
+    static bool SingleStep(int pid, string during)
+    {
+        Interop.PtraceSingleStep(pid, 0);
+        Interop.WaitPid(pid, out int status, Interop.__WALL);
+        if (Interop.WIfExited(status) || Interop.WIfSignaled(status))
+            throw new ProgramEndedException("ended during " + during);
+        return Interop.WIfStopped(status) && Interop.WStopSig(status) == Interop.SIGTRAP;
     }
 
     const long SyscallMprotect = 10;
@@ -165,12 +171,9 @@ internal static class Tracee
         var r = saved;
         (r.Rip, r.Rax, r.OrigRax, r.Rdi, r.Rsi, r.Rdx) = (gadget, (ulong)nr, ulong.MaxValue, a, b, c);
         Interop.PtraceSetRegs(pid, r);
-        Interop.PtraceSingleStep(pid, 0);
-        Interop.WaitPid(pid, out int status, Interop.__WALL);
-        if (Interop.WIfExited(status) || Interop.WIfSignaled(status))
-            throw new ProgramEndedException("ended during an injected system call");
+        bool trapped = SingleStep(pid, "an injected system call");
         var after = Interop.PtraceGetRegs(pid);
-        bool stepped = Interop.WIfStopped(status) && Interop.WStopSig(status) == Interop.SIGTRAP && after.Rip == gadget + 2;
+        bool stepped = trapped && after.Rip == gadget + 2;
         Interop.PtraceSetRegs(pid, saved);
         return stepped ? (long)after.Rax : -1;
     }
