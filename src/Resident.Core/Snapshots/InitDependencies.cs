@@ -1,4 +1,5 @@
 using Resident.Trace;
+using static Resident.Trace.SyscallTable;
 
 namespace Resident.Snapshots;
 
@@ -23,38 +24,15 @@ public sealed record InitDependencies(IReadOnlyList<string> Refusals, IReadOnlyL
     /// </summary>
     public IReadOnlyList<string> Environment { get; init; } = [];
 
-    const long ENOENT = 2, ENOTDIR = 20;
     const ulong O_ACCMODE = 3, O_CREAT = 0x40, O_TRUNC = 0x200, GRND_NONBLOCK = 1;
-
-    /// <summary>x86_64 system call numbers the rules below name (SyscallTable holds ld.so's).</summary>
-    static class Sys
-    {
-        public const long Read = 0, Write = 1, Open = 2, Close = 3, Stat = 4, Fstat = 5, Lstat = 6, Poll = 7, Lseek = 8;
-        public const long Mmap = 9, Mprotect = 10, Munmap = 11, Brk = 12, RtSigaction = 13, RtSigprocmask = 14, Ioctl = 16;
-        public const long Pread64 = 17, Pwrite64 = 18, Readv = 19, Writev = 20, Access = 21, SchedYield = 24, Mremap = 25;
-        public const long Madvise = 28, Dup = 32, Dup2 = 33, Getpid = 39, Socket = 41, Connect = 42, Socketpair = 53;
-        public const long Clone = 56, Fork = 57, Vfork = 58, Exit = 60, Uname = 63, Fcntl = 72, Getcwd = 79, Readlink = 89;
-        public const long Umask = 95, Gettimeofday = 96, Getrlimit = 97, Sysinfo = 99, Getuid = 102, Getgid = 104;
-        public const long Geteuid = 107, Getegid = 108, Getppid = 110, Sigaltstack = 131, Prctl = 157, Gettid = 186;
-        public const long Time = 201, Futex = 202, SchedGetaffinity = 204, Getdents64 = 217, ClockGettime = 228;
-        public const long ClockGetres = 229, ExitGroup = 231, Openat = 257, Newfstatat = 262, Readlinkat = 267;
-        public const long Faccessat = 269, Dup3 = 292, Prlimit64 = 302, Getrandom = 318, Statx = 332, Rseq = 334;
-        public const long Clone3 = 435, Faccessat2 = 439;
-    }
 
     /// <summary>Calls that read or map what is already there and change nothing a later exec would see.</summary>
     static readonly HashSet<long> Harmless =
     [
-        Sys.Read, Sys.Pread64, Sys.Readv, Sys.Lseek, Sys.Fstat, Sys.Stat, Sys.Lstat, Sys.Newfstatat, Sys.Statx, Sys.Access, Sys.Faccessat, Sys.Faccessat2,
-        Sys.Readlink, Sys.Readlinkat, Sys.Getdents64, Sys.Getcwd, Sys.Uname, Sys.Mmap, Sys.Munmap, Sys.Mprotect, Sys.Mremap, Sys.Madvise, Sys.Brk,
-        Sys.Getuid, Sys.Getgid, Sys.Geteuid, Sys.Getegid, Sys.Getrlimit, Sys.Futex, Sys.SchedGetaffinity, Sys.SchedYield, Sys.ClockGetres, Sys.Rseq,
+        Read, Pread64, Readv, Lseek, Fstat, Stat, Lstat, Newfstatat, Statx, Access, Faccessat, Faccessat2,
+        Readlink, Readlinkat, Getdents64, Getcwd, Uname, Mmap, Munmap, Mprotect, Mremap, Madvise, Brk,
+        Getuid, Getgid, Geteuid, Getegid, Getrlimit, Futex, SchedGetaffinity, SchedYield, ClockGetres, Rseq,
     ];
-
-    static readonly Dictionary<long, string> Names = new()
-    {
-        [Sys.Poll] = "poll", [Sys.Ioctl] = "ioctl", [Sys.Dup] = "dup", [Sys.Dup2] = "dup2", [Sys.Dup3] = "dup3", [Sys.Fcntl] = "fcntl",
-        [Sys.Sysinfo] = "sysinfo", [Sys.Prctl] = "prctl", [Sys.Exit] = "exit", [Sys.ExitGroup] = "exit_group",
-    };
 
     /// <summary>
     /// Judges <paramref name="calls"/>, the constructors' system calls in order; a run that did
@@ -80,61 +58,60 @@ public sealed record InitDependencies(IReadOnlyList<string> Refusals, IReadOnlyL
         {
             switch (c.Nr)
             {
-                case Sys.Open or Sys.Openat:
-                    JudgeOpen(c, c.Nr == Sys.Open ? c.Args[1] : c.Args[2], Refuse, p => Add(files, p), p => Add(absent, p), open);
+                case Open or Openat:
+                    JudgeOpen(c, c.Nr == Open ? c.Args[1] : c.Args[2], Refuse, p => Add(files, p), p => Add(absent, p), open);
                     break;
-                case Sys.Stat or Sys.Lstat or Sys.Newfstatat or Sys.Statx or Sys.Access or Sys.Faccessat or Sys.Faccessat2
-                    when c.Result is -ENOENT or -ENOTDIR && c.PathArg is ['/', ..]:
-                    Add(absent, c.PathArg);
+                case var _ when SyscallTable.ProbedAbsent(c):   // stat, access and the like (opens: above)
+                    Add(absent, c.PathArg!);
                     break;
-                case Sys.Close:
+                case Close:
                     open.Remove((long)c.Args[0]);
                     break;
-                case Sys.Getpid or Sys.Gettid or Sys.Getppid:
+                case Getpid or Gettid or Getppid:
                     Refuse("a constructor reads its process id, which differs in every exec");
                     break;
-                case Sys.Getrandom when c.Args[1] == 8 && c.Args[2] == GRND_NONBLOCK && c.Result == 8 && inLibcData?.Invoke(c.Args[0]) == true:
+                case Getrandom when c.Args[1] == 8 && c.Args[2] == GRND_NONBLOCK && c.Result == 8 && inLibcData?.Invoke(c.Args[0]) == true:
                     if (!reseed.Contains(c.Args[0]))
                         reseed.Add(c.Args[0]);
                     break;
-                case Sys.Getrandom:
+                case Getrandom:
                     Refuse("a constructor reads random bytes (getrandom), which must differ in every exec");
                     break;
-                case Sys.ClockGettime or Sys.Gettimeofday or Sys.Time or Sys.Sysinfo:
+                case ClockGettime or Gettimeofday or Time or Sysinfo:
                     Refuse("a constructor reads the time, which differs in every exec");
                     break;
-                case Sys.Clone or Sys.Clone3 or Sys.Fork or Sys.Vfork:
+                case Clone or Clone3 or Fork or Vfork:
                     Refuse("a constructor starts a thread or a process, which a snapshot cannot hold");
                     break;
-                case Sys.Socket or Sys.Socketpair or Sys.Connect:
+                case Socket or Socketpair or Connect:
                     Refuse("a constructor opens a socket, which a snapshot cannot hold");
                     break;
-                case Sys.Write or Sys.Writev or Sys.Pwrite64:
+                case Write or Writev or Pwrite64:
                     Refuse($"a constructor writes (fd {c.Args[0]}), which a restored start would not repeat");
                     break;
-                case Sys.RtSigaction when c.Args[1] != 0:
+                case RtSigaction when c.Args[1] != 0:
                     Refuse("a constructor installs a signal handler (kernel state the takeover does not re-create)");
                     break;
-                case Sys.RtSigprocmask when c.Args[1] != 0:
+                case RtSigprocmask when c.Args[1] != 0:
                     Refuse("a constructor changes the signal mask (kernel state the takeover does not re-create)");
                     break;
-                case Sys.Prlimit64 when c.Args[2] != 0:
+                case Prlimit64 when c.Args[2] != 0:
                     Refuse("a constructor changes a resource limit (kernel state the takeover does not re-create)");
                     break;
-                case Sys.Umask:
+                case Umask:
                     Refuse("a constructor sets the umask (kernel state the takeover does not re-create)");
                     break;
-                case Sys.Sigaltstack when c.Args[0] != 0:
+                case Sigaltstack when c.Args[0] != 0:
                     Refuse("a constructor sets an alternate signal stack (kernel state the takeover does not re-create)");
                     break;
-                case Sys.Ioctl:
+                case Ioctl:
                     Refuse($"a constructor asks about fd {c.Args[0]} (ioctl: is it a terminal?), which differs between execs");
                     break;
-                case Sys.RtSigaction or Sys.RtSigprocmask or Sys.Prlimit64 or Sys.Sigaltstack:
+                case RtSigaction or RtSigprocmask or Prlimit64 or Sigaltstack:
                     break;   // queries only
                 default:
                     if (!Harmless.Contains(c.Nr))
-                        Refuse($"a constructor calls {Name(c.Nr)}, which the init level does not allow");
+                        Refuse($"a constructor calls {SyscallTable.Name(c.Nr)}, which the init level does not allow");
                     break;
             }
         }
@@ -157,12 +134,8 @@ public sealed record InitDependencies(IReadOnlyList<string> Refusals, IReadOnlyL
             refuse($"a constructor opens {path} for writing");
             return;
         }
-        if (c.Result is -ENOENT or -ENOTDIR)
-        {
-            if (path.StartsWith('/'))
-                absent(path);
-            return;
-        }
+        if (SyscallTable.ProbedAbsent(c))
+            absent(path);
         if (c.Result < 0)
             return;
         open[c.Result] = path;
@@ -175,6 +148,4 @@ public sealed record InitDependencies(IReadOnlyList<string> Refusals, IReadOnlyL
         else
             file(path);
     }
-
-    static string Name(long nr) => Names.GetValueOrDefault(nr) ?? SyscallTable.Name(nr);
 }

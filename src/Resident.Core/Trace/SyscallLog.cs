@@ -9,7 +9,6 @@ namespace Resident.Trace;
 /// </summary>
 internal sealed class SyscallLog
 {
-    const long ENOENT = 2, ENOTDIR = 20;
     const int MaxOutput = 2048;
 
     readonly List<SyscallRecord> _records = [];
@@ -64,12 +63,9 @@ internal sealed class SyscallLog
 
     void Classify(SyscallRecord r)
     {
-        var info = SyscallTable.Lookup(r.Nr);
-        if (info is null || r.PathArg is null || !r.PathArg.StartsWith('/'))
-            return;
-        if (info.Probes && r.Result is -ENOENT or -ENOTDIR)
-            AddOnce(_probedAbsent, r.PathArg);
-        else if (r.Nr is SyscallTable.Open or SyscallTable.Openat && r.Result >= 0)
+        if (SyscallTable.ProbedAbsent(r))
+            AddOnce(_probedAbsent, r.PathArg!);
+        else if (r.Nr is SyscallTable.Open or SyscallTable.Openat && r.Result >= 0 && r.PathArg is ['/', ..])
             AddOnce(_opened, r.PathArg);
     }
 

@@ -3,7 +3,9 @@ namespace Resident.Trace;
 /// <summary>
 /// The x86_64 syscalls ld.so may make between exec and <c>_dl_start_user</c>, and what each
 /// means for the capture: where its path argument is, whether it changes kernel state the
-/// restorer cannot reproduce. One table, so allowing a syscall is a one-line change.
+/// restorer cannot reproduce. One table, so allowing a syscall is a one-line change. The
+/// numbers (and names) of the other calls the constructor run's judge names
+/// (Snapshots/InitDependencies) are here too: one list of x86_64 syscall numbers.
 /// </summary>
 internal static class SyscallTable
 {
@@ -16,6 +18,14 @@ internal static class SyscallTable
     public const long Statfs = 137, Fstatfs = 138, ArchPrctl = 158, SetTidAddress = 218, ExitGroup = 231;
     public const long Openat = 257, Newfstatat = 262, Readlinkat = 267, Faccessat = 269, SetRobustList = 273;
     public const long Prlimit64 = 302, Getrandom = 318, Statx = 332, Rseq = 334, Faccessat2 = 439;
+
+    // not made by ld.so before the stop; named by the constructor run's judge
+    public const long Poll = 7, RtSigaction = 13, RtSigprocmask = 14, Ioctl = 16, Pwrite64 = 18, Readv = 19;
+    public const long SchedYield = 24, Mremap = 25, Madvise = 28, Dup = 32, Dup2 = 33, Getpid = 39, Socket = 41;
+    public const long Connect = 42, Socketpair = 53, Clone = 56, Fork = 57, Vfork = 58, Exit = 60, Fcntl = 72;
+    public const long Umask = 95, Gettimeofday = 96, Getrlimit = 97, Sysinfo = 99, Getppid = 110, Sigaltstack = 131;
+    public const long Prctl = 157, Gettid = 186, Time = 201, Futex = 202, SchedGetaffinity = 204, Getdents64 = 217;
+    public const long ClockGettime = 228, ClockGetres = 229, Dup3 = 292, Clone3 = 435;
 
     const ulong ArchSetFs = 0x1002, ArchGetFs = 0x1003, ArchGetGs = 0x1004, ArchGetCpuid = 0x1011;
     const ulong ArchCetStatus = 0x3001, ArchShstkStatus = 0x5005;
@@ -52,9 +62,23 @@ internal static class SyscallTable
         [ExitGroup] = new("exit_group", Allowed: false),
     };
 
+    /// <summary>Names of calls outside <see cref="Table"/> that messages name.</summary>
+    static readonly Dictionary<long, string> OtherNames = new()
+    {
+        [Poll] = "poll", [Ioctl] = "ioctl", [Dup] = "dup", [Dup2] = "dup2", [Dup3] = "dup3", [Fcntl] = "fcntl",
+        [Sysinfo] = "sysinfo", [Prctl] = "prctl", [Exit] = "exit",
+    };
+
     public static Info? Lookup(long nr) => Table.GetValueOrDefault(nr);
 
-    public static string Name(long nr) => Lookup(nr)?.Name ?? $"syscall {nr}";
+    public static string Name(long nr) => Lookup(nr)?.Name ?? OtherNames.GetValueOrDefault(nr) ?? $"syscall {nr}";
+
+    /// <summary>
+    /// Did <paramref name="r"/> look for an absolute path that is not there (a probe failing
+    /// with ENOENT or ENOTDIR)? Then the path's absence is a dependency.
+    /// </summary>
+    public static bool ProbedAbsent(SyscallRecord r) =>
+        Lookup(r.Nr) is { Probes: true } && r.Result is -Interop.ENOENT or -Interop.ENOTDIR && r.PathArg is ['/', ..];
 
     /// <summary>Null when <paramref name="r"/> may happen before the stop, else why not.</summary>
     public static string? Refusal(SyscallRecord r)
