@@ -352,12 +352,15 @@ static void test_checksum(void)
 
 static char *plan_envp[] = {"HOME=/root", "LD_LIBRARY_PATH=/opt/lib", 0};
 
+/* The synthetic image (as built) parsed and planned against fake live facts;
+ * a refusal is counted as a failure. */
 static int plan(struct rs_image *img, struct rs_live *live, struct rs_args **args, int *fds)
 {
 	struct rs_why why = {0};
 	struct rs_texts t = {"/usr/bin/prog", 2, {1, 2}};
 	if (!parse(img, &why)) {
 		fprintf(stderr, "plan: parse refused: %s\n", why.reason);
+		failures++;
 		return 0;
 	}
 	build_live(live);
@@ -371,8 +374,10 @@ static int plan(struct rs_image *img, struct rs_live *live, struct rs_args **arg
 	rs_auxv_decode(&live->aux, auxv);
 	fds[0] = 7, fds[1] = 8, fds[2] = -1;
 	*args = rs_prepare(img, live, fds, 6, &t, &why);
-	if (!*args)
+	if (!*args) {
 		fprintf(stderr, "plan: prepare refused: %s %s\n", why.reason, why.detail ? why.detail : "");
+		failures++;
+	}
 	return *args != 0;
 }
 
@@ -406,10 +411,8 @@ static void test_plan(void)
 	struct rs_args *a;
 	int fds[3];
 	build_image();
-	if (!plan(&img, &live, &a, fds)) {
-		failures++;
+	if (!plan(&img, &live, &a, fds))
 		return;
-	}
 	/* maps: one per region, patched region writable first, the right fds */
 	EXPECT(a->map_count == 5, "map count %u", a->map_count);
 	EXPECT(a->span_count == 1 && a->spans[0].start == RODATA_LO + 4096 && a->spans[0].end == RODATA_LO + 8192,
@@ -450,10 +453,8 @@ static void test_plan(void)
 	/* a kernel without ARCH_MAP_VDSO_64: far from the live block, one direct move per VMA */
 	rs_test_no_vdso_map = 1;
 	build_image();
-	if (!plan(&img, &live, &a, fds)) {
-		failures++;
+	if (!plan(&img, &live, &a, fds))
 		return;
-	}
 	EXPECT(a->vdso_map == 0 && a->move_count == 2 && a->moves[1].from == (rs_uptr)vdso && a->moves[1].to == 0x7f0000004000ull,
 	       "direct moves");
 	struct rs_range keep2[3] = {{a->self, a->self + a->self_len}, stack, {(rs_uptr)vdso - 0x4000, (rs_uptr)vdso + 0x2000}};
@@ -507,10 +508,8 @@ static void test_plan_limits(void)
 	struct rs_args *a;
 	int fds[3];
 	build_image();
-	if (!plan(&img, &live, &a, fds)) {
-		failures++;
+	if (!plan(&img, &live, &a, fds))
 		return;
-	}
 	rs_u64 wide = a->self_len, data = 0;
 	for (rs_u32 i = 0; i < img.region_count; i++)
 		if (img.regions[i].prot & RS_PROT_WRITE || img.regions[i].flags & RS_RF_PATCHED)
@@ -563,10 +562,8 @@ static void test_plan_bounce(void)
 	rs_test_no_vdso_map = 1;
 	int planned = plan(&img, &live, &a, fds);
 	rs_test_no_vdso_map = 0;
-	if (!planned) {
-		failures++;
+	if (!planned)
 		return;
-	}
 	rs_u64 bounce = a->moves[0].to; /* page-aligned, inside the mapping, room for the whole block */
 	EXPECT(a->move_count == 4, "bounce move count %u", a->move_count);
 	EXPECT(bounce % 4096 == 0 && bounce > a->self && bounce + 0x6000 <= a->self + a->self_len, "bounce area in the mapping");
