@@ -36,9 +36,6 @@ public sealed record ProgramFile(string Path, ulong Dev, ulong Ino, uint Mode)
         return new ProgramFile(real, st.Dev, st.Ino, st.Mode);
     }
 
-    /// <summary>Whether <paramref name="dev"/>/<paramref name="ino"/> name this file (a replaced file is another inode).</summary>
-    public bool SameInode(ulong dev, ulong ino) => Dev == dev && Ino == ino;
-
     static string? SearchPath(string name)
     {
         foreach (string dir in (Environment.GetEnvironmentVariable("PATH") ?? "/usr/local/bin:/usr/bin:/bin").Split(':'))
