@@ -1,4 +1,5 @@
 using System.Text.Json.Serialization;
+using Resident.Capture;
 using Resident.Format;
 using Resident.HookContract;
 using Resident.Proc;
@@ -23,12 +24,10 @@ public sealed record ListItem(ulong? Id, string? Program, string Image, long? Si
             return new ListItem(null, null, e.Path, null, null, "corrupt", e.Error, null, null);
         string? why = Staleness.Of(img);
         var h = img.Header;
-        bool measured = h.MeasuredNormalNs != 0 && h.MeasuredResidentNs != 0;
+        // the measurement add printed, from the same nanoseconds: list and show format it as add did
+        var m = h.MeasuredNormalNs != 0 && h.MeasuredResidentNs != 0 ? new StartMeasurement(h.MeasuredNormalNs, h.MeasuredResidentNs) : null;
         return new ListItem(h.Id, img.ExePath, e.Path, (long)h.FileSize, img.LevelName, why is null ? "fresh" : "stale", why,
-            img.CaptureTime, img.LazyBind,
-            // unrounded: list and show format these exactly as add formatted the same nanoseconds
-            measured ? (double)h.MeasuredResidentNs / h.MeasuredNormalNs : null,
-            measured ? h.MeasuredNormalNs / 1e6 : null, measured ? h.MeasuredResidentNs / 1e6 : null);
+            img.CaptureTime, img.LazyBind, m?.Ratio, m?.NormalMs, m?.ResidentMs);
     }
 
     /// <summary>"0.71×", or "-" when not measured.</summary>

@@ -7,7 +7,7 @@ namespace Resident.Capture;
 /// the image. Whole nanoseconds, the values the image header keeps, so that what `add` prints
 /// and what `list` and `show` print later are computed from the same numbers.
 /// </summary>
-public sealed record StartMeasurement(ulong NormalNs, ulong ResidentNs, int RunsPerMode)
+public sealed record StartMeasurement(ulong NormalNs, ulong ResidentNs)
 {
     public double NormalMs => NormalNs / 1e6;
     public double ResidentMs => ResidentNs / 1e6;
@@ -61,7 +61,7 @@ public static class StartMeasure
         for (int round = 0; round < MinRounds || clock.Elapsed < budget; round++)
             foreach (var (mode, launcher) in round % 2 == 0 ? [("normal", normal), ("resident", resident)] : new[] { ("resident", resident), ("normal", normal) })
                 times[mode].Add(Block(launcher, mode));
-        return new StartMeasurement(Nanoseconds(Median(times["normal"])), Nanoseconds(Median(times["resident"])), times["normal"].Count * BlockRuns);
+        return new StartMeasurement(Nanoseconds(Median(times["normal"])), Nanoseconds(Median(times["resident"])));
     }
 
     /// <summary>Milliseconds per run of <see cref="BlockRuns"/> runs, each of which must reach main.</summary>
