@@ -27,8 +27,9 @@ typedef unsigned long long rs_u64;
 typedef long long rs_i64;
 
 #define RS_MAGIC "RESIDENT" /* 8 bytes, no NUL stored */
-/* 2: rlimit_stack appended to rs_header; 3: heap_word, heap_prefault; 4: prefault; 5: rs_file ctime, rs_header mm_* */
-#define RS_VERSION 5u
+/* 2: rlimit_stack appended to rs_header; 3: heap_word, heap_prefault; 4: prefault; 5: rs_file ctime, rs_header mm_*;
+ * 6: the init level (RS_LEVEL_INIT, rs_header frame_* mm_*brk env_deps, patch kinds 8-12) */
+#define RS_VERSION 6u
 #define RS_PAGE 4096u
 
 /* Image names in a registry directory: printf("%llx-%llx.img", dev, ino) of the
@@ -36,6 +37,7 @@ typedef long long rs_i64;
 
 /* rs_header.level */
 #define RS_LEVEL_LINK 1u /* stopped at ld.so's _dl_start_user: no constructor run */
+#define RS_LEVEL_INIT 2u /* stopped at main's first instruction: the constructors have run (docs/init-level.md) */
 
 /* rs_header.flags */
 #define RS_HF_LAZY_BIND 1u /* captured without LD_BIND_NOW (program needed lazy binding) */
@@ -109,6 +111,21 @@ struct rs_region {
 /* RS_PATCH_AUXV_VALUE: the value of the auxv entry with a_type == index
  * (AT_PLATFORM, AT_EXECFN, AT_RANDOM, ...); absent: fall back */
 #define RS_PATCH_AUXV_VALUE 7u
+/* version 6, init level only: */
+/* RS_PATCH_ARGC_COUNT: the 4-byte int at addr + index (0 or 4) becomes this exec's argc; the word's
+ * other four bytes are delta's (the saved word). A frame below main keeps argc so. */
+#define RS_PATCH_ARGC_COUNT 8u
+/* RS_PATCH_ARG_BASENAME: argv[index] after its last '/' (glibc's program_invocation_short_name) */
+#define RS_PATCH_ARG_BASENAME 9u
+/* RS_PATCH_MANGLED: the address delta, mangled with this exec's pointer guard as glibc's PTR_MANGLE
+ * does (rol(delta ^ guard, 17)): atexit handlers, setjmp buffers. The guard is fresh per exec. */
+#define RS_PATCH_MANGLED 10u
+/* RS_PATCH_MANGLED_ARGC: &argc + delta, mangled the same way (a setjmp buffer's rsp and rbp) */
+#define RS_PATCH_MANGLED_ARGC 11u
+/* RS_PATCH_RANDOM: eight bytes drawn afresh per exec: a word a constructor filled from getrandom
+ * (glibc malloc's tcache key) */
+#define RS_PATCH_RANDOM 12u
+#define RS_PATCH_KIND_MAX 12u
 
 /* One word in the snapshot that pointed into the capture's initial stack. */
 struct rs_patch {
@@ -245,7 +262,25 @@ struct rs_header {
 	rs_u64 measured_normal_ns; /* `resident add`'s timing, for list and show (the hook does not read it): a start
 	                            * to main without this image, median ns; 0 = not measured */
 	rs_u64 measured_resident_ns; /* the same start restored from this image */
+
+	/* version 6: the init level (level RS_LEVEL_INIT; every field 0 at the link level). The
+	 * snapshot is taken at main's first instruction. The restore rebuilds the frames below main
+	 * in this exec's stack, ending where this exec's argc is, and resumes in main's caller at
+	 * frame_resume, the first of the loads of main's arguments before its call, so that main
+	 * gets this exec's argc, argv and environment, and its return goes to exit() */
+	rs_u64 frame_addr; /* rsp at main at capture: the frames are [frame_addr, old_stack_argc), at most
+	                    * RS_FRAME_MAX bytes; patches inside them move with them */
+	rs_u64 frame_blob; /* file offset of their bytes (inside the checksummed metadata) */
+	rs_u64 frame_resume; /* where the takeover resumes (written at the frames' first word, the
+	                      * return address main's call will push again) */
+	rs_u64 mm_start_brk; /* the program break at capture: the kernel's start_brk and brk are set to */
+	rs_u64 mm_brk; /* these (PR_SET_MM_MAP), so that malloc's heap grows on where it ended */
+	struct rs_table env_deps; /* rs_u32 string offsets: the variables the constructors looked up
+	                           * (getenv), "NAME=VALUE" as set at capture or "NAME" unset; an exec
+	                           * where one differs starts normally; entry_size 4 */
 };
+
+#define RS_FRAME_MAX 4096u
 
 #define RS_PREFAULT_MAX 4096u
 

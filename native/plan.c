@@ -85,7 +85,7 @@ static void plan_layout(const struct rs_image *img, rs_u64 block_len, struct rs_
 	l->maps_off = off;
 	off += (rs_u64)img->region_count * sizeof(struct rs_map);
 	l->pokes_off = off;
-	off += ((rs_u64)img->patch_count + RS_EXTRA_POKES) * sizeof(struct rs_poke);
+	off += ((rs_u64)img->patch_count + img->frame_len / 8 + RS_EXTRA_POKES) * sizeof(struct rs_poke);
 	l->fds_off = off;
 	off += ((rs_u64)img->file_count + 1) * sizeof(int);
 	l->spans_off = off = (off + 7) & ~7ull;
@@ -317,30 +317,41 @@ static void poke_auxv(struct rs_args *a, const struct rs_image *img, const struc
  * low byte zeroed), so they are fresh per exec instead of frozen in the image. */
 static void poke_guards(struct rs_args *a, const struct rs_image *img, const struct rs_live *live)
 {
-	const rs_u8 *rnd = (const rs_u8 *)rs_aux(&live->aux, AT_RANDOM); /* present: rs_check_live */
-	rs_u64 canary = 0, guard = 0;
-	for (int i = 7; i >= 0; i--) {
-		canary = canary << 8 | rnd[i];
-		guard = guard << 8 | rnd[8 + i];
-	}
-	add_poke(a, img->h->fs_base + RS_TCB_CANARY, canary & ~0xfful);
+	rs_u64 canary, guard;
+	rs_live_guards(live, &canary, &guard);
+	add_poke(a, img->h->fs_base + RS_TCB_CANARY, canary);
 	add_poke(a, img->h->fs_base + RS_TCB_GUARD, guard);
 }
 
-static void fill_pokes(struct rs_args *a, const struct rs_image *img, const struct rs_live *live)
+/* The init level's frames below main, word by word, into this exec's stack
+ * (rs_frame_at); the patches that follow overwrite the words they patch. */
+static void poke_frame(struct rs_args *a, const struct rs_image *img, const struct rs_live *live)
 {
-	rs_u64 base;
+	const rs_u64 *w = (const rs_u64 *)img->frame;
+	rs_u64 at = rs_frame_at(img, live);
+	for (rs_u64 i = 0; i < img->frame_len / 8; i++)
+		add_poke(a, at + 8 * i, w[i]);
+}
+
+/* Needs a fresh word for RS_PATCH_RANDOM patches: 0 if getrandom fails (a
+ * filter, an early boot's empty pool): then the program starts normally. */
+static int fill_pokes(struct rs_args *a, const struct rs_image *img, const struct rs_live *live)
+{
 	a->poke_count = 0;
+	poke_frame(a, img, live);
 	for (rs_u32 i = 0; i < img->patch_count; i++) {
 		const struct rs_patch *p = &img->patches[i];
-		rs_patch_base(img, live, p, &base); /* resolvable: rs_check_live */
-		add_poke(a, p->addr, base + (rs_u64)p->delta);
+		rs_u64 random = 0;
+		if (p->kind == RS_PATCH_RANDOM && rs_getrandom(&random, sizeof random, RS_GRND_NONBLOCK) != sizeof random)
+			return 0;
+		add_poke(a, rs_patch_addr(img, live, p), rs_patch_value(img, live, p, random)); /* resolvable: rs_check_live */
 	}
 	poke_auxv(a, img, live);
 	poke_guards(a, img, live);
 	/* glibc's default thread stack size is the soft stack limit, page-aligned */
 	if (live->rlimit_stack != img->h->rlimit_stack && rs_stacksize_patchable(img, live))
 		add_poke(a, img->h->stacksize_word, rs_page_up(live->rlimit_stack));
+	return 1;
 }
 
 /* Unmap everything but the kept ranges (sorted here; they may touch). */
@@ -430,7 +441,10 @@ static void fill_state(struct rs_args *a, const struct rs_image *img, const stru
 	a->rseq_sig = h->rseq_sig;
 	a->live_rseq = live->rseq_area;
 	a->argc_addr = (rs_uptr)live->argv - 8;
-	a->resume_cont = h->resume_cont;
+	/* link level: return into _dl_start_user below argc; init level: into
+	 * main's caller, at the rebuilt frames' first word */
+	a->resume_sp = img->frame ? rs_frame_at(img, live) : a->argc_addr - 8;
+	a->resume_cont = img->frame ? h->frame_resume : h->resume_cont;
 	a->user_entry = h->user_entry;
 	a->gadget = h->ldso_base + h->syscall_ret_off;
 	a->heap_word = h->heap_word;
@@ -478,6 +492,10 @@ static void fill_mm(struct rs_args *a, const struct rs_image *img, const struct 
 	m->start_data = h->mm_start_data;
 	m->end_data = h->mm_end_data;
 	m->start_brk = m->brk = heap_base(img, live, (rs_u64)brk, avoid, n);
+	if (img->frame) { /* init level: malloc's heap goes on where it ended at capture */
+		m->start_brk = h->mm_start_brk;
+		m->brk = h->mm_brk;
+	}
 	m->start_stack = (rs_uptr)live->argv - 8;
 	m->arg_start = (rs_uptr)live->argv[0];
 	m->arg_end = m->env_start = strings_end(live->argv[0], live->argc);
@@ -510,8 +528,8 @@ static void fill_fds(struct rs_args *a, const struct rs_image *img, const struct
 }
 
 /* The anonymous mapping is zero-filled, so only set fields need writing. */
-static void fill_args(struct rs_args *a, const struct rs_layout *l, const struct rs_image *img, const struct rs_live *live, const int *fds,
-		      int image_fd, const struct rs_texts *t)
+static int fill_args(struct rs_args *a, const struct rs_layout *l, const struct rs_image *img, const struct rs_live *live, const int *fds,
+		     int image_fd, const struct rs_texts *t)
 {
 	rs_u8 *self = (rs_u8 *)a - l->args_off;
 	a->self = (rs_uptr)self;
@@ -523,10 +541,12 @@ static void fill_args(struct rs_args *a, const struct rs_layout *l, const struct
 	a->spans = (struct rs_span *)(self + l->spans_off);
 	fill_maps(a, img, fds, image_fd);
 	fill_spans(a, img);
-	fill_pokes(a, img, live);
+	if (!fill_pokes(a, img, live))
+		return 0;
 	fill_fds(a, img, live, fds, image_fd);
 	fill_state(a, img, live);
 	fill_texts(a, t);
+	return 1;
 }
 
 /* ADDR if it lies in the executable's code (room for the exit stub), else 0. */
@@ -552,6 +572,12 @@ struct rs_args *rs_prepare(const struct rs_image *img, const struct rs_live *liv
 		rs_refuse(why, "main not in the executable's code", "RESIDENT_MEASURE would let main run");
 		return 0;
 	}
+	/* The routine writes the frames below main over ld.so's, which are dead
+	 * by then, but never over its own: they lie below this one. */
+	if (img->frame && rs_frame_at(img, live) < rs_page_down(live->sp) + RS_PAGE) {
+		rs_refuse(why, "address conflict", "the frames below main");
+		return 0;
+	}
 	find_block(img, live, &b);
 	int remap = b.live != b.start && can_map_vdso(b.start);
 	plan_layout(img, !remap && block_overlaps(&b) ? b.end - b.start : 0, &l);
@@ -568,7 +594,11 @@ struct rs_args *rs_prepare(const struct rs_image *img, const struct rs_live *liv
 	}
 	struct rs_args *a = (struct rs_args *)(self + l.args_off);
 	rs_copy((void *)self, __start_rs_restore, (rs_u64)(__stop_rs_restore - __start_rs_restore));
-	fill_args(a, &l, img, live, fds, image_fd, texts);
+	if (!fill_args(a, &l, img, live, fds, image_fd, texts)) {
+		rs_munmap(self, l.span);
+		rs_refuse(why, "getrandom failed", "a word the constructors drew at random");
+		return 0;
+	}
 	if (!l.heap)
 		a->heap_prefault = 0;
 	a->end_at = end_at;

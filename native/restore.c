@@ -20,8 +20,8 @@ _Static_assert(sizeof(struct rs_header) % 8 == 0, "header is 8-aligned");
 _Static_assert(RS_OFFSETOF(struct rs_header, checksum) == 32, "checksum word");
 _Static_assert(RS_OFFSETOF(struct rs_header, rlimit_stack) == 624 && RS_OFFSETOF(struct rs_header, heap_word) == 632 &&
 		   RS_OFFSETOF(struct rs_header, prefault) == 648 && RS_OFFSETOF(struct rs_header, mm_start_code) == 664 &&
-		   sizeof(struct rs_header) == 728,
-	       "v5 header");
+		   RS_OFFSETOF(struct rs_header, frame_addr) == 728 && sizeof(struct rs_header) == 784,
+	       "v6 header");
 _Static_assert(sizeof(struct rs_span) == 16, "rs_span");
 _Static_assert(sizeof(struct rs_file) == 64, "rs_file");
 _Static_assert(sizeof(struct rs_region) == 48, "rs_region");
@@ -97,6 +97,28 @@ static const void *table_at(const rs_u8 *meta, rs_u64 meta_size, const struct rs
 
 const char *rs_image_string(const struct rs_image *img, rs_u64 off) { return off < img->strings_size ? img->strings + off : 0; }
 
+/* The init level's frames below main: 8-aligned, at most RS_FRAME_MAX bytes
+ * ending at the capture's argc, which is 16-aligned as every exec's is, so the
+ * frames keep their alignment in any exec. The link level has none. */
+static int locate_frame(struct rs_image *img, struct rs_why *why)
+{
+	const struct rs_header *h = img->h;
+	img->frame = 0;
+	img->frame_len = 0;
+	if (h->level == RS_LEVEL_LINK)
+		return !(h->frame_addr | h->frame_blob | h->frame_resume | h->mm_start_brk | h->mm_brk | h->env_deps.count) ||
+		       rs_refuse(why, "corrupt image: init fields at the link level", 0);
+	if (h->level != RS_LEVEL_INIT)
+		return rs_refuse(why, "corrupt image: level", 0);
+	rs_u64 len = h->old_stack_argc - h->frame_addr;
+	if (h->old_stack_argc % 16 || h->frame_addr % 8 || h->frame_addr >= h->old_stack_argc || len > RS_FRAME_MAX ||
+	    h->frame_blob % 8 || h->frame_blob > img->meta_size || len > img->meta_size - h->frame_blob)
+		return rs_refuse(why, "corrupt image: frames below main", 0);
+	img->frame = img->meta + h->frame_blob;
+	img->frame_len = len;
+	return 1;
+}
+
 static int locate_tables(struct rs_image *img, struct rs_why *why)
 {
 	const struct rs_header *h = img->h;
@@ -105,8 +127,10 @@ static int locate_tables(struct rs_image *img, struct rs_why *why)
 	img->patches = table_at(img->meta, img->meta_size, &h->patches, sizeof(struct rs_patch));
 	img->env = table_at(img->meta, img->meta_size, &h->env, sizeof(rs_u32));
 	img->prefault = table_at(img->meta, img->meta_size, &h->prefault, sizeof(struct rs_span));
-	if (!img->files || !img->regions || !img->patches || !img->env || !img->prefault)
+	img->env_deps = table_at(img->meta, img->meta_size, &h->env_deps, sizeof(rs_u32));
+	if (!img->files || !img->regions || !img->patches || !img->env || !img->prefault || !img->env_deps)
 		return rs_refuse(why, "corrupt image: table", 0);
+	img->env_dep_count = h->env_deps.count;
 	img->file_count = h->files.count;
 	img->region_count = h->regions.count;
 	img->patch_count = h->patches.count;
@@ -121,7 +145,7 @@ static int locate_tables(struct rs_image *img, struct rs_why *why)
 		return rs_refuse(why, "corrupt image: strings", 0);
 	if (img->file_count == 0)
 		return rs_refuse(why, "corrupt image: no files", 0);
-	return 1;
+	return locate_frame(img, why);
 }
 
 static int check_files_table(const struct rs_image *img, struct rs_why *why)
@@ -213,19 +237,25 @@ static int executable(const struct rs_image *img, rs_u64 addr)
 	return r && r->prot & RS_PROT_EXEC;
 }
 
+static int in_frame(const struct rs_image *img, rs_u64 addr) { return img->frame && addr >= img->h->frame_addr && addr < img->h->old_stack_argc; }
+
 static int check_patches_table(const struct rs_image *img, struct rs_why *why)
 {
 	for (rs_u32 i = 0; i < img->patch_count; i++) {
 		const struct rs_patch *p = &img->patches[i];
-		if (p->kind < RS_PATCH_ARGC || p->kind > RS_PATCH_AUXV_VALUE)
+		rs_u32 last = img->h->level == RS_LEVEL_INIT ? RS_PATCH_KIND_MAX : RS_PATCH_AUXV_VALUE;
+		if (p->kind < RS_PATCH_ARGC || p->kind > last || (p->kind == RS_PATCH_ARGC_COUNT && p->index != 0 && p->index != 4))
 			return rs_refuse(why, "corrupt image: patch kind", 0);
 		if (p->kind == RS_PATCH_ENV_STRING && !rs_image_string(img, p->index))
 			return rs_refuse(why, "corrupt image: patch name", 0);
-		if (p->addr % 8 || !pokeable(img, p->addr, 8))
+		if (p->addr % 8 || !(pokeable(img, p->addr, 8) || in_frame(img, p->addr)))
 			return rs_refuse(why, "corrupt image: patch outside writable region", 0);
 	}
 	for (rs_u32 i = 0; i < img->env_count; i++)
 		if (!rs_image_string(img, img->env[i]))
+			return rs_refuse(why, "corrupt image: env", 0);
+	for (rs_u32 i = 0; i < img->env_dep_count; i++)
+		if (!rs_image_string(img, img->env_deps[i]))
 			return rs_refuse(why, "corrupt image: env", 0);
 	return 1;
 }
@@ -345,6 +375,9 @@ static int check_state(const struct rs_image *img, struct rs_why *why)
 		return rs_refuse(why, "corrupt image: heap", 0);
 	if (!executable(img, h->resume_cont) || !executable(img, h->user_entry) || h->syscall_ret_off > RS_TASK_SIZE ||
 	    !executable(img, h->ldso_base + h->syscall_ret_off))
+		return rs_refuse(why, "corrupt image: resume state", 0);
+	if (h->level == RS_LEVEL_INIT &&
+	    (!executable(img, h->frame_resume) || h->heap_prefault || h->mm_brk < h->mm_start_brk || h->mm_brk > RS_TASK_SIZE))
 		return rs_refuse(why, "corrupt image: resume state", 0);
 	return 1;
 }
@@ -501,6 +534,27 @@ static int other_audit_modules(const char *s)
 	return modules > 1;
 }
 
+static const char *live_env(const struct rs_live *live, const char *name);
+
+/* The variables the constructors looked up (init level): each set to the
+ * same value as at capture ("NAME=VALUE"), or unset ("NAME"). */
+static int check_env_deps(const struct rs_image *img, const struct rs_live *live, struct rs_why *why)
+{
+	for (rs_u32 i = 0; i < img->env_dep_count; i++) {
+		const char *dep = img->strings + img->env_deps[i];
+		rs_u64 n = env_name_len(dep);
+		char name[256];
+		if (n >= sizeof name)
+			return rs_refuse(why, "corrupt image: env", 0);
+		rs_copy(name, dep, n);
+		name[n] = 0;
+		const char *now = live_env(live, name);
+		if (dep[n] ? !now || !rs_streq(now, dep) : now != 0)
+			return env_refuse(why, dep);
+	}
+	return 1;
+}
+
 static int check_env(const struct rs_image *img, const struct rs_live *live, struct rs_why *why)
 {
 	for (rs_u64 i = 0; i < live->env_count; i++) {
@@ -512,7 +566,7 @@ static int check_env(const struct rs_image *img, const struct rs_live *live, str
 	for (rs_u32 i = 0; i < img->env_count; i++)
 		if (!env_in_live(live, img->strings + img->env[i]))
 			return env_refuse(why, img->strings + img->env[i]);
-	return 1;
+	return check_env_deps(img, live, why);
 }
 
 /* The envp string whose name is name, or 0. */
@@ -523,6 +577,48 @@ static const char *live_env(const struct rs_live *live, const char *name)
 		if (env_name_len(live->envp[i]) == n && rs_memeq(live->envp[i], name, n))
 			return live->envp[i];
 	return 0;
+}
+
+/* After the last '/', as glibc's program_invocation_short_name. */
+static const char *basename_of(const char *s)
+{
+	const char *b = s;
+	for (; *s; s++)
+		if (*s == '/')
+			b = s + 1;
+	return b;
+}
+
+/* PTR_MANGLE of x86_64 glibc: xor with the guard, rotate left by 17. */
+static rs_u64 mangle(rs_u64 v, rs_u64 guard)
+{
+	v ^= guard;
+	return v << 17 | v >> 47;
+}
+
+rs_u64 rs_patch_value(const struct rs_image *img, const struct rs_live *live, const struct rs_patch *p, rs_u64 random)
+{
+	rs_u64 base = 0, canary, guard;
+	rs_patch_base(img, live, p, &base);
+	switch (p->kind) {
+	case RS_PATCH_ARGC_COUNT: {
+		rs_u32 shift = p->index * 8;
+		return ((rs_u64)p->delta & ~(0xffffffffull << shift)) | (live->argc & 0xffffffffull) << shift;
+	}
+	case RS_PATCH_MANGLED:
+	case RS_PATCH_MANGLED_ARGC:
+		rs_live_guards(live, &canary, &guard);
+		return mangle(base + (rs_u64)p->delta, guard);
+	case RS_PATCH_RANDOM:
+		return random;
+	default:
+		return base + (rs_u64)p->delta;
+	}
+}
+
+rs_u64 rs_patch_addr(const struct rs_image *img, const struct rs_live *live, const struct rs_patch *p)
+{
+	return in_frame(img, p->addr) ? p->addr - img->h->old_stack_argc + live->args_lo : p->addr;
 }
 
 /* rs_patch_base(img, live, p, base): this exec's BASE for patch p (image.h);
@@ -551,12 +647,31 @@ int rs_patch_base(const struct rs_image *img, const struct rs_live *live, const 
 		*base = (rs_uptr)live_env(live, img->strings + p->index);
 		found = *base != 0;
 		break;
+	case RS_PATCH_ARG_BASENAME:
+		found = p->index < live->argc;
+		*base = found ? (rs_uptr)basename_of(live->argv[p->index]) : 0;
+		break;
+	case RS_PATCH_MANGLED_ARGC:
+		*base = (rs_uptr)live->argv - 8;
+		break;
+	case RS_PATCH_ARGC_COUNT:
+	case RS_PATCH_MANGLED:
+	case RS_PATCH_RANDOM:
+		*base = 0;
+		break;
 	default:
 		found = rs_aux_has(&live->aux, p->index);
 		*base = rs_aux(&live->aux, p->index);
 		break;
 	}
 	return found;
+}
+
+static rs_u64 lo_zone(const struct rs_live *live)
+{
+	rs_u64 lo, hi;
+	rs_stack_zone(live, &lo, &hi);
+	return lo;
 }
 
 /* Every BASE is in this exec's initial stack (the arrays, the strings, the
@@ -569,13 +684,17 @@ static int check_patches(const struct rs_image *img, const struct rs_live *live,
 		const struct rs_patch *p = &img->patches[i];
 		if (rs_patch_base(img, live, p, &base)) {
 			rs_u64 value = base + (rs_u64)p->delta;
-			if (value < live->args_lo || value >= live->stack_end)
+			if (p->kind == RS_PATCH_ARGC_COUNT || p->kind == RS_PATCH_MANGLED || p->kind == RS_PATCH_RANDOM)
+				continue;
+			/* the init level's frames below main, and the dead stack under them */
+			rs_u64 lo = img->frame ? lo_zone(live) : live->args_lo;
+			if (value < lo || value >= live->stack_end)
 				return rs_refuse(why, "corrupt image: patch value", 0);
 			continue;
 		}
 		if (p->kind == RS_PATCH_ENV_STRING)
 			return rs_refuse(why, "env differs", img->strings + p->index);
-		return rs_refuse(why, p->kind == RS_PATCH_ARG_STRING ? "too few arguments" : "auxv entry missing", 0);
+		return rs_refuse(why, p->kind == RS_PATCH_ARG_STRING || p->kind == RS_PATCH_ARG_BASENAME ? "too few arguments" : "auxv entry missing", 0);
 	}
 	return 1;
 }

@@ -114,7 +114,10 @@ struct rs_image {
 	const struct rs_patch *patches;
 	const rs_u32 *env;
 	const struct rs_span *prefault;
-	rs_u32 file_count, region_count, patch_count, env_count, prefault_count;
+	const rs_u32 *env_deps;
+	const rs_u8 *frame; /* init level: the frames below main (frame_len bytes), else 0 */
+	rs_u64 frame_len;
+	rs_u32 file_count, region_count, patch_count, env_count, prefault_count, env_dep_count;
 	const char *strings;
 	rs_u64 strings_size;
 };
@@ -137,8 +140,34 @@ const char *rs_image_string(const struct rs_image *img, rs_u64 off);
 int rs_check_live(const struct rs_image *img, const struct rs_live *live, struct rs_why *why);
 
 /* rs_patch_base(img, live, p, base): this exec's BASE for patch p (image.h:
- * the word becomes BASE + delta); returns 0 if it does not exist here. */
+ * the word becomes BASE + delta); returns 0 if it does not exist here. The
+ * kinds that are not BASE + delta (ARGC_COUNT, MANGLED, RANDOM) have base 0. */
 int rs_patch_base(const struct rs_image *img, const struct rs_live *live, const struct rs_patch *p, rs_u64 *base);
+
+/* rs_patch_value(img, live, p, random): the word patch p writes in this exec
+ * (its base exists: rs_check_live), random the fresh word of RS_PATCH_RANDOM. */
+rs_u64 rs_patch_value(const struct rs_image *img, const struct rs_live *live, const struct rs_patch *p, rs_u64 random);
+
+/* rs_patch_addr(img, live, p): where patch p writes in this exec: its address,
+ * moved with the frames below main when it lies in them (init level). */
+rs_u64 rs_patch_addr(const struct rs_image *img, const struct rs_live *live, const struct rs_patch *p);
+
+/* The frames below main in this exec's stack: they end where its argc is. */
+RS_INLINE rs_u64 rs_frame_at(const struct rs_image *img, const struct rs_live *live) { return live->args_lo - img->frame_len; }
+
+/* This exec's canary (low byte 0) and pointer guard, as glibc derives them
+ * from the 16 AT_RANDOM bytes (present: rs_check_live). */
+RS_INLINE void rs_live_guards(const struct rs_live *live, rs_u64 *canary, rs_u64 *guard)
+{
+	const rs_u8 *rnd = (const rs_u8 *)rs_aux(&live->aux, AT_RANDOM);
+	rs_u64 c = 0, g = 0;
+	for (int i = 7; i >= 0; i--) {
+		c = c << 8 | rnd[i];
+		g = g << 8 | rnd[8 + i];
+	}
+	*canary = c & ~0xfful;
+	*guard = g;
+}
 
 /* rs_stack_zone(live, lo, hi): [lo, hi) is what the live stack owns or may
  * grow into; no snapshot mapping may lie there. */

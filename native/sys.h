@@ -50,6 +50,7 @@ typedef unsigned long rs_uptr;
 #define RS_MAP_POPULATE 0x8000
 #define RS_MADV_POPULATE_READ 22 /* Linux 5.14+ */
 #define RS_MADV_POPULATE_WRITE 23 /* Linux 5.14+; older kernels: -EINVAL */
+#define RS_GRND_NONBLOCK 1
 #define RS_MAP_FIXED_NOREPLACE 0x100000
 #define RS_MREMAP_MAYMOVE 1
 #define RS_MREMAP_FIXED 2
@@ -160,6 +161,7 @@ RS_INLINE long rs_set_robust_list(rs_u64 head, rs_u64 len) { return RS_SC(__NR_s
 RS_INLINE long rs_rseq(rs_u64 area, rs_u32 len, int flags, rs_u32 sig) { return RS_SC(__NR_rseq, area, len, flags, sig, 0, 0); }
 RS_INLINE long rs_uname(struct rs_utsname *u) { return RS_SC(__NR_uname, u, 0, 0, 0, 0, 0); }
 RS_INLINE long rs_getrlimit(int res, rs_u64 lim[2]) { return RS_SC(__NR_prlimit64, 0, res, 0, lim, 0, 0); }
+RS_INLINE long rs_getrandom(void *buf, rs_u64 n, int flags) { return RS_SC(__NR_getrandom, buf, n, flags, 0, 0, 0); }
 RS_INLINE long rs_clock_gettime(int clk, struct rs_timespec *ts) { return RS_SC(__NR_clock_gettime, clk, ts, 0, 0, 0, 0); }
 RS_INLINE __attribute__((noreturn)) void rs_exit_group(int code)
 {

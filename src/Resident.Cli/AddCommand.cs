@@ -11,7 +11,7 @@ namespace Resident.Cli;
 /// <param name="HookPath">the hook to time starts with (null: no timing, as --no-measure).</param>
 /// <param name="Force">--force: register even a program that starts slower restored.</param>
 public sealed record AddSettings(IReadOnlyList<string> Programs, string RegistryDir, bool ThroughWrapper = false, bool System = false,
-    bool Quiet = false, ulong? StackLimit = null, string? HookPath = null, bool Force = false);
+    bool Quiet = false, ulong? StackLimit = null, string? HookPath = null, bool Force = false, bool Init = false);
 
 /// <summary>
 /// resident add PROG... — captures each program right after ld.so relocated it and stores the
@@ -41,6 +41,17 @@ public static class AddCommand
         {
             Description = "register even a program that starts slower restored than normally (add times both and refuses it otherwise)",
         };
+        var level = new Option<string>("--level")
+        {
+            Description = "link (default): snapshot once ld.so has loaded and relocated the libraries; the constructors run at every "
+                + "start. init: snapshot at main, after the constructors, so a start skips them too - only when the capture proves "
+                + "their result is the same for every exec (no pid, time, random bytes, threads, sockets, writes, kept fds; the files "
+                + "they read and the variables they look up become dependencies). A refused init level says why and registers the "
+                + "link level",
+            HelpName = "link|init",
+            DefaultValueFactory = _ => "link",
+        };
+        level.AcceptOnlyFromAmong("link", "init");
         var noMeasure = new Option<bool>("--no-measure")
         {
             Description = "do not time the starts (about a second per program): register without knowing the gain",
@@ -52,10 +63,10 @@ public static class AddCommand
             "          resident add --stack-limit 64M /usr/lib/gcc/x86_64-linux-gnu/12/cc1\n" +
             "After each capture, starts to main are timed normal against restored for about a second (main never runs, the\n" +
             "constructors do, as at capture); a program that starts slower restored is not registered unless --force.")
-        { programs, wrapper, system, quiet, stack, force, noMeasure };
+        { programs, wrapper, system, quiet, stack, level, force, noMeasure };
         cmd.SetAction(r => Run(new AddSettings(r.GetValue(programs)!, Cli.RegistryDirFor(r.GetValue(system)), r.GetValue(wrapper),
             r.GetValue(system), r.GetValue(quiet), r.GetValue(stack) is { } size ? ParseSize(size) : null,
-            r.GetValue(noMeasure) ? null : Cli.HookPath, r.GetValue(force)), stdout, stderr));
+            r.GetValue(noMeasure) ? null : Cli.HookPath, r.GetValue(force), r.GetValue(level) == "init"), stdout, stderr));
         return cmd;
     }
 
@@ -80,7 +91,7 @@ public static class AddCommand
         {
             try
             {
-                var options = new CaptureOptions(s.StackLimit);
+                var options = new CaptureOptions(s.StackLimit, s.Init);
                 if (s.HookPath is null)
                 {
                     var summary = registrar.Add(program, s.ThroughWrapper, options);
@@ -118,7 +129,9 @@ public static class AddCommand
     {
         string via = wrapper is null ? "" : $" (exec'd by {wrapper})";
         string lazy = summary.LazyBind ? " (lazy binding: the program does not start with LD_BIND_NOW=1)" : "";
-        return $"registered {summary.ProgramPath}{via} (id {summary.Id}): image {Cli.FormatSize(summary.ImageSize)}, " +
+        string level = summary.Level == Format.ImageFormat.LevelInit ? " at the init level"
+            : summary.InitRefused is { } why ? $" at the link level (init level refused: {why})" : "";
+        return $"registered {summary.ProgramPath}{via} (id {summary.Id}){level}: image {Cli.FormatSize(summary.ImageSize)}, " +
             $"captured in {summary.Elapsed.TotalMilliseconds:0} ms{lazy}";
     }
 }

@@ -29,21 +29,28 @@ public static class Capturer
     /// <summary>As above, the image path and id chosen once the capture succeeded (no id is spent on a refusal).</summary>
     public static CaptureSummary Capture(ProgramFile program, ImageDestination destination,
         IReadOnlyDictionary<string, string> environment, CaptureOptions? options = null) =>
-        Capture(() => Tracer.RunToResumePoint(program, environment, options ?? CaptureOptions.Default), destination);
+        Capture(() => Tracer.RunToResumePoint(program, environment, options ?? CaptureOptions.Default), destination, options?.Init == true);
 
     /// <summary>As <see cref="Capture(ProgramFile, ImageDestination, IReadOnlyDictionary{string, string}, CaptureOptions?)"/> for the first
     /// dynamically linked program <paramref name="wrapperPath"/> execs (<see cref="Tracer.RunThroughWrapper"/>).</summary>
     public static CaptureSummary CaptureThroughWrapper(string wrapperPath, ImageDestination destination,
         IReadOnlyDictionary<string, string> environment, CaptureOptions? options = null) =>
-        Capture(() => Tracer.RunThroughWrapper(wrapperPath, environment, options ?? CaptureOptions.Default), destination);
+        Capture(() => Tracer.RunThroughWrapper(wrapperPath, environment, options ?? CaptureOptions.Default), destination, options?.Init == true);
 
-    static CaptureSummary Capture(Func<IStoppedProcess> run, ImageDestination destination)
+    static CaptureSummary Capture(Func<IStoppedProcess> run, ImageDestination destination, bool init)
     {
         var started = System.Diagnostics.Stopwatch.StartNew();
         using var stopped = run();
-        var snapshot = SnapshotBuilder.Build(stopped);
-        var constructors = ConstructorRun.Record(stopped, snapshot);   // last: the process runs on
-        snapshot.Prefault = constructors.Spans;
+        var link = SnapshotBuilder.Build(stopped);
+        var constructors = ConstructorRun.Record(stopped, link);   // the process runs on to main
+        link.Prefault = constructors.Spans;
+        var snapshot = link;
+        string? initRefused = null;
+        if (init)
+        {
+            try { snapshot = SnapshotBuilder.BuildAtMain(stopped, link, constructors); }
+            catch (RefusalException e) { initRefused = e.Message; }   // the link level is registered instead
+        }
         var exe = snapshot.Files[0];   // the executable's stamp, checked against the inode the process maps
         var now = FileStamp.Of(stopped.ProgramPath, exe.Flags);
         if (now is null || now.Dev != exe.Dev || now.Ino != exe.Ino)
@@ -52,7 +59,12 @@ public static class Capturer
         long size = ImageWriter.Write(snapshot, imagePath, id);
         // main from the executable's first byte (AT_PHDR follows the ELF header: SnapshotBuilder checks it)
         ulong? mainOffset = constructors.Main - (snapshot.Header.AtPhdr - ElfFile.HeaderSize);
-        return new CaptureSummary(stopped.ProgramPath, imagePath, size, started.Elapsed, stopped.LazyBind, id) { MainOffset = mainOffset };
+        return new CaptureSummary(stopped.ProgramPath, imagePath, size, started.Elapsed, stopped.LazyBind, id)
+        {
+            MainOffset = mainOffset,
+            Level = snapshot.Header.Level,
+            InitRefused = initRefused,
+        };
     }
 }
 
@@ -60,4 +72,10 @@ public sealed record CaptureSummary(string ProgramPath, string ImagePath, long I
 {
     /// <summary>main's offset from the executable's first byte, when the capture reached it; what `resident add` times a start to.</summary>
     public ulong? MainOffset { get; init; }
+
+    /// <summary>The image's level (ImageFormat.LevelLink or LevelInit).</summary>
+    public uint Level { get; init; } = ImageFormat.LevelLink;
+
+    /// <summary>Why the init level was asked for and refused (the link level was captured instead); else null.</summary>
+    public string? InitRefused { get; init; }
 }

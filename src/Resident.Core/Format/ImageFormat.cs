@@ -3,7 +3,7 @@ using Resident.HookContract;
 
 namespace Resident.Format;
 
-// The C# mirror of native/image.h (format version 5); docs/image-format.md is the spec.
+// The C# mirror of native/image.h (format version 6); docs/image-format.md is the spec.
 // Field order, widths and names (snake_case there, PascalCase here) must match the header
 // exactly: tests/Resident.Tests/Image/LayoutTests.cs compiles image.h with gcc and compares
 // every size and offset. Fields are only appended; see the spec's versioning rules.
@@ -13,11 +13,13 @@ namespace Resident.Format;
 public static class ImageFormat
 {
     public const string Magic = "RESIDENT";
-    public const uint Version = 5; // 2: rlimit_stack appended to rs_header; 3: heap_word, heap_prefault; 4: prefault; 5: rs_file ctime, rs_header mm_*
+    public const uint Version = 6; // 2: rlimit_stack appended to rs_header; 3: heap_word, heap_prefault; 4: prefault; 5: rs_file ctime, rs_header mm_*; 6: the init level
     public const uint PageSize = Interop.PageSize;
     public const int MaxVdsoVmas = 4;
 
     public const uint LevelLink = 1;
+    public const uint LevelInit = 2;
+    public const uint FrameMax = 4096;
     public const uint HeaderFlagLazyBind = 1;
 
     public const uint FileMapped = 1;
@@ -37,6 +39,11 @@ public static class ImageFormat
     public const uint PatchArgString = 5;
     public const uint PatchEnvString = 6;
     public const uint PatchAuxvValue = 7;
+    public const uint PatchArgcCount = 8;
+    public const uint PatchArgBasename = 9;
+    public const uint PatchMangled = 10;
+    public const uint PatchMangledArgc = 11;
+    public const uint PatchRandom = 12;
 
     public const uint VdsoVvar = 1;
     public const uint VdsoVvarVclock = 2;
@@ -211,6 +218,14 @@ public unsafe struct RsHeader
     public ulong StacksizeWord;
     public ulong MeasuredNormalNs;
     public ulong MeasuredResidentNs;
+
+    // version 6: the init level
+    public ulong FrameAddr;
+    public ulong FrameBlob;
+    public ulong FrameResume;
+    public ulong MmStartBrk;
+    public ulong MmBrk;
+    public RsTable EnvDeps;
 }
 
 /// <summary>rs_header.vdso_vmas: struct rs_vdso_vma[RS_MAX_VDSO_VMAS], inline.</summary>

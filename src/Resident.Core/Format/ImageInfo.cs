@@ -18,6 +18,9 @@ public sealed record ImageInfo(
     /// <summary>rs_header.prefault: pages the constructors touched at capture.</summary>
     public IReadOnlyList<RsSpan> Prefault { get; init; } = [];
 
+    /// <summary>Init level: the variables the constructors looked up ("NAME=VALUE" or "NAME" unset).</summary>
+    public IReadOnlyList<string> EnvDeps { get; init; } = [];
+
     public unsafe string Platform { get { var h = Header; return FixedText.Get(h.Platform, 16); } }
 
     public unsafe string KernelRelease { get { var h = Header; return FixedText.Get(h.KernelRelease, 65); } }
@@ -28,7 +31,7 @@ public sealed record ImageInfo(
 
     public bool LazyBind => (Header.Flags & ImageFormat.HeaderFlagLazyBind) != 0;
 
-    public string LevelName => Header.Level == ImageFormat.LevelLink ? "link" : $"level-{Header.Level}";
+    public string LevelName => Header.Level switch { ImageFormat.LevelLink => "link", ImageFormat.LevelInit => "init", var l => $"level-{l}" };
 
     /// <summary>Bytes of saved pages (the image's own share of memory).</summary>
     public long SavedBytes => Regions.Where(r => r.Kind == ImageFormat.RegionImage).Sum(r => (long)r.Length);

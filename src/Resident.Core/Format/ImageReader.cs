@@ -56,8 +56,14 @@ public static class ImageReader
         var mask = Slice(meta, h.CpuFeaturesMask, h.CpuFeaturesLen, "cpu features mask").ToArray();
 
         CheckRegions(regions, files, h);
-        CheckPatches(patches, regions);
-        return new ImageInfo(path, h, Str(h.ExePath), files, regions, patches, env, cpu, mask) { Prefault = prefault };
+        if (h.Level is not (ImageFormat.LevelLink or ImageFormat.LevelInit))
+            throw new InvalidDataException($"unknown level {h.Level}");
+        ulong frameLen = h.Level == ImageFormat.LevelInit ? h.OldStackArgc - h.FrameAddr : 0;
+        if (h.Level == ImageFormat.LevelInit && (h.FrameAddr >= h.OldStackArgc || frameLen > ImageFormat.FrameMax))
+            throw new InvalidDataException("the frames below main are not below argc");
+        CheckPatches(patches, regions, h.Level, h.FrameAddr, h.OldStackArgc);
+        var envDeps = Table<uint>(meta, h.EnvDeps, "env_deps").Select(Str).ToList();
+        return new ImageInfo(path, h, Str(h.ExePath), files, regions, patches, env, cpu, mask) { Prefault = prefault, EnvDeps = envDeps };
     }
 
     /// <summary>
@@ -171,12 +177,15 @@ public static class ImageReader
         }
     }
 
-    static void CheckPatches(List<Patch> patches, List<Region> regions)
+    static void CheckPatches(List<Patch> patches, List<Region> regions, uint level, ulong frameAddr, ulong argc)
     {
+        uint last = level == ImageFormat.LevelInit ? ImageFormat.PatchRandom : ImageFormat.PatchAuxvValue;
         foreach (var p in patches)
         {
-            if (p.Kind is < ImageFormat.PatchArgc or > ImageFormat.PatchAuxvValue)
+            if (p.Kind < ImageFormat.PatchArgc || p.Kind > last)
                 throw new InvalidDataException($"patch at 0x{p.Addr:x}: unknown kind {p.Kind}");
+            if (level == ImageFormat.LevelInit && p.Addr >= frameAddr && p.Addr < argc && p.Addr % 8 == 0)
+                continue;   // in the frames below main
             var r = regions.FirstOrDefault(r => r.Contains(p.Addr));
             if (r == null || p.Addr % 8 != 0 || (r.Flags & ImageFormat.RegionFlagPatched) == 0)
                 throw new InvalidDataException($"patch at 0x{p.Addr:x} is not an aligned word of a patched region");

@@ -155,6 +155,7 @@ public static partial class ImageWriter
         var files = s.Files.Select(f => ToRaw(f, strings)).ToArray();
         var patches = s.Patches.Select(p => ToRaw(p, strings)).ToArray();
         var env = s.Env.Select(strings.Add).ToArray();
+        var envDeps = s.EnvDeps.Select(strings.Add).ToArray();
         var regions = s.Regions.Select(r => ToRaw(r, strings)).ToArray();
         byte[] stringBytes = strings.ToArray();
         if (s.CpuFeatures.Length != s.CpuFeaturesMask.Length)
@@ -168,6 +169,13 @@ public static partial class ImageWriter
         h.Patches = meta.Table(patches);
         h.Env = meta.Table(env);
         h.Prefault = meta.Table(s.Prefault.ToArray());
+        h.EnvDeps = meta.Table(envDeps);
+        if (s.Frame.Length > 0)
+        {
+            if (s.Frame.Length % 8 != 0 || s.Frame.Length > ImageFormat.FrameMax || h.OldStackArgc - h.FrameAddr != (ulong)s.Frame.Length)
+                throw new ArgumentException("the frames below main do not end at argc");
+            h.FrameBlob = meta.Append(s.Frame);
+        }
         h.StringsOffset = meta.Append(stringBytes);
         h.StringsSize = (ulong)stringBytes.Length;
         h.CpuFeaturesLen = (ulong)s.CpuFeatures.Length;

@@ -17,6 +17,11 @@ public sealed record Patch(ulong Addr, uint Kind, uint Index, long Delta, string
         ImageFormat.PatchArgString => "arg-string",
         ImageFormat.PatchEnvString => "env-string",
         ImageFormat.PatchAuxvValue => "auxv-value",
+        ImageFormat.PatchArgcCount => "argc-count",
+        ImageFormat.PatchArgBasename => "arg-basename",
+        ImageFormat.PatchMangled => "mangled",
+        ImageFormat.PatchMangledArgc => "mangled-argc",
+        ImageFormat.PatchRandom => "random",
         _ => $"kind-{kind}",
     };
 

@@ -67,6 +67,12 @@ public sealed class Snapshot
 
     public required byte[] CpuFeaturesMask { get; init; }
 
+    /// <summary>Init level: the frames below main, [Header.FrameAddr, Header.OldStackArgc) at capture; empty at the link level.</summary>
+    public byte[] Frame { get; init; } = [];
+
+    /// <summary>Init level: the variables the constructors looked up, "NAME=VALUE" as set at capture or "NAME" unset (rs_header.env_deps).</summary>
+    public IReadOnlyList<string> EnvDeps { get; init; } = [];
+
     /// <summary>Pages of read-only file regions the constructors touched (rs_header.prefault), sorted; empty if not recorded.</summary>
     public IReadOnlyList<RsSpan> Prefault { get; set; } = [];
 

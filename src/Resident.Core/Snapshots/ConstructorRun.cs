@@ -28,6 +28,9 @@ public sealed record ConstructorRunResult(IReadOnlyList<RsSpan> Spans, ulong? Ma
     /// <summary>A constructor called into the vdso (its pages are watched in the run): clock_gettime, gettimeofday, time, getcpu.</summary>
     public bool VdsoCalled { get; init; }
 
+    /// <summary>The registers at main, the process stopped there with memory as the constructors left it (a snapshot at main may be taken); null if not reached.</summary>
+    public StopRegisters? At { get; init; }
+
     /// <summary>The names the constructors asked libc's getenv or secure_getenv for, each once, in order.</summary>
     public IReadOnlyList<string> EnvironmentRead { get; init; } = [];
 
@@ -75,7 +78,8 @@ public static class ConstructorRun
             traps.Add(v);
         var getenv = EnvironmentReaders(s);
         // main(argc, argv, envp): a stop elsewhere, or with another rdi, is not main
-        var (rdi, touched, syscalls, calls) = p.RunTo(main, timeout, gadget, traps, getenv);
+        var run = p.RunTo(main, timeout, gadget, traps, getenv);
+        var (rdi, touched, syscalls, calls) = run;
         var envRead = calls.Select(c => c.Arg).Distinct().ToList();
         bool vdsoCalled = vdso is { } w && touched.Any(a => a >= w.Start && a < w.End);
         if (rdi != argc)
@@ -98,7 +102,8 @@ public static class ConstructorRun
                 i = j;
             }
         }
-        return new ConstructorRunResult(Cap(spans, MaxSpans).Select(x => x.Span).ToList(), main, syscalls, LibcData(s)) { VdsoCalled = vdsoCalled, EnvironmentRead = envRead };
+        return new ConstructorRunResult(Cap(spans, MaxSpans).Select(x => x.Span).ToList(), main, syscalls, LibcData(s))
+            { VdsoCalled = vdsoCalled, EnvironmentRead = envRead, At = run.At };
     }
 
     /// <summary>

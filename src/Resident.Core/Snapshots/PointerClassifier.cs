@@ -19,7 +19,10 @@ public static class PointerClassifier
     /// <paramref name="stackVma"/> become patches. Throws RefusalException on the first
     /// word that points into the stack but not at anything <see cref="Classify"/> knows.
     /// </summary>
-    public static List<Patch> Scan(IEnumerable<Chunk> chunks, AddressRange stackVma, InitialStack stack)
+    /// <param name="belowArgc">init level: a word pointing below argc (the frames below main, and
+    /// the dead frames of the constructors under them) is argc-relative, as it is in a normal
+    /// start, where those frames lie at the same distance below this exec's argc.</param>
+    public static List<Patch> Scan(IEnumerable<Chunk> chunks, AddressRange stackVma, InitialStack stack, bool belowArgc = false)
     {
         var patches = new List<Patch>();
         foreach (var chunk in chunks)
@@ -31,7 +34,8 @@ public static class PointerClassifier
                 if (!stackVma.Contains(value))
                     continue;
                 ulong addr = chunk.Addr + (ulong)i;
-                var patch = Classify(addr, value, stack) ?? throw new RefusalException(
+                var patch = (belowArgc && value < stack.ArgcAddr ? new Patch(addr, ImageFormat.PatchArgc, 0, Delta(value, stack.ArgcAddr)) : null)
+                    ?? Classify(addr, value, stack) ?? throw new RefusalException(
                     $"unclassifiable pointer into the stack at 0x{addr:x} (in {(chunk.Name.Length == 0 ? "anonymous memory" : chunk.Name)})");
                 patches.Add(patch);
             }

@@ -12,7 +12,7 @@ namespace Resident.Snapshots;
 /// restorer validates. Read-only towards the process; refuses with a RefusalException
 /// whenever something could not be reproduced faithfully.
 /// </summary>
-public static class SnapshotBuilder
+public static partial class SnapshotBuilder
 {
     public const string LdSoCache = "/etc/ld.so.cache";
     public const string LdSoPreload = "/etc/ld.so.preload";
@@ -112,14 +112,14 @@ public static class SnapshotBuilder
         return InitialStack.Parse(rsp, block);
     }
 
-    static List<Region> BuildRegions(IStoppedProcess p, IReadOnlyList<MapsEntry> maps, FileTable files)
+    static List<Region> BuildRegions(IStoppedProcess p, IReadOnlyList<MapsEntry> maps, FileTable files, bool heap = false)
     {
         using var builder = new RegionBuilder(p);
         // Sized once: regrowing a list of ~50k pages touches megabytes of fresh memory.
         var pages = new List<RegionBuilder.PageInfo>(maps.Sum(m => (int)(m.Length / ImageFormat.PageSize)));
         foreach (var vma in maps)
         {
-            if (!IsRegion(vma))
+            if (!(heap && vma.Name == "[heap]") && !IsRegion(vma))
                 continue;
             if (vma.Shared)
                 throw new RefusalException($"shared mapping at 0x{vma.Start:x} ({vma.Name}) cannot be restored privately");

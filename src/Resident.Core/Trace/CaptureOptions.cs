@@ -4,7 +4,9 @@ namespace Resident.Trace;
 /// ulong.MaxValue), else this process's own. glibc sizes default thread stacks from it before the
 /// capture point, so it is part of the image: `resident add --stack-limit 64M` for programs that
 /// run under a raised limit (gcc's children).</param>
-public sealed record CaptureOptions(ulong? StackLimit = null)
+/// <param name="Init">the init level: snapshot at main, after the constructors, when what they did is
+/// proven the same for every exec; else (and always when false) the link level (docs/init-level.md).</param>
+public sealed record CaptureOptions(ulong? StackLimit = null, bool Init = false)
 {
     public static readonly CaptureOptions Default = new();
 }

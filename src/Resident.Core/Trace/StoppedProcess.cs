@@ -54,14 +54,23 @@ public interface IStoppedProcess : IDisposable
     /// Syscalls: every system call made on the way, in order. Calls: each entry into one of
     /// <paramref name="watchedCalls"/> (function addresses, an int3 each), with the string its
     /// first argument points at.
-    /// Once called, memory is no longer what ld.so produced: read the snapshot first.
+    /// Once called, memory is no longer what ld.so produced: read the snapshot first. At the
+    /// return the process stays stopped at pc (<see cref="RunToResult.At"/>) until disposed.
     /// </summary>
     RunToResult RunTo(ulong pc, TimeSpan timeout, ulong gadget, IReadOnlyList<PageTrap> traps, IReadOnlyList<ulong> watchedCalls);
 }
 
 /// <summary>What <see cref="IStoppedProcess.RunTo"/> saw.</summary>
 public sealed record RunToResult(ulong? Rdi, IReadOnlyList<ulong> Touched, IReadOnlyList<SyscallRecord> Syscalls,
-    IReadOnlyList<(ulong At, string Arg)> Calls);
+    IReadOnlyList<(ulong At, string Arg)> Calls)
+{
+    /// <summary>
+    /// The registers at <c>pc</c> when it was reached (rip == pc), the process still stopped there
+    /// with every int3 removed and every trap's protection back: memory is what the program made
+    /// of it, ready for a snapshot at pc. Null when pc was not reached or could not be cleaned.
+    /// </summary>
+    public StopRegisters? At { get; init; }
+}
 
 /// <summary>
 /// A range of a stopped process's memory whose pages <see cref="IStoppedProcess.RunTo"/>
@@ -72,7 +81,8 @@ public sealed record RunToResult(ulong? Rdi, IReadOnlyList<ulong> Touched, IRead
 /// </summary>
 public readonly record struct PageTrap(ulong Start, ulong End, uint Prot, bool Optional = false, bool Whole = false);
 
-public readonly record struct StopRegisters(ulong Rip, ulong Rsp, ulong Rax, ulong FsBase, ulong GsBase);
+/// <param name="Rdi">the argument registers, where a stop records them (<see cref="RunToResult.At"/>); else 0.</param>
+public readonly record struct StopRegisters(ulong Rip, ulong Rsp, ulong Rax, ulong FsBase, ulong GsBase, ulong Rdi = 0, ulong Rsi = 0, ulong Rdx = 0);
 
 /// <param name="TidAddress">set_tid_address() argument (0 if never called).</param>
 /// <param name="RobustHead">set_robust_list() head (0 if never called).</param>

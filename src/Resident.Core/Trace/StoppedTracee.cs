@@ -65,7 +65,7 @@ internal sealed class StoppedTracee : IStoppedProcess
         var outcome = run.Result;
         _ended |= outcome.Ended;
         log.EndRun();
-        return new RunToResult(finished ? outcome.Rdi : null, outcome.Touched, log.Records, outcome.Calls);
+        return new RunToResult(finished ? outcome.Rdi : null, outcome.Touched, log.Records, outcome.Calls) { At = finished ? outcome.At : null };
     }
 
     public void Dispose()

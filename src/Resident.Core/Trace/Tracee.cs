@@ -14,7 +14,11 @@ internal static class Tracee
     /// How a <see cref="ContinueToBreakpoint"/> run ended. Calls: each hit of a watched
     /// function, in order, with the string its first argument (rdi) points at.
     /// </summary>
-    public sealed record RunOutcome(ulong? Rdi, bool Ended, List<ulong> Touched, List<(ulong At, string Arg)> Calls);
+    public sealed record RunOutcome(ulong? Rdi, bool Ended, List<ulong> Touched, List<(ulong At, string Arg)> Calls)
+    {
+        /// <summary>The registers at the breakpoint, once memory was put back as the program left it; null if not reached.</summary>
+        public StopRegisters? At { get; init; }
+    }
 
     /// <summary>
     /// SIGKILL and reap, so no zombie stays. Only for a child not reaped yet (a stopped tracee
@@ -59,7 +63,7 @@ internal static class Tracee
         var touched = new List<ulong>();
         var calls = new List<(ulong, string)>();
         RunOutcome Outcome(ulong? rdi, bool ended) => new(rdi, ended, touched, calls);
-        InsertBreakpoint(pid, pc);
+        ulong atPc = InsertBreakpoint(pid, pc);
         var originals = watchedCalls.Where(a => a != pc).Distinct().ToDictionary(a => a, a => InsertBreakpoint(pid, a));
         Interop.PtraceSetOptions(pid, PtraceRun.Options | Interop.PTRACE_O_TRACEFORK | Interop.PTRACE_O_TRACEVFORK);
         try
@@ -92,7 +96,7 @@ internal static class Tracee
                 {
                     var regs = Interop.PtraceGetRegs(pid);
                     if (regs.Rip == pc + 1)
-                        return Outcome(regs.Rdi, false);
+                        return Outcome(regs.Rdi, false) with { At = PutBack(pid, pc, atPc, originals, traps, gadget) };
                     if (originals.TryGetValue(regs.Rip - 1, out ulong original))
                     {
                         calls.Add((regs.Rip - 1, ReadArgument(pid, regs.Rdi)));
@@ -124,6 +128,22 @@ internal static class Tracee
             // killed while stopped (a thread it started took the process down): not reaped yet
             return Outcome(null, false);
         }
+    }
+
+    /// <summary>
+    /// At the breakpoint: every int3 out, every trap's protection back, rip at
+    /// <paramref name="pc"/>: memory and registers as the program made them, for a snapshot
+    /// there. Null if a protection would not come back.
+    /// </summary>
+    static StopRegisters? PutBack(int pid, ulong pc, ulong atPc, Dictionary<ulong, ulong> originals, IReadOnlyList<PageTrap> traps, ulong gadget)
+    {
+        foreach (var (at, original) in originals)
+            Interop.PtracePokeText(pid, at, original);
+        foreach (var t in traps)
+            if (InjectSyscall(pid, gadget, SyscallMprotect, t.Start, t.End - t.Start, t.Prot) != 0)
+                return null;
+        var r = RemoveBreakpoint(pid, pc, atPc);
+        return new StopRegisters(r.Rip, r.Rsp, r.Rax, r.FsBase, r.GsBase, r.Rdi, r.Rsi, r.Rdx);
     }
 
     /// <summary>The string at <paramref name="addr"/> in the tracee ("" if unreadable).</summary>
