@@ -111,8 +111,8 @@ static int locate_frame(struct rs_image *img, struct rs_why *why)
 	if (h->level != RS_LEVEL_INIT)
 		return rs_refuse(why, "corrupt image: level", 0);
 	rs_u64 len = h->old_stack_argc - h->frame_addr;
-	if (h->old_stack_argc % 16 || h->frame_addr % 8 || h->frame_addr >= h->old_stack_argc || len > RS_FRAME_MAX ||
-	    h->frame_blob % 8 || h->frame_blob > img->meta_size || len > img->meta_size - h->frame_blob)
+	if (h->old_stack_argc % 16 || h->frame_addr % 8 || h->frame_addr >= h->old_stack_argc || len > RS_FRAME_MAX || h->frame_blob % 8 ||
+	    h->frame_blob > img->meta_size || len > img->meta_size - h->frame_blob)
 		return rs_refuse(why, "corrupt image: frames below main", 0);
 	img->frame = img->meta + h->frame_blob;
 	img->frame_len = len;
@@ -237,7 +237,10 @@ static int executable(const struct rs_image *img, rs_u64 addr)
 	return r && r->prot & RS_PROT_EXEC;
 }
 
-static int in_frame(const struct rs_image *img, rs_u64 addr) { return img->frame && addr >= img->h->frame_addr && addr < img->h->old_stack_argc; }
+static int in_frame(const struct rs_image *img, rs_u64 addr)
+{
+	return img->frame && addr >= img->h->frame_addr && addr < img->h->old_stack_argc;
+}
 
 static int check_patches_table(const struct rs_image *img, struct rs_why *why)
 {
@@ -694,7 +697,9 @@ static int check_patches(const struct rs_image *img, const struct rs_live *live,
 		}
 		if (p->kind == RS_PATCH_ENV_STRING)
 			return rs_refuse(why, "env differs", img->strings + p->index);
-		return rs_refuse(why, p->kind == RS_PATCH_ARG_STRING || p->kind == RS_PATCH_ARG_BASENAME ? "too few arguments" : "auxv entry missing", 0);
+		return rs_refuse(
+		    why, p->kind == RS_PATCH_ARG_STRING || p->kind == RS_PATCH_ARG_BASENAME ? "too few arguments" : "auxv entry missing",
+		    0);
 	}
 	return 1;
 }

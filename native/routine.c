@@ -135,8 +135,9 @@ RS_ROUTINE static void map_regions(struct rs_args *a)
  * pages in later, as a normal start does. */
 RS_ROUTINE static void prefault_spans(struct rs_args *a)
 {
-	for (rs_u32 i = 0; i < a->span_count; i++)
-		rs_madvise(a->spans[i].start, a->spans[i].end - a->spans[i].start, RS_MADV_POPULATE_READ);
+	for (rs_u32 i = 0; i < a->span_count + a->write_span_count; i++)
+		rs_madvise(a->spans[i].start, a->spans[i].end - a->spans[i].start,
+			   i < a->span_count ? RS_MADV_POPULATE_READ : RS_MADV_POPULATE_WRITE);
 }
 
 /* Tell the kernel the restored layout, so that /proc/PID/auxv and stat, gdb,

@@ -21,7 +21,7 @@
  *                   | struct rs_map   maps[]           |  one per region
  *                   | struct rs_poke  pokes[]          |  patches, auxv, canary, guard
  *                   | int             fds[]            |  closed at the end
- *                   | struct rs_span  spans[]          |  prefault spans to populate
+ *                   | struct rs_span  spans[]          |  prefault spans to populate (read, then write)
  *   + bounce_off ─► +----------------------------------+  (page boundary)
  *                   | bounce: vdso block size          |  only if the blocks overlap
  *   + self_len ───► +----------------------------------+
@@ -82,6 +82,7 @@ struct rs_args {
 	int *fds;
 	struct rs_span *spans;
 	rs_u32 map_count, poke_count, fd_count, span_count;
+	rs_u32 write_span_count; /* spans[span_count ...] of these are populated for writing (init level) */
 	rs_u32 close_lo, close_hi; /* fds are exactly [lo, hi]; both 0 if not */
 
 	/* thread state (image header) */

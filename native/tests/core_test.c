@@ -68,6 +68,7 @@ static void build_image(void)
 	memcpy(h->magic, RS_MAGIC, 8);
 	h->version = RS_VERSION;
 	h->header_size = sizeof *h;
+	h->level = RS_LEVEL_LINK;
 	h->data_offset = DATA_OFF;
 	h->file_size = DATA_OFF + 4096;
 	rs_u64 at = sizeof *h;
@@ -81,6 +82,7 @@ static void build_image(void)
 	at += 8;
 	h->prefault = (struct rs_table){at, 2, sizeof(struct rs_span)};
 	at += 2 * sizeof(struct rs_span);
+	h->env_deps = (struct rs_table){at, 0, 4};
 	h->cpu_features_len = 64;
 	h->cpu_features_off = 0x1000;
 	h->cpu_features_blob = at;
@@ -601,6 +603,92 @@ static unsigned fuzz_plan(struct rs_image *img, struct rs_live *live)
 	return 1;
 }
 
+/* The init level: frames below main in the metadata, the patch kinds of
+ * version 6 and the variables the constructors looked up. */
+static rs_u64 fake_stack[64] __attribute__((aligned(16)));
+
+static void test_init_level(void)
+{
+	struct rs_header *h = (struct rs_header *)image;
+	build_image();
+	rs_u64 at = h->meta_size;
+	h->level = RS_LEVEL_INIT;
+	h->old_stack_argc = 0x7ffc00010000ull;
+	h->frame_addr = h->old_stack_argc - 32;
+	h->frame_blob = at;
+	h->frame_resume = EXE_LO + 0x80;
+	h->heap_word = h->heap_prefault = 0;
+	h->mm_start_brk = h->mm_brk = 0x560000000000ull;
+	rs_u64 *frame = (rs_u64 *)(image + at);
+	frame[0] = 0x1111, frame[1] = 0x2222, frame[2] = 0x0000000100003333ull, frame[3] = 0x4444;
+	at += 32;
+	/* patches: the three of build_image, then four of version 6 */
+	struct rs_patch *p = (struct rs_patch *)(image + at);
+	memcpy(p, image + h->patches.offset, 3 * sizeof *p);
+	p[3] = (struct rs_patch){h->frame_addr + 16, RS_PATCH_ARGC_COUNT, 4, 0x0000000100003333ll};
+	p[4] = (struct rs_patch){h->frame_addr + 8, RS_PATCH_MANGLED_ARGC, 0, -24};
+	p[5] = (struct rs_patch){DATA_LO + 24, RS_PATCH_MANGLED, 0, (rs_i64)(EXE_LO + 0x40)};
+	p[6] = (struct rs_patch){DATA_LO + 32, RS_PATCH_ARG_BASENAME, 0, 0};
+	h->patches = (struct rs_table){at, 7, sizeof(struct rs_patch)};
+	at += 7 * sizeof *p;
+	h->env_deps = (struct rs_table){at, 2, 4};
+	rs_u32 *deps = (rs_u32 *)(image + at);
+	at += 8;
+	/* the string table moves last, so that the new strings can follow it */
+	memmove(image + at, image + h->strings_offset, h->strings_size);
+	h->strings_offset = at;
+	at += h->strings_size;
+	deps[0] = add_string(&at, "HOME=/root");
+	deps[1] = add_string(&at, "NOT_SET_HERE");
+	h->strings_size = at - h->strings_offset;
+	h->meta_size = (at + 7) & ~7ull;
+	meta_size = h->meta_size;
+	seal();
+
+	struct rs_image img;
+	struct rs_why why = {0};
+	struct rs_live live;
+	build_live(&live);
+	static char prog[] = "/usr/local/bin/prog";
+	char *args[] = {prog, "x", 0};
+	fake_stack[32] = 2;
+	memcpy(&fake_stack[33], args, sizeof args);
+	live.argc = 2;
+	live.argv = (char **)&fake_stack[33];
+	live.args_lo = (rs_uptr)&fake_stack[32];
+	live.stack_end = (rs_uptr)&fake_stack[64];
+	live.sp = (rs_uptr)&fake_stack[0];
+	EXPECT(parse(&img, &why), "init: parse refused: %s", why.reason);
+	if (!img.frame)
+		return;
+	EXPECT(img.frame_len == 32 && rs_frame_at(&img, &live) == live.args_lo - 32, "init: frames below main");
+	EXPECT(rs_check_live(&img, &live, &why), "init: live refused: %s %s", why.reason, why.detail ? why.detail : "");
+	rs_u64 canary, guard;
+	rs_live_guards(&live, &canary, &guard);
+	const struct rs_patch *q = img.patches;
+	EXPECT(rs_patch_addr(&img, &live, &q[3]) == live.args_lo - 16, "init: a patch in the frames moves with them");
+	EXPECT(rs_patch_value(&img, &live, &q[3], 0) == 0x0000000200003333ull, "init: argc count");
+	rs_u64 m = rs_patch_value(&img, &live, &q[4], 0);
+	EXPECT(((m >> 17 | m << 47) ^ guard) == live.args_lo - 24, "init: mangled stack pointer");
+	m = rs_patch_value(&img, &live, &q[5], 0);
+	EXPECT(((m >> 17 | m << 47) ^ guard) == EXE_LO + 0x40, "init: mangled code pointer");
+	EXPECT(rs_patch_value(&img, &live, &q[6], 0) == (rs_uptr)prog + 15, "init: basename");
+	EXPECT(rs_patch_addr(&img, &live, &q[5]) == DATA_LO + 24, "init: a patch outside the frames stays");
+	/* a variable the constructors read, changed or set since: no restore */
+	static char *other[] = {"HOME=/home/u", "LD_LIBRARY_PATH=/opt/lib", "LD_AUDIT=/x/libresident.so", 0};
+	live.envp = other;
+	EXPECT(!rs_check_live(&img, &live, &why) && !strcmp(why.reason, "env differs"), "init: HOME changed");
+	static char *more[] = {"HOME=/root", "LD_LIBRARY_PATH=/opt/lib", "LD_AUDIT=/x/libresident.so", "NOT_SET_HERE=1", 0};
+	live.envp = more;
+	live.env_count = 4;
+	EXPECT(!rs_check_live(&img, &live, &why) && !strcmp(why.reason, "env differs"), "init: NOT_SET_HERE set");
+	free((void *)img.meta);
+	/* the link level carries none of it */
+	h->level = RS_LEVEL_LINK;
+	seal();
+	EXPECT(!parse(&img, &why), "init fields at the link level accepted");
+}
+
 static void test_fuzz(unsigned rounds)
 {
 	struct rs_live live;
@@ -638,6 +726,7 @@ int main(int argc, char **argv_)
 	test_plan_limits();
 	test_stack_limit();
 	test_plan_bounce();
+	test_init_level();
 	test_fuzz(argc > 1 ? (unsigned)atoi(argv_[1]) : 200000);
 	if (failures)
 		return 1;

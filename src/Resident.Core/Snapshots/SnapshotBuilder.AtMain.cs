@@ -90,6 +90,7 @@ public static partial class SnapshotBuilder
             CpuFeatures = link.CpuFeatures,
             CpuFeaturesMask = link.CpuFeaturesMask,
             Frame = frame,
+            Prefault = link.Prefault,
         };
     }
 
