@@ -28,7 +28,7 @@ typedef long long rs_i64;
 
 #define RS_MAGIC "RESIDENT" /* 8 bytes, no NUL stored */
 /* 2: rlimit_stack appended to rs_header; 3: heap_word, heap_prefault; 4: prefault; 5: rs_file ctime, rs_header mm_*;
- * 6: the init level (RS_LEVEL_INIT, rs_header frame_* mm_*brk env_deps, patch kinds 8-12) */
+ * 6: the init level (RS_LEVEL_INIT, rs_header frame_* mm_*brk env_deps, patch kinds 8-13) */
 #define RS_VERSION 6u
 #define RS_PAGE 4096u
 
@@ -122,10 +122,14 @@ struct rs_region {
 #define RS_PATCH_MANGLED 10u
 /* RS_PATCH_MANGLED_ARGC: &argc + delta, mangled the same way (a setjmp buffer's rsp and rbp) */
 #define RS_PATCH_MANGLED_ARGC 11u
-/* RS_PATCH_RANDOM: eight bytes drawn afresh per exec: a word a constructor filled from getrandom
- * (glibc malloc's tcache key) */
+/* RS_PATCH_RANDOM: eight bytes drawn afresh per exec, the same for every such patch of the image:
+ * a word a constructor filled from getrandom (glibc malloc's tcache key) and its copies (the key
+ * in each chunk freed into the tcache) */
 #define RS_PATCH_RANDOM 12u
-#define RS_PATCH_KIND_MAX 12u
+/* RS_PATCH_CANARY: this exec's stack protector canary (fresh per exec, as the thread pointer's):
+ * a copy of the capture's canary that a constructor kept */
+#define RS_PATCH_CANARY 13u
+#define RS_PATCH_KIND_MAX 13u
 
 /* One word in the snapshot that pointed into the capture's initial stack. */
 struct rs_patch {

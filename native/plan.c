@@ -344,16 +344,19 @@ static void poke_frame(struct rs_args *a, const struct rs_image *img, const stru
 		add_poke(a, at + 8 * i, w[i]);
 }
 
-/* Needs a fresh word for RS_PATCH_RANDOM patches: 0 if getrandom fails (a
- * filter, an early boot's empty pool): then the program starts normally. */
+/* Needs one fresh word for every RS_PATCH_RANDOM patch (malloc's tcache key
+ * and its copies in the freed chunks: one value, as in a normal start): 0 if
+ * getrandom fails (a filter, an early boot's empty pool), and the program
+ * starts normally. */
 static int fill_pokes(struct rs_args *a, const struct rs_image *img, const struct rs_live *live)
 {
+	rs_u64 random = 0;
+	int drawn = 0;
 	a->poke_count = 0;
 	poke_frame(a, img, live);
 	for (rs_u32 i = 0; i < img->patch_count; i++) {
 		const struct rs_patch *p = &img->patches[i];
-		rs_u64 random = 0;
-		if (p->kind == RS_PATCH_RANDOM && rs_getrandom(&random, sizeof random, RS_GRND_NONBLOCK) != sizeof random)
+		if (p->kind == RS_PATCH_RANDOM && !drawn++ && rs_getrandom(&random, sizeof random, RS_GRND_NONBLOCK) != sizeof random)
 			return 0;
 		add_poke(a, rs_patch_addr(img, live, p), rs_patch_value(img, live, p, random)); /* resolvable: rs_check_live */
 	}

@@ -614,6 +614,9 @@ rs_u64 rs_patch_value(const struct rs_image *img, const struct rs_live *live, co
 		return mangle(base + (rs_u64)p->delta, guard);
 	case RS_PATCH_RANDOM:
 		return random;
+	case RS_PATCH_CANARY:
+		rs_live_guards(live, &canary, &guard);
+		return canary;
 	default:
 		return base + (rs_u64)p->delta;
 	}
@@ -660,6 +663,7 @@ int rs_patch_base(const struct rs_image *img, const struct rs_live *live, const 
 	case RS_PATCH_ARGC_COUNT:
 	case RS_PATCH_MANGLED:
 	case RS_PATCH_RANDOM:
+	case RS_PATCH_CANARY:
 		*base = 0;
 		break;
 	default:
@@ -687,7 +691,7 @@ static int check_patches(const struct rs_image *img, const struct rs_live *live,
 		const struct rs_patch *p = &img->patches[i];
 		if (rs_patch_base(img, live, p, &base)) {
 			rs_u64 value = base + (rs_u64)p->delta;
-			if (p->kind == RS_PATCH_ARGC_COUNT || p->kind == RS_PATCH_MANGLED || p->kind == RS_PATCH_RANDOM)
+			if (p->kind == RS_PATCH_ARGC_COUNT || p->kind == RS_PATCH_MANGLED || p->kind == RS_PATCH_RANDOM || p->kind == RS_PATCH_CANARY)
 				continue;
 			/* the init level's frames below main, and the dead stack under them */
 			rs_u64 lo = img->frame ? lo_zone(live) : live->args_lo;

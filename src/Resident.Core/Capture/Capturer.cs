@@ -29,26 +29,31 @@ public static class Capturer
     /// <summary>As above, the image path and id chosen once the capture succeeded (no id is spent on a refusal).</summary>
     public static CaptureSummary Capture(ProgramFile program, ImageDestination destination,
         IReadOnlyDictionary<string, string> environment, CaptureOptions? options = null) =>
-        Capture(() => Tracer.RunToResumePoint(program, environment, options ?? CaptureOptions.Default), destination, options?.Init == true);
+        Capture(o => Tracer.RunToResumePoint(program, environment, o), destination, options ?? CaptureOptions.Default);
 
     /// <summary>As <see cref="Capture(ProgramFile, ImageDestination, IReadOnlyDictionary{string, string}, CaptureOptions?)"/> for the first
     /// dynamically linked program <paramref name="wrapperPath"/> execs (<see cref="Tracer.RunThroughWrapper"/>).</summary>
     public static CaptureSummary CaptureThroughWrapper(string wrapperPath, ImageDestination destination,
         IReadOnlyDictionary<string, string> environment, CaptureOptions? options = null) =>
-        Capture(() => Tracer.RunThroughWrapper(wrapperPath, environment, options ?? CaptureOptions.Default), destination, options?.Init == true);
+        Capture(o => Tracer.RunThroughWrapper(wrapperPath, environment, o), destination, options ?? CaptureOptions.Default);
 
-    static CaptureSummary Capture(Func<IStoppedProcess> run, ImageDestination destination, bool init)
+    static CaptureSummary Capture(Func<CaptureOptions, IStoppedProcess> run, ImageDestination destination, CaptureOptions options)
     {
         var started = System.Diagnostics.Stopwatch.StartNew();
-        using var stopped = run();
+        using var stopped = run(options);
         var link = SnapshotBuilder.Build(stopped);
         var constructors = ConstructorRun.Record(stopped, link);   // the process runs on to main
         link.Prefault = constructors.Spans;
         var snapshot = link;
         string? initRefused = null;
-        if (init)
+        if (options.Init)
         {
-            try { snapshot = SnapshotBuilder.BuildAtMain(stopped, link, constructors); }
+            try
+            {
+                var atMain = SnapshotBuilder.BuildAtMain(stopped, link, constructors);
+                var copies = InitVerification.Verify(run, options, atMain);   // runs the program twice more
+                snapshot = atMain.With(copies);
+            }
             catch (RefusalException e) { initRefused = e.Message; }   // the link level is registered instead
         }
         var exe = snapshot.Files[0];   // the executable's stamp, checked against the inode the process maps

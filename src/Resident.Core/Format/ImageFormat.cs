@@ -44,6 +44,7 @@ public static class ImageFormat
     public const uint PatchMangled = 10;
     public const uint PatchMangledArgc = 11;
     public const uint PatchRandom = 12;
+    public const uint PatchCanary = 13;
 
     public const uint VdsoVvar = 1;
     public const uint VdsoVvarVclock = 2;

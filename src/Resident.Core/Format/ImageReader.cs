@@ -179,7 +179,7 @@ public static class ImageReader
 
     static void CheckPatches(List<Patch> patches, List<Region> regions, uint level, ulong frameAddr, ulong argc)
     {
-        uint last = level == ImageFormat.LevelInit ? ImageFormat.PatchRandom : ImageFormat.PatchAuxvValue;
+        uint last = level == ImageFormat.LevelInit ? ImageFormat.PatchCanary : ImageFormat.PatchAuxvValue;
         foreach (var p in patches)
         {
             if (p.Kind < ImageFormat.PatchArgc || p.Kind > last)

@@ -22,6 +22,7 @@ public sealed record Patch(ulong Addr, uint Kind, uint Index, long Delta, string
         ImageFormat.PatchMangled => "mangled",
         ImageFormat.PatchMangledArgc => "mangled-argc",
         ImageFormat.PatchRandom => "random",
+        ImageFormat.PatchCanary => "canary",
         _ => $"kind-{kind}",
     };
 

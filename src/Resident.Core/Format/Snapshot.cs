@@ -76,5 +76,18 @@ public sealed class Snapshot
     /// <summary>Pages of read-only file regions the constructors touched (rs_header.prefault), sorted; empty if not recorded.</summary>
     public IReadOnlyList<RsSpan> Prefault { get; set; } = [];
 
+    /// <summary>This snapshot with <paramref name="more"/> patches, the regions they lie in marked patched.</summary>
+    public Snapshot With(IReadOnlyList<Patch> more)
+    {
+        if (more.Count == 0)
+            return this;
+        var regions = Regions.Select(r => more.Any(p => r.Contains(p.Addr)) ? r with { Flags = r.Flags | ImageFormat.RegionFlagPatched } : r).ToList();
+        return new Snapshot
+        {
+            Header = Header, ExePath = ExePath, Files = Files, Regions = regions, Patches = [.. Patches, .. more], Env = Env,
+            CpuFeatures = CpuFeatures, CpuFeaturesMask = CpuFeaturesMask, Prefault = Prefault, Frame = Frame, EnvDeps = EnvDeps,
+        };
+    }
+
     public long ImageBytes => Regions.Where(r => r.Kind == ImageFormat.RegionImage).Sum(r => (long)r.Length);
 }

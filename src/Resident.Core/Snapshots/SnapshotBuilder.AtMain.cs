@@ -45,7 +45,7 @@ public static partial class SnapshotBuilder
         var stackRange = new AddressRange(stackVma.Start, stackVma.End);
         var chunks = regions.Where(r => r.Pages != null).SelectMany(r => r.Pages!.Select((page, i) =>
                 new PointerClassifier.Chunk(r.Start + (ulong)i * ImageFormat.PageSize, page, r.Name)))
-            .Append(new PointerClassifier.Chunk(at.Rsp, frame, "the frames below main")).ToList();
+            .Append(new PointerClassifier.Chunk(at.Rsp, frame, FramesName)).ToList();
         var patches = PointerClassifier.Scan(chunks, stackRange, stack, belowArgc: true)
             .Select(x => AsBasename(x, stack, block)).ToList();
         var guard = ReadWord(p, link.Header.FsBase + TcbPointerGuard);
@@ -53,13 +53,8 @@ public static partial class SnapshotBuilder
         patches.AddRange(Mangled(chunks, guard, CodeOrZero(regions, link.Header), stackRange, argc, taken));
         var site = FindMainCaller(p, at, main);
         patches.Add(ArgcCount(site, at.Rsp, frame));
-        foreach (ulong word in deps.Reseed)
-        {
-            if (!regions.Any(r => r.Pages != null && r.Contains(word) && r.Contains(word + 7)) || word % 8 != 0)
-                throw new RefusalException($"a constructor drew random bytes into 0x{word:x}, which is not a saved word");
-            patches.RemoveAll(x => x.Addr == word);
-            patches.Add(new Patch(word, ImageFormat.PatchRandom, 0, 0));
-        }
+        patches.AddRange(Reseeded(chunks, deps.Reseed, patches, p));
+        patches.AddRange(CanaryCopies(chunks, ReadWord(p, link.Header.FsBase + TcbCanary), link.Header.FsBase, patches));
         regions = MarkPatched(regions, patches.Where(x => !(x.Addr >= at.Rsp && x.Addr < argc)).ToList());
 
         var header = link.Header;
@@ -95,6 +90,8 @@ public static partial class SnapshotBuilder
     }
 
     const ulong TcbPointerGuard = 0x30;   // restore.h RS_TCB_GUARD
+    const ulong TcbCanary = 0x28;   // restore.h RS_TCB_CANARY
+    const string FramesName = "the frames below main";
 
     static ulong ReadWord(IStoppedProcess p, ulong addr)
     {
@@ -132,7 +129,8 @@ public static partial class SnapshotBuilder
     /// the atexit handlers the constructors registered, the setjmp buffer below main. Each one
     /// whose demangled value is code, 0 or a stack address becomes a patch that mangles the same
     /// value with the guard of the exec, which the takeover draws afresh as at the link level.
-    /// A word of any other meaning demangles to such a value by chance with odds under 2^-40.
+    /// A word of any other meaning demangles to such a value by chance with odds under 2^-40. In
+    /// the frames below main, where the setjmp buffer is, a small number is one too (rbp, mangled).
     /// </summary>
     static List<Patch> Mangled(IReadOnlyList<PointerClassifier.Chunk> chunks, ulong guard, Func<ulong, bool> codeOrZero,
         AddressRange stack, ulong argc, HashSet<ulong> taken)
@@ -147,10 +145,63 @@ public static partial class SnapshotBuilder
                 ulong v = BitOperations.RotateRight(BinaryPrimitives.ReadUInt64LittleEndian(span[i..]), 17) ^ guard;
                 if (v >> 47 != 0 || taken.Contains(addr))
                     continue;
-                if (codeOrZero(v))
+                // the setjmp buffer below main saves rbp mangled, whatever it held (a small number, say)
+                bool inFrame = chunk.Name == FramesName && v < 1UL << 16;
+                if (codeOrZero(v) || inFrame)
                     found.Add(new Patch(addr, ImageFormat.PatchMangled, 0, (long)v));
                 else if (stack.Contains(v))
                     found.Add(new Patch(addr, ImageFormat.PatchMangledArgc, 0, (long)(v - argc)));
+            }
+        }
+        return found;
+    }
+
+    /// <summary>
+    /// The words a constructor filled from getrandom that the takeover draws afresh (malloc's
+    /// tcache key, <see cref="InitDependencies.Reseed"/>), and every copy of their value in the
+    /// saved pages: the key glibc writes into each chunk freed into the tcache, by which it
+    /// recognises a double free. All get one fresh value per exec, as in a normal start.
+    /// </summary>
+    static List<Patch> Reseeded(IReadOnlyList<PointerClassifier.Chunk> chunks, IReadOnlyList<ulong> words, List<Patch> patches, IStoppedProcess p)
+    {
+        if (words.Count > 1)
+            throw new RefusalException("the constructors drew more than one random word (glibc's tcache key is one)");
+        var found = new List<Patch>();
+        if (words.Count == 0)
+            return found;
+        ulong key = ReadWord(p, words[0]);
+        foreach (var chunk in chunks)
+        {
+            var span = chunk.Bytes.Span;
+            for (int i = 0; i + 8 <= span.Length; i += 8)
+                if (BinaryPrimitives.ReadUInt64LittleEndian(span[i..]) == key)
+                    found.Add(new Patch(chunk.Addr + (ulong)i, ImageFormat.PatchRandom, 0, 0));
+        }
+        if (words[0] % 8 != 0 || !found.Any(x => x.Addr == words[0]))
+            throw new RefusalException($"a constructor drew random bytes into 0x{words[0]:x}, which is not a saved word");
+        var addrs = found.Select(x => x.Addr).ToHashSet();
+        patches.RemoveAll(x => addrs.Contains(x.Addr));
+        return found;
+    }
+
+    /// <summary>
+    /// Copies of the stack protector's canary outside the thread pointer's own word (which the
+    /// takeover renews): in the frames below main, and wherever a constructor kept one. The
+    /// canary is random with a zero low byte, so a word equal to it is a copy by meaning; each
+    /// gets this exec's canary.
+    /// </summary>
+    static List<Patch> CanaryCopies(IReadOnlyList<PointerClassifier.Chunk> chunks, ulong canary, ulong fsBase, List<Patch> patches)
+    {
+        var taken = patches.Select(x => x.Addr).ToHashSet();
+        var found = new List<Patch>();
+        foreach (var chunk in chunks)
+        {
+            var span = chunk.Bytes.Span;
+            for (int i = 0; i + 8 <= span.Length; i += 8)
+            {
+                ulong addr = chunk.Addr + (ulong)i;
+                if (BinaryPrimitives.ReadUInt64LittleEndian(span[i..]) == canary && addr != fsBase + TcbCanary && !taken.Contains(addr))
+                    found.Add(new Patch(addr, ImageFormat.PatchCanary, 0, 0));
             }
         }
         return found;

@@ -9,4 +9,14 @@ namespace Resident.Trace;
 public sealed record CaptureOptions(ulong? StackLimit = null, bool Init = false)
 {
     public static readonly CaptureOptions Default = new();
+
+    /// <summary>A verification run's differences from the capture (init level); null for the capture itself.</summary>
+    public CaptureVariant? Variant { get; init; }
 }
+
+/// <summary>
+/// How an init level's verification run differs from a capture: arguments after the program,
+/// variables added to its environment, and the fixed layout of ADDR_NO_RANDOMIZE, which two
+/// such runs share (docs/init-level.md).
+/// </summary>
+public sealed record CaptureVariant(IReadOnlyList<string> Arguments, IReadOnlyList<string> Environment, bool NoRandomize);

@@ -28,7 +28,8 @@ internal delegate ProgramFileCheck.Result? ExecChoice(string exe, int index);
 /// <param name="choose">picks the exec to stop in (see <see cref="ExecChoice"/>).</param>
 /// <param name="log">receives every syscall; outlives the run.</param>
 /// <param name="stackLimit">the soft RLIMIT_STACK the program gets (set on the stopped shell before its exec), or null.</param>
-internal sealed class PtraceRun(string launchPath, ExecChoice choose, SyscallLog log, ulong? stackLimit = null) : IDisposable
+/// <param name="variant">the verification run's arguments and layout (init level), or null for a capture.</param>
+internal sealed class PtraceRun(string launchPath, ExecChoice choose, SyscallLog log, ulong? stackLimit = null, CaptureVariant? variant = null) : IDisposable
 {
     internal const int Options = Interop.PTRACE_O_TRACEEXEC | Interop.PTRACE_O_EXITKILL | Interop.PTRACE_O_TRACESYSGOOD;
     internal const int SyscallStop = Interop.SIGTRAP | 0x80;   // PTRACE_O_TRACESYSGOOD marks syscall stops
@@ -47,7 +48,7 @@ internal sealed class PtraceRun(string launchPath, ExecChoice choose, SyscallLog
     /// </summary>
     public StopState RunToStop(IReadOnlyList<string> environment)
     {
-        int pid = Spawner.Spawn(launchPath, environment);
+        int pid = Spawner.Spawn(launchPath, environment, variant?.Arguments, variant?.NoRandomize == true);
         try
         {
             _pidfd = Interop.PidfdOpen(pid);

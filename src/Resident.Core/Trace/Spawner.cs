@@ -19,9 +19,19 @@ internal static class Spawner
     /// refusal), every signal at its default and none blocked (ChildLauncher).
     /// Returns the pid.
     /// </summary>
-    public static int Spawn(string programPath, IReadOnlyList<string> environment)
+    /// <param name="arguments">argv[1...] for the program.</param>
+    /// <param name="noRandomize">start it with ADDR_NO_RANDOMIZE: the same layout as every other start so made (the init
+    /// level's verification runs, which compare two address spaces word by word).</param>
+    public static int Spawn(string programPath, IReadOnlyList<string> environment, IReadOnlyList<string>? arguments = null, bool noRandomize = false)
     {
-        using var launcher = new ChildLauncher(Shell, [Shell, "-c", StopThenExec, programPath], environment, "/dev/null");
-        return launcher.Start();
+        using var launcher = new ChildLauncher(Shell, [Shell, "-c", StopThenExec, programPath, .. arguments ?? []], environment, "/dev/null");
+        if (!noRandomize)
+            return launcher.Start();
+        // The persona is the calling thread's, inherited by the child it spawns: set it around the spawn only.
+        int old = Interop.Personality(Interop.PersonalityQuery);
+        if (old == -1 || Interop.Personality((uint)old | Interop.ADDR_NO_RANDOMIZE) == -1)
+            throw new RefusalException("cannot turn address randomization off for a verification run (personality)");
+        try { return launcher.Start(); }
+        finally { Interop.Personality((uint)old); }
     }
 }

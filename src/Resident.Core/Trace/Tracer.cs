@@ -84,9 +84,9 @@ public static class Tracer
         StopState? stop;
         Microsoft.Win32.SafeHandles.SafeFileHandle pidfd;
         var log = new SyscallLog();
-        using (var run = new PtraceRun(launchPath, choose, log, options.StackLimit))
+        using (var run = new PtraceRun(launchPath, choose, log, options.StackLimit, options.Variant))
         {
-            stop = AwaitStop(thread, run, timeout, CaptureEnvironment(environment, bindNow), bindNow);
+            stop = AwaitStop(thread, run, timeout, [.. CaptureEnvironment(environment, bindNow), .. options.Variant?.Environment ?? []], bindNow);
             if (stop is null)
                 return null;
             pidfd = run.TakePidfd();
