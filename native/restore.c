@@ -691,7 +691,8 @@ static int check_patches(const struct rs_image *img, const struct rs_live *live,
 		const struct rs_patch *p = &img->patches[i];
 		if (rs_patch_base(img, live, p, &base)) {
 			rs_u64 value = base + (rs_u64)p->delta;
-			if (p->kind == RS_PATCH_ARGC_COUNT || p->kind == RS_PATCH_MANGLED || p->kind == RS_PATCH_RANDOM || p->kind == RS_PATCH_CANARY)
+			if (p->kind == RS_PATCH_ARGC_COUNT || p->kind == RS_PATCH_MANGLED || p->kind == RS_PATCH_RANDOM ||
+			    p->kind == RS_PATCH_CANARY)
 				continue;
 			/* the init level's frames below main, and the dead stack under them */
 			rs_u64 lo = img->frame ? lo_zone(live) : live->args_lo;

@@ -71,6 +71,9 @@ public static class ShowCommand
         console.WriteLine($"vdso        checksum {m.VdsoHash}");
         console.WriteLine($"stack limit {(m.RlimitStack == ulong.MaxValue ? "unlimited" : Cli.FormatSize((long)m.RlimitStack))}");
         console.WriteLine($"environment {(item.Environment.Count == 0 ? "(no LD_*, MALLOC_* or GLIBC_TUNABLES variable)" : string.Join(" ", item.Environment))}");
+        if (r.Level == "init")
+            console.WriteLine($"looked up   {(item.DependsOn.Count == 0 ? "(the constructors looked up no variable)" : string.Join(" ", item.DependsOn.Select(d => d.Contains('=') ? d : d + " (unset)")))}"
+                + " - a start where one differs starts normally; the files the constructors read are stamped below");
 
         var regions = new Table().Border(TableBorder.Simple).AddColumns("address", "size", "prot", "source", "name");
         foreach (var g in item.Regions)

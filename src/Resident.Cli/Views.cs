@@ -47,6 +47,9 @@ public sealed record ListItem(ulong? Id, string? Program, string Image, long? Si
 public sealed record ShowItem(ListItem Registration, long BytesStored, long BytesMapped, long BytesZero, IReadOnlyList<RegionItem> Regions,
     Dictionary<string, int> Patches, IReadOnlyList<FileItem> Files, IReadOnlyList<string> Environment, MachineItem Machine)
 {
+    /// <summary>Init level: the variables the constructors looked up ("NAME=VALUE", or "NAME" unset): a start where one differs is a normal start.</summary>
+    public IReadOnlyList<string> DependsOn { get; init; } = [];
+
     public static ShowItem From(RegistryEntry e, ImageInfo img) => new(
         ListItem.From(e),
         img.SavedBytes,
@@ -60,6 +63,7 @@ public sealed record ShowItem(ListItem Registration, long BytesStored, long Byte
     {
         PrefaultSpans = img.Prefault.Count,
         PrefaultBytes = img.Prefault.Sum(s => (long)(s.End - s.Start)),
+        DependsOn = img.EnvDeps,
     };
 
     /// <summary>rs_header.prefault: read-only file pages the constructors touched at capture, mapped at once by a restore.</summary>

@@ -121,6 +121,13 @@ public static class InitVerification
         patchesC.TryGetValue(addrB, out var pc);
         if (pb is not null && pc is not null && SameMeaning(pb, pc))
             return;
+        // A pointer below argc aligned down by its code (a stack bottom noted for depth checks:
+        // libclang-cpp keeps one at a 256-byte boundary): its distance from argc moves with the
+        // alignment of the arguments' size, by less than a page. The image keeps the capture's
+        // distance, a bottom as good as a normal start's.
+        if (pb is { Kind: ImageFormat.PatchArgc, Delta: < 0 } && pc is { Kind: ImageFormat.PatchArgc, Delta: < 0 }
+            && Math.Abs(pb.Delta - pc.Delta) < ImageFormat.PageSize)
+            return;
         if (wb == argcB && wc == argcC)
         {
             copies.Add(new ArgcCopy(addrB, 0, Whole: true));

@@ -23,7 +23,7 @@ public sealed class ImageRoundTripTests : IDisposable
         nameof(RsHeader.ExePath), nameof(RsHeader.Files), nameof(RsHeader.Regions), nameof(RsHeader.Patches),
         nameof(RsHeader.Env), nameof(RsHeader.StringsOffset), nameof(RsHeader.StringsSize),
         nameof(RsHeader.CpuFeaturesLen), nameof(RsHeader.CpuFeaturesBlob), nameof(RsHeader.CpuFeaturesMask),
-        nameof(RsHeader.Prefault),
+        nameof(RsHeader.Prefault), nameof(RsHeader.EnvDeps), nameof(RsHeader.FrameBlob),
     ];
 
     internal static Snapshot Sample()
@@ -31,6 +31,8 @@ public sealed class ImageRoundTripTests : IDisposable
         var header = new RsHeader();
         var rng = new Random(42);
         rng.NextBytes(MemoryMarshal.AsBytes(new Span<RsHeader>(ref header)));
+        header.Level = ImageFormat.LevelLink;   // the init level's fields are 0 at the link level
+        (header.FrameAddr, header.FrameResume, header.MmStartBrk, header.MmBrk) = (0, 0, 0, 0);
         byte[] page1 = new byte[4096], page2 = new byte[8192];
         rng.NextBytes(page1);
         rng.NextBytes(page2);
@@ -106,6 +108,45 @@ public sealed class ImageRoundTripTests : IDisposable
             Assert.Equal(s.Regions[i].Pages!.SelectMany(p => p.ToArray()), bytes.AsSpan((int)r.Offset, (int)r.Length).ToArray());
         }
         Assert.Equal(0UL, (ulong)new FileInfo(path).Length % 4096);
+    }
+
+    /// <summary>An init-level image keeps its frames below main, its variables and the patch kinds of version 6.</summary>
+    [Fact]
+    public void InitLevelFieldsSurviveARoundTrip()
+    {
+        var s = Sample();
+        s.Header.Level = ImageFormat.LevelInit;
+        s.Header.OldStackArgc = 0x7ffc00001000;
+        s.Header.FrameAddr = s.Header.OldStackArgc - 24;
+        s.Header.FrameResume = 0x400100;
+        (s.Header.MmStartBrk, s.Header.MmBrk) = (0x500000, 0x521000);
+        var frame = new byte[24];
+        new Random(7).NextBytes(frame);
+        var init = new Snapshot
+        {
+            Header = s.Header, ExePath = s.ExePath, Files = s.Files, Regions = s.Regions, Env = s.Env,
+            CpuFeatures = s.CpuFeatures, CpuFeaturesMask = s.CpuFeaturesMask, Frame = frame, EnvDeps = ["HOME=/root", "LLVM_UNSET"],
+            Patches =
+            [
+                .. s.Patches,
+                new(s.Header.FrameAddr + 8, ImageFormat.PatchArgcCount, 4, 0x100000000),
+                new(0x402018, ImageFormat.PatchArgBasename, 0, 0),
+                new(0x402020, ImageFormat.PatchMangled, 0, 0x400123),
+                new(s.Header.FrameAddr + 16, ImageFormat.PatchMangledArgc, 0, -8),
+                new(0x7f0000001000, ImageFormat.PatchRandom, 0, 0),
+                new(0x7f0000001008, ImageFormat.PatchCanary, 0, 0),
+            ],
+        };
+        string path = PathOf("init.img");
+        ImageWriter.Write(init, path, 5);
+        var info = ImageReader.Read(path);
+        Assert.Equal("init", info.LevelName);
+        Assert.Equal(["HOME=/root", "LLVM_UNSET"], info.EnvDeps);
+        Assert.Equal(init.Patches.Select(p => p.ToString()), info.Patches.Select(p => p.ToString()));
+        Assert.Equal((s.Header.FrameAddr, s.Header.FrameResume, 0x500000UL, 0x521000UL),
+            (info.Header.FrameAddr, info.Header.FrameResume, info.Header.MmStartBrk, info.Header.MmBrk));
+        byte[] meta = File.ReadAllBytes(path);
+        Assert.Equal(frame, meta.AsSpan((int)info.Header.FrameBlob, frame.Length).ToArray());
     }
 
     [Fact]

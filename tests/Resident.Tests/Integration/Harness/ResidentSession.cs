@@ -149,6 +149,19 @@ public sealed class ResidentSession : IDisposable
         return normal;
     }
 
+    /// <summary>
+    /// For a program whose output differs from run to run (it prints its pid, the time): SPEC run
+    /// resident is restored once as PROGRAM and ends as its normal run does (exit status).
+    /// </summary>
+    public void AssertRestoredOnly(RunSpec spec, string program)
+    {
+        var normal = RunNormal(spec);
+        var resident = RunResident(spec);
+        var debug = DebugLines.Split(resident.Stderr);
+        AssertRestored(debug, program, 1, resident);
+        Assert.True(normal.ExitCode == resident.ExitCode, $"exit status differs: normal {normal.ExitCode}, resident {resident.ExitCode}\n{resident}");
+    }
+
     /// <summary>Asserts RESIDENT (debug lines removed) equals NORMAL byte for byte; returns the debug lines.</summary>
     public static DebugLines AssertSameOutput(RunResult normal, RunResult resident)
     {
