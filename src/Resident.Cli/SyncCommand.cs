@@ -48,7 +48,7 @@ public static class SyncCommand
         if (registry is null) return 1;
 
         int failures = 0, skipped = 0;
-        var programs = Programs(confPath, stderr, ref failures, ref skipped);
+        var (programs, initLevel) = Programs(confPath, stderr, ref failures, ref skipped);
         var entries = registry.Entries();
         var registrar = new Registrar(registry, Registrar.ProcessEnvironment());
         var results = new List<RefreshResult>();
@@ -65,7 +65,11 @@ public static class SyncCommand
             try
             {
                 if (s.DryRun) { if (!s.Quiet) output.WriteLine($"would register {program}"); }
-                else { var summary = registrar.Add(program); if (!s.Quiet) output.WriteLine(AddCommand.Describe(summary)); }
+                else
+                {
+                    var summary = registrar.Add(program, options: new Resident.Trace.CaptureOptions(Init: initLevel.Contains(program)));
+                    if (!s.Quiet) output.WriteLine(AddCommand.Describe(summary));
+                }
                 added++;
             }
             catch (Exception e) when (e is RefusalException or RegistryException or IOException or UnauthorizedAccessException)
@@ -84,11 +88,13 @@ public static class SyncCommand
 
     /// <summary>
     /// The programs the file names, resolved (PATH, symlinks) and without duplicates, in file
-    /// order. An entry naming nothing is an error; unregistrable glob matches are skipped.
+    /// order, and those of them whose line asks for the init level. An entry naming nothing is an
+    /// error; unregistrable glob matches are skipped.
     /// </summary>
-    static List<string> Programs(string confPath, TextWriter stderr, ref int failures, ref int skipped)
+    static (List<string> Programs, HashSet<string> InitLevel) Programs(string confPath, TextWriter stderr, ref int failures, ref int skipped)
     {
         var programs = new List<string>();
+        var initLevel = new HashSet<string>(StringComparer.Ordinal);
         foreach (var entry in ResidentConf.Parse(File.ReadAllText(confPath), Environment.GetEnvironmentVariable("HOME")))
         {
             IReadOnlyList<string> matches;
@@ -114,9 +120,11 @@ public static class SyncCommand
                 }
                 if (!programs.Contains(path))
                     programs.Add(path);
+                if (entry.Init)
+                    initLevel.Add(path);
             }
         }
-        return programs;
+        return (programs, initLevel);
     }
 
     /// <summary>Registrations the file does not name: reported, or removed with --prune. Returns the failures.</summary>

@@ -7,7 +7,9 @@ namespace Resident.Config;
 /// resident.conf, after DragonFly's resident.conf(5): one program per line — a path, a name
 /// searched on PATH, or an absolute glob (*, ?, [...] within one path component; * does not
 /// match a leading dot); "~/" stands for $HOME; '#' starts a comment at the start of a line or
-/// after a blank. `resident sync` makes the registry match the file.
+/// after a blank. `resident sync` makes the registry match the file. A line may end in an option
+/// after a blank: <c>init</c> registers the program at the init level (`resident add --level init`),
+/// <c>link</c> (the default) at the link level.
 /// </summary>
 public static class ResidentConf
 {
@@ -24,7 +26,8 @@ public static class ResidentConf
     }
 
     /// <param name="Number">1-based line number, for messages.</param>
-    public sealed record Entry(int Number, string Pattern)
+    /// <param name="Init">the line ends in " init": register at the init level.</param>
+    public sealed record Entry(int Number, string Pattern, bool Init = false)
     {
         public bool IsGlob => HasWildcard(Pattern);
     }
@@ -39,9 +42,16 @@ public static class ResidentConf
             string line = StripComment(lines[i]).Trim();
             if (line.Length == 0)
                 continue;
+            bool init = false;
+            int blank = line.LastIndexOfAny([' ', '\t']);
+            if (blank > 0 && line[(blank + 1)..] is "init" or "link")
+            {
+                init = line[(blank + 1)..] == "init";
+                line = line[..blank].TrimEnd();
+            }
             if (line.StartsWith("~/", StringComparison.Ordinal) && home is ['/', ..])
                 line = home.TrimEnd('/') + line[1..];
-            entries.Add(new Entry(i + 1, line));
+            entries.Add(new Entry(i + 1, line, init));
         }
         return entries;
     }

@@ -133,8 +133,8 @@ public sealed class Registrar(ImageRegistry registry, IReadOnlyDictionary<string
         {
             if (TryRestamp(entry, exePath) is TimeSpan took)
                 return new RefreshResult(RefreshAction.Restamped, exePath, id, stale) { Took = took };
-            // the stack limit it was captured with (resident add --stack-limit) goes on
-            var options = new CaptureOptions(entry.Image?.Header.RlimitStack);
+            // the stack limit it was captured with (resident add --stack-limit) goes on, and its level
+            var options = new CaptureOptions(entry.Image?.Header.RlimitStack, Init: entry.Image?.Header.Level == ImageFormat.LevelInit);
             var summary = Capturer.Capture(ProgramFile.Resolve(exePath), (p, dev, ino) => registry.Destination(p, dev, ino, keepId: id),
                 environment, options);
             registry.Publish(summary.ImagePath, summary.ProgramPath);   // drops entry.Path if the file was replaced

@@ -19,6 +19,15 @@ public sealed class ResidentConfTests : IDisposable
             entries.Select(e => (e.Number, e.Pattern)));
     }
 
+    /// <summary>A line may end in its level: "init" (after a blank), "link", or nothing (link).</summary>
+    [Fact]
+    public void LevelOption_InitOrLink_AfterABlank()
+    {
+        var entries = ResidentConf.Parse("/usr/bin/clang-format init\nperl\tlink\n/usr/bin/git   init   # fast\n/opt/init\n~/bin/x init\n", "/home/u");
+        Assert.Equal([("/usr/bin/clang-format", true), ("perl", false), ("/usr/bin/git", true), ("/opt/init", false), ("/home/u/bin/x", true)],
+            entries.Select(e => (e.Pattern, e.Init)));
+    }
+
     [Fact]
     public void UserPathFollowsXdgThenHome()
     {
