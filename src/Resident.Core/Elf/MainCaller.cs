@@ -12,7 +12,7 @@ namespace Resident.Elf;
 /// mov  0x14(%rsp),%edi          # argc
 /// mov  (%rax),%rdx              # __environ
 /// mov  0x8(%rsp),%rax           # main
-/// call *%rax
+/// call *%rax                    # 2.43: call *0x8(%rsp)
 /// </code>
 /// Found by meaning, not by offsets: the longest run of plain loads that ends in the call
 /// main returns to, whose loads — evaluated on the stopped process — give exactly main's
@@ -57,7 +57,7 @@ public static class MainCaller
                 return null;
             if (i.FlowControl == FlowControl.IndirectCall)
             {
-                if (decoder.IP != returnAddress || i.Op0Kind != OpKind.Register || !regs.TryGetValue(i.Op0Register, out ulong target))
+                if (decoder.IP != returnAddress || Target(i, regs, readWord) is not ulong target)
                     return null;
                 return Matches(regs, target, expected) && slots.TryGetValue(Register.RDI, out var argc)
                     ? new Site(start + (ulong)skip, argc.Offset, argc.Size)
@@ -67,6 +67,18 @@ public static class MainCaller
                 return null;
         }
         return null;
+    }
+
+    /// <summary>Where an indirect call goes: a register loaded before (call *%rax), or a word (call *0x8(%rsp), glibc 2.43).</summary>
+    static ulong? Target(in Instruction i, Dictionary<Register, ulong> regs, Func<ulong, ulong?> readWord)
+    {
+        if (i.Op0Kind == OpKind.Register)
+            return regs.TryGetValue(i.Op0Register.GetFullRegister(), out ulong r) ? r : null;
+        if (i.Op0Kind != OpKind.Memory || i.MemoryIndex != Register.None || i.SegmentPrefix != Register.None)
+            return null;
+        if (i.IsIPRelativeMemoryOperand)
+            return readWord(i.IPRelativeMemoryAddress);
+        return regs.TryGetValue(i.MemoryBase, out ulong b) ? readWord(b + i.MemoryDisplacement64) : null;
     }
 
     /// <summary>A plain load (mov reg, [base + disp]) from rsp, rip or a register loaded before: evaluated into regs.</summary>

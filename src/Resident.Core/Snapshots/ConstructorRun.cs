@@ -133,7 +133,7 @@ public static class ConstructorRun
     }
 
     /// <summary>libc.so's writable data: its writable file regions and the anonymous rest of its .bss right after them.</summary>
-    static List<(ulong, ulong)> LibcData(Snapshot s)
+    internal static List<(ulong Start, ulong End)> LibcData(Snapshot s)
     {
         var data = new List<(ulong Start, ulong End)>();
         foreach (var r in s.Regions)

@@ -43,6 +43,14 @@ public sealed record InitDependencies(IReadOnlyList<string> Refusals, IReadOnlyL
     /// allocation, getrandom(&amp;tcache_key, 8, GRND_NONBLOCK), the only 8-byte non-blocking
     /// getrandom into libc's data in glibc 2.34 to 2.43 (arc4random keeps its state elsewhere).
     /// </summary>
+    /// <summary>
+    /// glibc malloc's tcache key: getrandom(&amp;key, 8, GRND_NONBLOCK) into libc's own data. Drawn
+    /// by the first malloc, in a constructor, or (glibc 2.43) already in ld.so's run, before
+    /// the link level's stop: then it is in the first run's log.
+    /// </summary>
+    public static bool IsTcacheKey(SyscallRecord c, Func<ulong, bool>? inLibcData) =>
+        c.Nr == Getrandom && c.Args[1] == 8 && c.Args[2] == GRND_NONBLOCK && c.Result == 8 && inLibcData?.Invoke(c.Args[0]) == true;
+
     public static InitDependencies Judge(IReadOnlyList<SyscallRecord> calls, bool reachedMain = true, bool vdsoCalled = false,
         Func<ulong, bool>? inLibcData = null)
     {
@@ -70,7 +78,7 @@ public sealed record InitDependencies(IReadOnlyList<string> Refusals, IReadOnlyL
                 case Getpid or Gettid or Getppid:
                     Refuse("a constructor reads its process id, which differs in every exec");
                     break;
-                case Getrandom when c.Args[1] == 8 && c.Args[2] == GRND_NONBLOCK && c.Result == 8 && inLibcData?.Invoke(c.Args[0]) == true:
+                case Getrandom when IsTcacheKey(c, inLibcData):
                     if (!reseed.Contains(c.Args[0]))
                         reseed.Add(c.Args[0]);
                     break;

@@ -53,7 +53,9 @@ public static partial class SnapshotBuilder
         patches.AddRange(Mangled(chunks, guard, CodeOrZero(regions, link.Header), stackRange, argc, taken));
         var site = FindMainCaller(p, at, main);
         patches.Add(ArgcCount(site, at.Rsp, frame));
-        patches.AddRange(Reseeded(chunks, deps.Reseed, patches, p));
+        var libcData = ConstructorRun.LibcData(link);
+        var early = p.Syscalls.Where(c => InitDependencies.IsTcacheKey(c, a => libcData.Any(r => a >= r.Start && a < r.End))).Select(c => c.Args[0]);
+        patches.AddRange(Reseeded(chunks, deps.Reseed.Concat(early).Distinct().ToList(), patches, p));
         patches.AddRange(CanaryCopies(chunks, ReadWord(p, link.Header.FsBase + TcbCanary), link.Header.FsBase, patches));
         regions = MarkPatched(regions, patches.Where(x => !(x.Addr >= at.Rsp && x.Addr < argc)).ToList());
 

@@ -75,6 +75,33 @@ public abstract class MatrixTests(string suite)
         s.AssertSameResident(s.Spec(fx.Path("dlopen"), fx.Path("libplugin.so")), fx.Path("dlopen"));
     }
 
+    /// <summary>
+    /// The init level in this glibc: main's caller found by its loads (inline in 2.31's
+    /// __libc_start_main, __libc_start_call_main after, calling through memory in 2.43), the
+    /// differential capture, the restore at main. The fixture whose constructors build state is
+    /// restored at main with identical output; the others restore at the level they got (ctor
+    /// prints from a constructor: refused); every add says its level in one line.
+    /// </summary>
+    [Fact]
+    public void InitLevel_FixturesRestoredAtMain()
+    {
+        using var s = new ResidentSession(C);
+        var fx = ChrootFixtures.Get(C);
+        string[] programs = [fx.Path("initstate"), fx.Path("ctor"), fx.Path("tls"), fx.Path("threads"), fx.Path("dlopen")];
+        var r = s.Cli(["add", "--level", "init", .. programs]);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        var lines = r.StdoutText.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.True(lines.Length == programs.Length && lines.All(l => l.Contains(" at the init level") || l.Contains("(init level refused: ")), r.ToString());
+        Assert.True(lines[0].Contains(" at the init level"), r.ToString());   // initstate: its constructors' state holds for every exec
+        Assert.True(lines[1].Contains("(init level refused: a constructor asks about fd 1"), r.ToString());   // ctor prints
+        s.AssertSameResident(s.Spec(fx.Path("initstate")), fx.Path("initstate"));
+        s.AssertSameResident(s.Spec(fx.Path("initstate"), "one", "two"), fx.Path("initstate"));
+        s.AssertSameResident(s.Spec(fx.Path("ctor")), fx.Path("ctor"));
+        s.AssertSameResident(s.Spec(fx.Path("tls"), fx.Path("libtlsdyn.so")), fx.Path("tls"));
+        s.AssertSameResident(s.Spec(fx.Path("threads")), fx.Path("threads"));
+        s.AssertSameResident(s.Spec(fx.Path("dlopen"), fx.Path("libplugin.so")), fx.Path("dlopen"));
+    }
+
     /// <summary>`add` times starts to main (found in this glibc's _start) and refuses a slower one: the pace fixture decides which.</summary>
     [Fact]
     public void Add_TimesToMain_RegistersTheFasterRefusesTheSlower()
