@@ -2,6 +2,7 @@
 # all.sh OUTDIR [--quick] — every benchmark (issues 4 and 15), one after the other; results in OUTDIR:
 #   seed_table  the seed's table (perl against libperl.so vs Debian's static-libperl perl)
 #   programs    clang-format, gdb, python3.11, git, perl: normal / LD_BIND_NOW / resident
+#   init_level  clang-format, clang-14, gdb, perl, python3.11, git: normal / link level / init level, and the verdicts
 #   synth_scaling  start-up time against relocations (bench/synth), plotted to OUTDIR/startup-vs-relocations.png
 #   hook_overhead  what the hook costs programs without an image
 #   memory      Pss of 10 concurrent instances, resident vs normal
@@ -17,14 +18,14 @@ out=$(realpath -m "$1"); shift
 here=$(cd "$(dirname "$0")" && pwd)
 py=/usr/bin/python3.11
 mkdir -p "$out"
-for b in seed_table.py programs.py synth/scaling.py hook_overhead.py memory.py capture_cost.py fixed_cost.py; do
+for b in seed_table.py programs.py init_level.py synth/scaling.py hook_overhead.py memory.py capture_cost.py fixed_cost.py; do
   echo "== $b"
   "$py" "$here/$b" "$out" "$@"
 done
 echo "== plot"
 dotnet run --project "$here/Plot" -c Release --artifacts-path "${TMPDIR:-/tmp}/resident-bench-plot" -- \
   "$out/synth_scaling.json" "$out/startup-vs-relocations.png"
-for n in seed_table programs synth_scaling hook_overhead memory capture_cost fixed_cost; do
+for n in seed_table programs init_level synth_scaling hook_overhead memory capture_cost fixed_cost; do
   cat "$out/$n.md"; echo
 done > "$out/results.md"
 echo "all: results in $out/results.md"
