@@ -14,7 +14,7 @@ namespace Resident.Tests.Fidelity;
 public sealed class DebuggerTests(Fixtures fx) : IClassFixture<Fixtures>
 {
     /// <summary>Starts PROGRAM (through `env` with VARS for the resident run), waits for its "ready", runs TOOL $pid, kills it.</summary>
-    const string AttachScript = """
+    internal const string AttachScript = """
         out=$TMPDIR/out.$$; tool=$1; shift
         "$@" >"$out" & pid=$!
         for i in $(seq 200); do grep -q ready "$out" && break; sleep 0.05; done

@@ -119,6 +119,33 @@ public sealed class InitLevelTests
         s.AssertSameResident(s.Spec(prog, "one", "two", "three"), prog);
     }
 
+    /// <summary>
+    /// gdb attached to a program restored at main sees its frames down through main, and its
+    /// libraries, as in a normal start: the frames below main are rebuilt, and the kernel knows
+    /// the restored layout (PR_SET_MM_MAP).
+    /// </summary>
+    [Fact]
+    public void GdbAttach_AtInitLevel_SeesTheFramesAndLibraries()
+    {
+        using var build = new NativeBuild();
+        using var s = new ResidentSession();
+        string prog = build.Compile("initwait", Includes + """
+            static char *table;
+            __attribute__((constructor)) static void init(void) { table = malloc(4096); strcpy(table, "ready"); }
+            __attribute__((noinline)) static void wait_here(void) { for (int i = 0; i < 400; i++) usleep(20000); }
+            int main(void) { printf("%s\n", table); fflush(stdout); wait_here(); return 0; }
+            """, "-g");
+        Assert.Contains("at the init level", AddInit(s, prog));
+        const string Gdb = "/usr/bin/gdb -p $pid -batch -nx -ex bt -ex 'info sharedlibrary' 2>&1";
+        var normal = s.RunNormal(s.Spec("/bin/bash", "-c", Fidelity.DebuggerTests.AttachScript, "bash", Gdb, prog));
+        var resident = s.RunNormal(s.Spec("/bin/bash", "-c", Fidelity.DebuggerTests.AttachScript, "bash", Gdb,
+            "/usr/bin/env", "LD_AUDIT=" + s.HookPath, "RESIDENT_DEBUG=1", prog));
+        Assert.Contains("resident: restored " + prog, resident.StderrText);
+        foreach (var (run, what) in new[] { (normal, "normal"), (resident, "resident") })
+            foreach (var expected in new[] { "in wait_here", "in main", "libc.so.6", "ld-linux-x86-64.so.2" })
+                Assert.True(run.StdoutText.Contains(expected), $"{what}: gdb -p does not show '{expected}':\n{run}");
+    }
+
     /// <summary>clang-format at the init level over the repository's C sources, in two styles.</summary>
     [Fact]
     public void ClangFormat_AtInitLevel_OverTheCorpus()
