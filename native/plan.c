@@ -454,10 +454,9 @@ static void fill_state(struct rs_args *a, const struct rs_image *img, const stru
 	a->rseq_len = h->rseq_len;
 	a->rseq_sig = h->rseq_sig;
 	a->live_rseq = live->rseq_area;
-	a->argc_addr = (rs_uptr)live->argv - 8;
 	/* link level: return into _dl_start_user below argc; init level: into
 	 * main's caller, at the rebuilt frames' first word */
-	a->resume_sp = img->frame ? rs_frame_at(img, live) : a->argc_addr - 8;
+	a->resume_sp = img->frame ? rs_frame_at(img, live) : live->args_lo - 8;
 	a->resume_cont = img->frame ? h->frame_resume : h->resume_cont;
 	a->user_entry = h->user_entry;
 	a->gadget = h->ldso_base + h->syscall_ret_off;

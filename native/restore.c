@@ -674,11 +674,10 @@ int rs_patch_base(const struct rs_image *img, const struct rs_live *live, const 
 	return found;
 }
 
-static rs_u64 lo_zone(const struct rs_live *live)
+/* Is the word of a patch of this kind BASE + delta, a pointer into this exec's stack? */
+static int points_into_stack(rs_u32 kind)
 {
-	rs_u64 lo, hi;
-	rs_stack_zone(live, &lo, &hi);
-	return lo;
+	return kind != RS_PATCH_ARGC_COUNT && kind != RS_PATCH_MANGLED && kind != RS_PATCH_RANDOM && kind != RS_PATCH_CANARY;
 }
 
 /* Every BASE is in this exec's initial stack (the arrays, the strings, the
@@ -686,17 +685,14 @@ static rs_u64 lo_zone(const struct rs_live *live)
  * elsewhere came from a corrupt table, not from the capture. */
 static int check_patches(const struct rs_image *img, const struct rs_live *live, struct rs_why *why)
 {
-	rs_u64 base;
+	rs_u64 base, lo = live->args_lo, hi;
+	if (img->frame) /* the init level's frames below main, and the dead stack under them */
+		rs_stack_zone(live, &lo, &hi);
 	for (rs_u32 i = 0; i < img->patch_count; i++) {
 		const struct rs_patch *p = &img->patches[i];
 		if (rs_patch_base(img, live, p, &base)) {
 			rs_u64 value = base + (rs_u64)p->delta;
-			if (p->kind == RS_PATCH_ARGC_COUNT || p->kind == RS_PATCH_MANGLED || p->kind == RS_PATCH_RANDOM ||
-			    p->kind == RS_PATCH_CANARY)
-				continue;
-			/* the init level's frames below main, and the dead stack under them */
-			rs_u64 lo = img->frame ? lo_zone(live) : live->args_lo;
-			if (value < lo || value >= live->stack_end)
+			if (points_into_stack(p->kind) && (value < lo || value >= live->stack_end))
 				return rs_refuse(why, "corrupt image: patch value", 0);
 			continue;
 		}

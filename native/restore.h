@@ -141,7 +141,8 @@ int rs_check_live(const struct rs_image *img, const struct rs_live *live, struct
 
 /* rs_patch_base(img, live, p, base): this exec's BASE for patch p (image.h:
  * the word becomes BASE + delta); returns 0 if it does not exist here. The
- * kinds that are not BASE + delta (ARGC_COUNT, MANGLED, RANDOM) have base 0. */
+ * kinds that are not BASE + delta (ARGC_COUNT, MANGLED, RANDOM, CANARY) have
+ * base 0. */
 int rs_patch_base(const struct rs_image *img, const struct rs_live *live, const struct rs_patch *p, rs_u64 *base);
 
 /* rs_patch_value(img, live, p, random): the word patch p writes in this exec

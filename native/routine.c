@@ -226,8 +226,9 @@ RS_ROUTINE static void finish(struct rs_args *a)
 /* Return into the restored ld.so as if _dl_start had just returned there:
  * rsp = &argc - 8 holding the continuation after "mov %rax,%r12", r12 = the
  * user entry, rbp = 0. At the init level, into main's caller instead, at the
- * loads of main's arguments (rs_args.resume_sp: the rebuilt frames). The jump goes through "syscall; ret" in ld.so's text
- * with munmap(self) loaded, so this mapping is gone before the ret. */
+ * loads of main's arguments (rs_args.resume_sp: the rebuilt frames). The
+ * jump goes through "syscall; ret" in ld.so's text with munmap(self)
+ * loaded, so this mapping is gone before the ret. */
 RS_ROUTINE __attribute__((noreturn)) static void resume(struct rs_args *a)
 {
 	rs_u64 *sp = (rs_u64 *)a->resume_sp;

@@ -91,8 +91,7 @@ struct rs_args {
 	rs_u32 rseq_len, rseq_sig;
 
 	/* resume */
-	rs_u64 argc_addr; /* &argc of this exec */
-	rs_u64 resume_sp; /* rsp for the final ret: argc_addr - 8 (link level), the rebuilt frames (init level) */
+	rs_u64 resume_sp; /* rsp for the final ret: &argc - 8 (link level), the rebuilt frames (init level) */
 	rs_u64 resume_cont; /* written at resume_sp, "returned" to */
 	rs_u64 user_entry; /* r12 */
 	rs_u64 gadget; /* "syscall; ret" in the restored ld.so */
