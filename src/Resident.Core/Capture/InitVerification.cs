@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using Resident.Format;
+using Resident.Proc;
 using Resident.Snapshots;
 using Resident.Trace;
 
@@ -70,12 +71,12 @@ public static class InitVerification
         if (b.Frame.Length != c.Frame.Length || b.Header.FrameResume != c.Header.FrameResume)
             throw new RefusalException("the frames below main differ in two runs with other arguments");
         ulong argcB = ArgcOf(b), argcC = ArgcOf(c);
-        var patchesB = b.Patches.Where(p => !InFrame(b, p.Addr)).ToDictionary(p => p.Addr);
-        var patchesC = c.Patches.Where(p => !InFrame(c, p.Addr)).ToDictionary(p => p.Addr);
+        var patchesB = b.Patches.Where(p => !b.InFrame(p.Addr)).ToDictionary(p => p.Addr);
+        var patchesC = c.Patches.Where(p => !c.InFrame(p.Addr)).ToDictionary(p => p.Addr);
         // what the takeover sets per exec: the canary and pointer guard, the thread id (set_tid_address),
         // the rseq area (the kernel writes the cpu number there)
         var h = b.Header;
-        var skip = new HashSet<ulong> { h.FsBase + 0x28, h.FsBase + 0x30 };
+        var skip = new HashSet<ulong> { h.FsBase + SnapshotBuilder.TcbCanary, h.FsBase + SnapshotBuilder.TcbPointerGuard };
         if (h.TidAddress != 0)
             skip.Add(h.TidAddress & ~7UL);
         for (ulong a = h.RseqAddr & ~7UL; h.RseqAddr != 0 && a < h.RseqAddr + h.RseqLen; a += 8)
@@ -85,7 +86,7 @@ public static class InitVerification
         using var bytesC = new SnapshotBytes(c);
         using var beforeB = new SnapshotBytes(linkB);
         using var beforeC = new SnapshotBytes(linkC);
-        foreach (var r in b.Regions.Where(r => (r.Prot & 2) != 0 || (r.Flags & ImageFormat.RegionFlagPatched) != 0))
+        foreach (var r in b.Regions.Where(r => (r.Prot & MapsEntry.ProtWrite) != 0 || (r.Flags & ImageFormat.RegionFlagPatched) != 0))
             for (ulong page = r.Start; page < r.End; page += ImageFormat.PageSize)
             {
                 var pb = bytesB.Page(page);
@@ -111,8 +112,6 @@ public static class InitVerification
         // not compared.
         return copies;
     }
-
-    static bool InFrame(Snapshot s, ulong addr) => addr >= s.Header.FrameAddr && addr < s.Header.OldStackArgc;
 
     static void Explain(ulong addrB, ulong wb, ulong wc, Dictionary<ulong, Patch> patchesB, Dictionary<ulong, Patch> patchesC,
         ulong argcB, ulong argcC, List<ArgcCopy> copies, string where)
@@ -167,7 +166,7 @@ public static class InitVerification
     /// <summary>argc of a snapshot's run: the frames do not hold it, the patches' ARGC_COUNT delta does.</summary>
     static ulong ArgcOf(Snapshot s)
     {
-        var count = s.Patches.First(p => p.Kind == ImageFormat.PatchArgcCount && p.Addr >= s.Header.FrameAddr && p.Addr < s.Header.OldStackArgc);
+        var count = s.Patches.First(p => p.Kind == ImageFormat.PatchArgcCount && s.InFrame(p.Addr));
         ulong saved = (ulong)count.Delta;
         return count.Index == 4 ? saved >> 32 : saved & 0xffffffffUL;
     }

@@ -45,7 +45,7 @@ public sealed record Region(ulong Start, ulong End, uint Kind, uint Prot, uint F
 /// sizes, offsets, tables, checksum, id, exe_path, cpu_features_len/blob/mask) are the
 /// writer's and are ignored here.
 /// </summary>
-public sealed class Snapshot
+public sealed record Snapshot
 {
     public RsHeader Header;
 
@@ -77,17 +77,14 @@ public sealed class Snapshot
     public IReadOnlyList<RsSpan> Prefault { get; set; } = [];
 
     /// <summary>This snapshot with <paramref name="more"/> patches, the regions they lie in marked patched.</summary>
-    public Snapshot With(IReadOnlyList<Patch> more)
+    public Snapshot With(IReadOnlyList<Patch> more) => more.Count == 0 ? this : this with
     {
-        if (more.Count == 0)
-            return this;
-        var regions = Regions.Select(r => more.Any(p => r.Contains(p.Addr)) ? r with { Flags = r.Flags | ImageFormat.RegionFlagPatched } : r).ToList();
-        return new Snapshot
-        {
-            Header = Header, ExePath = ExePath, Files = Files, Regions = regions, Patches = [.. Patches, .. more], Env = Env,
-            CpuFeatures = CpuFeatures, CpuFeaturesMask = CpuFeaturesMask, Prefault = Prefault, Frame = Frame, EnvDeps = EnvDeps,
-        };
-    }
+        Regions = Regions.Select(r => more.Any(p => r.Contains(p.Addr)) ? r with { Flags = r.Flags | ImageFormat.RegionFlagPatched } : r).ToList(),
+        Patches = [.. Patches, .. more],
+    };
+
+    /// <summary>Init level: is <paramref name="addr"/> in the frames below main (the patches there move with them)?</summary>
+    public bool InFrame(ulong addr) => Frame.Length > 0 && addr >= Header.FrameAddr && addr < Header.OldStackArgc;
 
     public long ImageBytes => Regions.Where(r => r.Kind == ImageFormat.RegionImage).Sum(r => (long)r.Length);
 }

@@ -169,7 +169,8 @@ public static class ConstructorRun
         return ProgramMain.Find(code, p.Registers.Rax, addr => ReadWord(p, addr));
     }
 
-    static ulong? ReadWord(IStoppedProcess p, ulong addr)
+    /// <summary>The word at <paramref name="addr"/> in the process, or null where it cannot be read.</summary>
+    internal static ulong? ReadWord(IStoppedProcess p, ulong addr)
     {
         Span<byte> word = stackalloc byte[8];
         try { p.ReadMemory(addr, word); }

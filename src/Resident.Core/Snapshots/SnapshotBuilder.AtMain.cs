@@ -91,8 +91,8 @@ public static partial class SnapshotBuilder
         };
     }
 
-    const ulong TcbPointerGuard = 0x30;   // restore.h RS_TCB_GUARD
-    const ulong TcbCanary = 0x28;   // restore.h RS_TCB_CANARY
+    internal const ulong TcbPointerGuard = 0x30;   // restore.h RS_TCB_GUARD
+    internal const ulong TcbCanary = 0x28;   // restore.h RS_TCB_CANARY
     const string FramesName = "the frames below main";
 
     static ulong ReadWord(IStoppedProcess p, ulong addr)
@@ -215,12 +215,7 @@ public static partial class SnapshotBuilder
         ulong ret = ReadWord(p, at.Rsp);
         var code = new byte[MainCaller.WindowSize];
         p.ReadMemory(ret - (ulong)code.Length, code);
-        ulong? Read(ulong a)
-        {
-            try { return ReadWord(p, a); }
-            catch (RefusalException) { return null; }
-        }
-        return MainCaller.Find(code, ret, at.Rsp + 8, new MainCaller.MainCall(at.Rdi, at.Rsi, at.Rdx, main), Read)
+        return MainCaller.Find(code, ret, at.Rsp + 8, new MainCaller.MainCall(at.Rdi, at.Rsi, at.Rdx, main), a => ConstructorRun.ReadWord(p, a))
             ?? throw new RefusalException($"main's caller (returning to 0x{ret:x}) does not load main's arguments as glibc does");
     }
 
@@ -245,17 +240,8 @@ public static partial class SnapshotBuilder
         ulong start = stat[47];
         var heap = maps.FirstOrDefault(m => m.Name == "[heap]");
         ulong brk = heap?.End ?? start;
-        var libc = maps.FirstOrDefault(m => m.IsFile && m.Offset == 0 && Path.GetFileName(m.Name).StartsWith("libc.so.", StringComparison.Ordinal));
-        if (libc != null)
-        {
-            try
-            {
-                if (DynamicSymbols.Find(File.ReadAllBytes(libc.Name), "__curbrk") is ulong off && ReadWord(p, libc.Start + off) is ulong cur
-                    && cur >= start && cur <= brk)
-                    brk = cur;
-            }
-            catch (Exception e) when (e is IOException or InvalidDataException) { }
-        }
+        if (CurbrkWord(maps) is ulong word && ConstructorRun.ReadWord(p, word) is ulong cur && cur >= start && cur <= brk)
+            brk = cur;
         return (start, brk);
     }
 

@@ -305,26 +305,27 @@ public static partial class SnapshotBuilder
     /// </summary>
     static void FillHeap(ref RsHeader h, IStoppedProcess p, IReadOnlyList<MapsEntry> maps)
     {
+        if (CurbrkWord(maps) is not ulong word || ConstructorRun.ReadWord(p, word) is not 0UL)
+            return;
+        h.HeapWord = word;
+        h.HeapPrefault = FirstSbrk;
+    }
+
+    /// <summary>Where libc keeps the program break it last asked for (<c>__curbrk</c>): libc mapped at offset 0 plus the symbol's
+    /// .dynsym value; null without such a libc or symbol.</summary>
+    static ulong? CurbrkWord(IReadOnlyList<MapsEntry> maps)
+    {
         var libc = maps.FirstOrDefault(m => m.IsFile && m.Offset == 0 && Path.GetFileName(m.Name).StartsWith("libc.so.", StringComparison.Ordinal));
         if (libc == null)
-            return;
-        ulong? value;
+            return null;
         try
         {
-            value = Elf.DynamicSymbols.Find(File.ReadAllBytes(libc.Name), "__curbrk");
+            return Elf.DynamicSymbols.Find(File.ReadAllBytes(libc.Name), "__curbrk") is ulong offset ? libc.Start + offset : null;
         }
         catch (Exception e) when (e is IOException or InvalidDataException)
         {
-            return;
+            return null;
         }
-        if (value is not ulong offset)
-            return;
-        var word = new byte[8];
-        p.ReadMemory(libc.Start + offset, word);
-        if (BitConverter.ToUInt64(word) != 0)
-            return;
-        h.HeapWord = libc.Start + offset;
-        h.HeapPrefault = FirstSbrk;
     }
 
 

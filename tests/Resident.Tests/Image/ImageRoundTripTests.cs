@@ -122,10 +122,9 @@ public sealed class ImageRoundTripTests : IDisposable
         (s.Header.MmStartBrk, s.Header.MmBrk) = (0x500000, 0x521000);
         var frame = new byte[24];
         new Random(7).NextBytes(frame);
-        var init = new Snapshot
+        var init = s with
         {
-            Header = s.Header, ExePath = s.ExePath, Files = s.Files, Regions = s.Regions, Env = s.Env,
-            CpuFeatures = s.CpuFeatures, CpuFeaturesMask = s.CpuFeaturesMask, Frame = frame, EnvDeps = ["HOME=/root", "LLVM_UNSET"],
+            Frame = frame, EnvDeps = ["HOME=/root", "LLVM_UNSET"],
             Patches =
             [
                 .. s.Patches,
