@@ -89,6 +89,9 @@ struct hook {
 	int measure; /* RESIDENT_MEASURE (resident add): 1 normal, 2 resident; the process ends at main */
 	rs_u64 measure_main; /* main's offset from the executable's first byte */
 	int image_fd;
+	rs_u64 base; /* where the image read starts in image_fd: 0, or the init-level image's fallback_offset */
+	struct rs_why init_why; /* why the init-level image gave way to the link-level one it carries (reason 0: it did not) */
+	char init_detail[96]; /* its detail, copied: the metadata it pointed into is the link level's now */
 	int parsed; /* img is valid: files[0] names the program */
 	int files_open; /* fds hold open files to close on fall back */
 	int *fds; /* img.file_count slots: fds_stack, or after the metadata in meta */
@@ -560,7 +563,7 @@ static int read_image(struct hook *h)
 {
 	const struct rs_header *hdr = (const struct rs_header *)h->buf->meta_stack;
 	rs_u64 size = h->img.file_size, first = size < RS_PAGE ? size : RS_PAGE;
-	if (first < sizeof *hdr || !read_at(h->image_fd, h->buf->meta_stack, first, 0))
+	if (first < sizeof *hdr || !read_at(h->image_fd, h->buf->meta_stack, first, h->base))
 		return refuse(h, "corrupt image: short", 0);
 	if (!rs_image_header_ok(hdr, size, &h->why))
 		return 0;
@@ -569,10 +572,11 @@ static int read_image(struct hook *h)
 	rs_u8 *buf = meta_buffer(h, meta, files, first);
 	if (!buf)
 		return refuse(h, "out of memory", 0);
-	if (meta > first && !read_at(h->image_fd, buf + first, meta - first, first))
+	if (meta > first && !read_at(h->image_fd, buf + first, meta - first, h->base + first))
 		return refuse(h, "corrupt image: short", 0);
 	if (!rs_image_parse(&h->img, buf, meta, size, &h->why))
 		return 0;
+	h->img.base = h->base;
 	h->parsed = 1;
 	/* The fds array was sized by the header as first read. */
 	if (h->img.file_count > files)
@@ -695,6 +699,36 @@ static int check_image(struct hook *h)
 	return rs_check_live(&h->img, &h->live, &h->why) && rs_check_rseq(&h->img, &h->live, &h->why);
 }
 
+/* An init-level image is for execs whose looked-up variables (HOME, say) are
+ * as at capture. Another exec is restored from the link-level image it
+ * carries, if it carries one, and checked as any image is; else it starts
+ * normally. */
+static int check_env_deps(struct hook *h)
+{
+	if (rs_check_env_deps(&h->img, &h->live, &h->why))
+		return 1;
+	rs_u64 off = h->img.h->fallback_offset, size = h->img.h->fallback_size;
+	if (!size)
+		return 0;
+	h->init_why = h->why;
+	rs_u64 n = 0;
+	for (const char *d = h->why.detail; d && d[n] && n < sizeof h->init_detail - 1 && (!h->why.detail_len || n < h->why.detail_len); n++)
+		h->init_detail[n] = d[n];
+	h->init_detail[n] = 0;
+	h->init_why.detail = h->why.detail ? h->init_detail : 0;
+	h->init_why.detail_len = 0;
+	h->why.reason = 0;
+	h->why.detail = 0;
+	h->why.detail_len = 0;
+	if (h->meta)
+		rs_munmap((rs_uptr)h->meta, h->meta_len);
+	h->meta = 0;
+	h->parsed = 0;
+	h->base = off;
+	h->img.file_size = size;
+	return read_image(h) && check_image(h);
+}
+
 static int open_files(struct hook *h)
 {
 	if (!rs_open_files(&h->img, h->fds, &h->why))
@@ -779,6 +813,8 @@ static HOOK_NO_IMAGE unsigned int fall_back(struct hook *h)
 static HOOK_NO_IMAGE void hook_init(struct hook *h)
 {
 	h->image_fd = -1;
+	h->base = 0;
+	h->init_why.reason = 0;
 	h->parsed = 0;
 	h->files_open = 0;
 	h->meta = 0;
@@ -802,10 +838,15 @@ static __attribute__((noinline)) unsigned int restore(struct hook *h)
 	if (!status_ok(h))
 		return fall_back(h);
 	prefault_code();
-	if (!read_image(h) || !check_image(h) || !open_files(h) || !prepare(h))
+	if (!read_image(h) || !check_image(h) || !check_env_deps(h) || !open_files(h) || !prepare(h))
 		return fall_back(h);
+	if (h->init_why.reason && (h->probe || h->debug)) {
+		h->why = h->init_why;
+		say(h, h->probe ? "probe" : "level", h->probe ? "would restore the link level" : "link level", h->why.reason);
+	}
 	if (h->probe) {
-		say(h, "probe", 0, "would restore");
+		if (!h->init_why.reason)
+			say(h, "probe", 0, "would restore");
 		rs_exit_group(0);
 	}
 	if (!take_over(h))

@@ -28,8 +28,9 @@ typedef long long rs_i64;
 
 #define RS_MAGIC "RESIDENT" /* 8 bytes, no NUL stored */
 /* 2: rlimit_stack appended to rs_header; 3: heap_word, heap_prefault; 4: prefault; 5: rs_file ctime, rs_header mm_*;
- * 6: the init level (RS_LEVEL_INIT, rs_header frame_* mm_*brk env_deps, patch kinds 8-13) */
-#define RS_VERSION 6u
+ * 6: the init level (RS_LEVEL_INIT, rs_header frame_* mm_*brk env_deps, patch kinds 8-13);
+ * 7: rs_header kernel_ops (struct rs_kernel_op), fallback_offset, fallback_size */
+#define RS_VERSION 7u
 #define RS_PAGE 4096u
 
 /* Image names in a registry directory: printf("%llx-%llx.img", dev, ino) of the
@@ -137,6 +138,22 @@ struct rs_patch {
 	rs_u32 kind; /* RS_PATCH_* */
 	rs_u32 index; /* see kind; 0 when unused */
 	rs_i64 delta; /* byte offset added to BASE */
+};
+
+/* rs_kernel_op.kind (init level): kernel state the constructors set, replayed by the takeover in order */
+#define RS_KOP_SIGACTION 1u /* rt_sigaction(arg, value, 0, 8): value = the kernel's struct sigaction
+                             * {handler, flags, restorer, mask} */
+#define RS_KOP_SIGPROCMASK 2u /* rt_sigprocmask(arg = how, &value[0], 0, 8) */
+#define RS_KOP_UMASK 3u /* umask(value[0]) */
+#define RS_KOP_RLIMIT 4u /* prlimit64(0, arg = resource, {value[0] soft, value[1] hard}, 0) */
+#define RS_KOP_NAME 5u /* prctl(PR_SET_NAME, value): 16 bytes, NUL-terminated */
+#define RS_KOP_MAX 5u
+
+/* One call of the constructors that changed kernel state of the process (init level). */
+struct rs_kernel_op {
+	rs_u32 kind; /* RS_KOP_* */
+	rs_u32 arg; /* signal number, how, resource; 0 when unused */
+	rs_u64 value[4]; /* see kind; unused words 0 */
 };
 
 /* rs_vdso_vma.kind */
@@ -281,12 +298,26 @@ struct rs_header {
 	rs_u64 mm_brk; /* these (PR_SET_MM_MAP), so that malloc's heap grows on where it ended */
 	struct rs_table env_deps; /* rs_u32 string offsets: the variables the constructors looked up
 	                           * (getenv), "NAME=VALUE" as set at capture or "NAME" unset; an exec
-	                           * where one differs starts normally; entry_size 4 */
+	                           * where one differs starts from the fallback image below, else normally; entry_size 4 */
+
+	/* version 7 */
+	struct rs_table kernel_ops; /* struct rs_kernel_op, init level: what the constructors changed in the
+	                             * kernel's state of the process (signal dispositions and mask, umask,
+	                             * limits, the thread's name), replayed in order after the mappings; the
+	                             * capture proved they do not depend on the state inherited; count 0 = none */
+	rs_u64 fallback_offset; /* init level with env_deps: a complete link-level image of the same program
+	                         * lies at [fallback_offset, fallback_offset + fallback_size) of this file,
+	                         * page-aligned, its offsets counted from its own start; an exec where a
+	                         * looked-up variable differs is restored from it. Its end is this file's
+	                         * file_size. 0, 0 = none */
+	rs_u64 fallback_size;
 };
 
 #define RS_FRAME_MAX 4096u
 
 #define RS_PREFAULT_MAX 4096u
+
+#define RS_KOP_TABLE_MAX 256u /* kernel_ops entries at most */
 
 #define RS_HEAP_PREFAULT_MAX 1048576u /* 1 MiB */
 

@@ -18,7 +18,7 @@
 #define RS_EXTRA_POKES 9
 
 struct rs_layout {
-	rs_u64 args_off, maps_off, pokes_off, fds_off, spans_off, bounce_off, total;
+	rs_u64 args_off, maps_off, pokes_off, fds_off, spans_off, kcalls_off, bounce_off, total;
 	rs_u64 span; /* the mapping's length: total, widened (see RS_FLUSH_SPAN) unless limits are tight */
 	rs_u32 prot; /* the mapping's protection: W+X if the kernel allows (anon_map) and limits are not tight */
 	int heap; /* prefault malloc's first heap (not when the limits leave no room for it) */
@@ -90,6 +90,8 @@ static void plan_layout(const struct rs_image *img, rs_u64 block_len, struct rs_
 	off += ((rs_u64)img->file_count + 1) * sizeof(int);
 	l->spans_off = off = (off + 7) & ~7ull;
 	off += ((rs_u64)img->prefault_count + (img->frame ? img->region_count : 0)) * sizeof(struct rs_span);
+	l->kcalls_off = off;
+	off += (rs_u64)img->kop_count * sizeof(struct rs_kcall);
 	l->bounce_off = rs_page_up(off);
 	l->total = l->bounce_off + block_len;
 	l->span = l->total + RS_PAGE > RS_FLUSH_SPAN ? l->total + RS_PAGE : RS_FLUSH_SPAN;
@@ -265,7 +267,7 @@ static void fill_maps(struct rs_args *a, const struct rs_image *img, const int *
 		struct rs_map *m = &a->maps[i];
 		m->start = r->start;
 		m->len = r->end - r->start;
-		m->offset = r->kind == RS_REGION_ZERO ? 0 : r->offset;
+		m->offset = r->kind == RS_REGION_ZERO ? 0 : r->kind == RS_REGION_IMAGE ? img->base + r->offset : r->offset;
 		m->final_prot = r->prot;
 		m->prot = r->prot | (r->flags & RS_RF_PATCHED ? RS_PROT_WRITE : 0);
 		m->fd = r->kind == RS_REGION_FILE ? fds[r->file] : r->kind == RS_REGION_IMAGE ? image_fd : -1;
@@ -414,7 +416,7 @@ static void plan_moves(struct rs_args *a, const struct rs_image *img, const stru
 /* Arrays, not pointers: no relocations, so no RELRO segment in the .so. */
 static const char step_text[RS_STEP_COUNT][RS_STEP_TEXT] = {
     "munmap failed, errno ",	 "mremap failed, errno ",	   "mmap failed, errno ", "mprotect failed, errno ",
-    "arch_prctl failed, errno ", "set_robust_list failed, errno ", "rseq failed, errno ",
+    "arch_prctl failed, errno ", "set_robust_list failed, errno ", "rseq failed, errno ",     "kernel state failed, errno ",
 };
 
 static rs_u32 put_text(char *to, rs_u32 at, rs_u32 cap, const char *s)
@@ -540,9 +542,57 @@ static void fill_fds(struct rs_args *a, const struct rs_image *img, const struct
 	}
 }
 
+/* The kernel state the constructors set (init level), as calls for the
+ * routine, pointers into the takeover mapping. A limit is set after the
+ * mappings: a call that would fail must be caught here, before the point of
+ * no return. Unprivileged, a hard limit only goes down, so each new hard
+ * limit must be at most this exec's (or the previous call's): a capture as
+ * root that raised one falls back for other users. */
+static int fill_kcalls(struct rs_args *a, const struct rs_image *img, const struct rs_live *live, struct rs_why *why)
+{
+	rs_u64 hard[RS_RLIM_NLIMITS] = {0};
+	rs_u32 known = 0; /* bit per resource: hard[] read */
+	if (img->kop_count && live->filtered)
+		return rs_refuse(why, "a system call the takeover needs is denied (seccomp)", "the constructors' kernel state");
+	for (rs_u32 i = 0; i < img->kop_count; i++) {
+		const struct rs_kernel_op *k = &img->kops[i];
+		struct rs_kcall *c = &a->kcalls[i];
+		rs_u64 data = (rs_uptr)c->data;
+		rs_copy(c->data, k->value, sizeof c->data);
+		if (k->kind == RS_KOP_SIGACTION) {
+			c->nr = RS_NR_RT_SIGACTION;
+			c->arg[0] = k->arg, c->arg[1] = data, c->arg[2] = 0, c->arg[3] = 8;
+		} else if (k->kind == RS_KOP_SIGPROCMASK) {
+			c->nr = RS_NR_RT_SIGPROCMASK;
+			c->arg[0] = k->arg, c->arg[1] = data, c->arg[2] = 0, c->arg[3] = 8;
+		} else if (k->kind == RS_KOP_UMASK) {
+			c->nr = RS_NR_UMASK;
+			c->arg[0] = k->value[0];
+		} else if (k->kind == RS_KOP_NAME) {
+			c->nr = RS_NR_PRCTL;
+			c->arg[0] = RS_PR_SET_NAME, c->arg[1] = data;
+		} else { /* RS_KOP_RLIMIT */
+			rs_u64 lim[2];
+			if (!(known & 1u << k->arg)) {
+				if (rs_getrlimit((int)k->arg, lim))
+					return rs_refuse(why, "getrlimit failed", 0);
+				hard[k->arg] = lim[1];
+				known |= 1u << k->arg;
+			}
+			if (k->value[1] > hard[k->arg])
+				return rs_refuse(why, "resource limits", "a constructor sets a hard limit above this exec's");
+			hard[k->arg] = k->value[1];
+			c->nr = RS_NR_PRLIMIT64;
+			c->arg[0] = 0, c->arg[1] = k->arg, c->arg[2] = data, c->arg[3] = 0;
+		}
+	}
+	a->kcall_count = img->kop_count;
+	return 1;
+}
+
 /* The anonymous mapping is zero-filled, so only set fields need writing. */
 static int fill_args(struct rs_args *a, const struct rs_layout *l, const struct rs_image *img, const struct rs_live *live, const int *fds,
-		     int image_fd, const struct rs_texts *t)
+		     int image_fd, const struct rs_texts *t, struct rs_why *why)
 {
 	rs_u8 *self = (rs_u8 *)a - l->args_off;
 	a->self = (rs_uptr)self;
@@ -552,9 +602,12 @@ static int fill_args(struct rs_args *a, const struct rs_layout *l, const struct 
 	a->pokes = (struct rs_poke *)(self + l->pokes_off);
 	a->fds = (int *)(self + l->fds_off);
 	a->spans = (struct rs_span *)(self + l->spans_off);
+	a->kcalls = (struct rs_kcall *)(self + l->kcalls_off);
 	fill_maps(a, img, fds, image_fd);
 	fill_spans(a, img);
 	if (!fill_pokes(a, img, live))
+		return rs_refuse(why, "getrandom failed", "a word the constructors drew at random");
+	if (!fill_kcalls(a, img, live, why))
 		return 0;
 	fill_fds(a, img, live, fds, image_fd);
 	fill_state(a, img, live);
@@ -607,9 +660,8 @@ struct rs_args *rs_prepare(const struct rs_image *img, const struct rs_live *liv
 	}
 	struct rs_args *a = (struct rs_args *)(self + l.args_off);
 	rs_copy((void *)self, __start_rs_restore, (rs_u64)(__stop_rs_restore - __start_rs_restore));
-	if (!fill_args(a, &l, img, live, fds, image_fd, texts)) {
+	if (!fill_args(a, &l, img, live, fds, image_fd, texts, why)) {
 		rs_munmap(self, l.span);
-		rs_refuse(why, "getrandom failed", "a word the constructors drew at random");
 		return 0;
 	}
 	if (!l.heap)

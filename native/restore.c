@@ -20,8 +20,10 @@ _Static_assert(sizeof(struct rs_header) % 8 == 0, "header is 8-aligned");
 _Static_assert(RS_OFFSETOF(struct rs_header, checksum) == 32, "checksum word");
 _Static_assert(RS_OFFSETOF(struct rs_header, rlimit_stack) == 624 && RS_OFFSETOF(struct rs_header, heap_word) == 632 &&
 		   RS_OFFSETOF(struct rs_header, prefault) == 648 && RS_OFFSETOF(struct rs_header, mm_start_code) == 664 &&
-		   RS_OFFSETOF(struct rs_header, frame_addr) == 728 && sizeof(struct rs_header) == 784,
-	       "v6 header");
+		   RS_OFFSETOF(struct rs_header, frame_addr) == 728 && RS_OFFSETOF(struct rs_header, kernel_ops) == 784 &&
+		   sizeof(struct rs_header) == 816,
+	       "v7 header");
+_Static_assert(sizeof(struct rs_kernel_op) == 40, "rs_kernel_op");
 _Static_assert(sizeof(struct rs_span) == 16, "rs_span");
 _Static_assert(sizeof(struct rs_file) == 64, "rs_file");
 _Static_assert(sizeof(struct rs_region) == 48, "rs_region");
@@ -106,7 +108,8 @@ static int locate_frame(struct rs_image *img, struct rs_why *why)
 	img->frame = 0;
 	img->frame_len = 0;
 	if (h->level == RS_LEVEL_LINK)
-		return !(h->frame_addr | h->frame_blob | h->frame_resume | h->mm_start_brk | h->mm_brk | h->env_deps.count) ||
+		return !(h->frame_addr | h->frame_blob | h->frame_resume | h->mm_start_brk | h->mm_brk | h->env_deps.count |
+			 h->kernel_ops.count | h->fallback_offset | h->fallback_size) ||
 		       rs_refuse(why, "corrupt image: init fields at the link level", 0);
 	if (h->level != RS_LEVEL_INIT)
 		return rs_refuse(why, "corrupt image: level", 0);
@@ -128,9 +131,11 @@ static int locate_tables(struct rs_image *img, struct rs_why *why)
 	img->env = table_at(img->meta, img->meta_size, &h->env, sizeof(rs_u32));
 	img->prefault = table_at(img->meta, img->meta_size, &h->prefault, sizeof(struct rs_span));
 	img->env_deps = table_at(img->meta, img->meta_size, &h->env_deps, sizeof(rs_u32));
-	if (!img->files || !img->regions || !img->patches || !img->env || !img->prefault || !img->env_deps)
+	img->kops = table_at(img->meta, img->meta_size, &h->kernel_ops, sizeof(struct rs_kernel_op));
+	if (!img->files || !img->regions || !img->patches || !img->env || !img->prefault || !img->env_deps || !img->kops)
 		return rs_refuse(why, "corrupt image: table", 0);
 	img->env_dep_count = h->env_deps.count;
+	img->kop_count = h->kernel_ops.count;
 	img->file_count = h->files.count;
 	img->region_count = h->regions.count;
 	img->patch_count = h->patches.count;
@@ -260,6 +265,60 @@ static int check_patches_table(const struct rs_image *img, struct rs_why *why)
 	for (rs_u32 i = 0; i < img->env_dep_count; i++)
 		if (!rs_image_string(img, img->env_deps[i]))
 			return rs_refuse(why, "corrupt image: env", 0);
+	return 1;
+}
+
+/* Each replayed call is one the kernel takes from any process (restore.c
+ * cannot know this exec's limits: plan.c checks the hard limits). */
+static int check_kernel_ops_table(const struct rs_image *img, struct rs_why *why)
+{
+	if (img->kop_count > RS_KOP_TABLE_MAX)
+		return rs_refuse(why, "corrupt image: kernel state table", 0);
+	for (rs_u32 i = 0; i < img->kop_count; i++) {
+		const struct rs_kernel_op *k = &img->kops[i];
+		int ok;
+		switch (k->kind) {
+		case RS_KOP_SIGACTION:
+			ok = k->arg >= 1 && k->arg <= 64 && k->arg != 9 && k->arg != 19;
+			break;
+		case RS_KOP_SIGPROCMASK:
+			ok = k->arg <= 2;
+			break;
+		case RS_KOP_UMASK:
+			ok = k->arg == 0 && k->value[0] <= 0777;
+			break;
+		case RS_KOP_RLIMIT:
+			ok = k->arg < RS_RLIM_NLIMITS && k->value[0] <= k->value[1];
+			break;
+		case RS_KOP_NAME:
+			ok = k->arg == 0 && rs_strnlen((const char *)k->value, 16) < 16;
+			break;
+		default:
+			ok = 0;
+		}
+		if (!ok)
+			return rs_refuse(why, "corrupt image: kernel state", 0);
+	}
+	return 1;
+}
+
+/* The link-level image an init-level one carries for an exec whose
+ * looked-up variables differ: whole pages at the end of the file, after
+ * every region of this one. */
+static int check_fallback(const struct rs_image *img, struct rs_why *why)
+{
+	const struct rs_header *h = img->h;
+	if (!h->fallback_offset && !h->fallback_size)
+		return 1;
+	if (!h->env_deps.count || h->fallback_offset % RS_PAGE || h->fallback_offset < h->data_offset ||
+	    h->fallback_size < sizeof(struct rs_header) || h->fallback_offset > img->file_size ||
+	    img->file_size - h->fallback_offset != h->fallback_size)
+		return rs_refuse(why, "corrupt image: fallback", 0);
+	for (rs_u32 i = 0; i < img->region_count; i++) {
+		const struct rs_region *r = &img->regions[i];
+		if (r->kind == RS_REGION_IMAGE && r->offset + (r->end - r->start) > h->fallback_offset)
+			return rs_refuse(why, "corrupt image: fallback", 0);
+	}
 	return 1;
 }
 
@@ -400,7 +459,8 @@ int rs_image_parse(struct rs_image *img, const void *buf, rs_u64 size, rs_u64 fi
 	if (image_checksum(img->meta, size) != img->h->checksum)
 		return rs_refuse(why, "corrupt image: checksum", 0);
 	return locate_tables(img, why) && check_files_table(img, why) && check_regions_table(img, why) && check_patches_table(img, why) &&
-	       check_prefault_table(img, why) && check_vdso_vmas(img, why) && check_state(img, why) && check_consistent(img, why);
+	       check_prefault_table(img, why) && check_kernel_ops_table(img, why) && check_fallback(img, why) && check_vdso_vmas(img, why) &&
+	       check_state(img, why) && check_consistent(img, why);
 }
 
 /* ---- this exec against the image ---- */
@@ -541,7 +601,7 @@ static const char *live_env(const struct rs_live *live, const char *name);
 
 /* The variables the constructors looked up (init level): each set to the
  * same value as at capture ("NAME=VALUE"), or unset ("NAME"). */
-static int check_env_deps(const struct rs_image *img, const struct rs_live *live, struct rs_why *why)
+int rs_check_env_deps(const struct rs_image *img, const struct rs_live *live, struct rs_why *why)
 {
 	for (rs_u32 i = 0; i < img->env_dep_count; i++) {
 		const char *dep = img->strings + img->env_deps[i];
@@ -569,7 +629,7 @@ static int check_env(const struct rs_image *img, const struct rs_live *live, str
 	for (rs_u32 i = 0; i < img->env_count; i++)
 		if (!env_in_live(live, img->strings + img->env[i]))
 			return env_refuse(why, img->strings + img->env[i]);
-	return check_env_deps(img, live, why);
+	return 1;
 }
 
 /* The envp string whose name is name, or 0. */

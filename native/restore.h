@@ -115,9 +115,13 @@ struct rs_image {
 	const rs_u32 *env;
 	const struct rs_span *prefault;
 	const rs_u32 *env_deps;
+	const struct rs_kernel_op *kops; /* init level: kernel state to replay */
 	const rs_u8 *frame; /* init level: the frames below main (frame_len bytes), else 0 */
 	rs_u64 frame_len;
-	rs_u32 file_count, region_count, patch_count, env_count, prefault_count, env_dep_count;
+	rs_u32 file_count, region_count, patch_count, env_count, prefault_count, env_dep_count, kop_count;
+	rs_u64 base; /* where the image starts in its file: 0, or an init-level image's fallback_offset
+		      * when restoring from the link-level image it carries (set by the caller after
+		      * rs_image_parse); added to every offset into the file */
 	const char *strings;
 	rs_u64 strings_size;
 };
@@ -138,6 +142,12 @@ const char *rs_image_string(const struct rs_image *img, rs_u64 off);
 /* rs_check_live(img, live, why): is the image valid for this exec? Reads the
  * live vdso, ld.so's cpu_features and the stack; makes no system call. */
 int rs_check_live(const struct rs_image *img, const struct rs_live *live, struct rs_why *why);
+
+/* rs_check_env_deps(img, live, why): the variables an init-level image's
+ * constructors looked up have the capture's values in this exec (or are unset
+ * as they were). Apart from rs_check_live: a failure here is not the end, an
+ * image with fallback_size restores its link-level image instead. */
+int rs_check_env_deps(const struct rs_image *img, const struct rs_live *live, struct rs_why *why);
 
 /* rs_patch_base(img, live, p, base): this exec's BASE for patch p (image.h:
  * the word becomes BASE + delta); returns 0 if it does not exist here. The

@@ -202,6 +202,19 @@ RS_ROUTINE static void set_thread(struct rs_args *a)
 		fail(a, RS_STEP_RSEQ, r);
 }
 
+/* The kernel state the constructors set at capture (init level): signal
+ * dispositions and mask, umask, limits, the name, in their order. Last, so
+ * that a handler installed here finds the whole address space. */
+RS_ROUTINE static void set_kernel_state(struct rs_args *a)
+{
+	for (rs_u32 i = 0; i < a->kcall_count; i++) {
+		const struct rs_kcall *c = &a->kcalls[i];
+		long r = rs_syscall6((long)c->nr, (long)c->arg[0], (long)c->arg[1], (long)c->arg[2], (long)c->arg[3], 0, 0);
+		if (rs_failed(r))
+			fail(a, RS_STEP_KERNEL, r);
+	}
+}
+
 RS_ROUTINE static void finish(struct rs_args *a)
 {
 	if (!a->close_hi || rs_close_range(a->close_lo, a->close_hi))
@@ -263,6 +276,7 @@ RS_ROUTINE __attribute__((noreturn, used)) void rs_takeover(struct rs_args *a)
 	protect_patched(a);
 	mark(a);
 	set_thread(a);
+	set_kernel_state(a);
 	mark(a);
 	finish(a);
 	resume(a);

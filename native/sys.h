@@ -64,6 +64,7 @@ typedef unsigned long rs_uptr;
 #define RS_RLIMIT_STACK 3
 #define RS_RLIMIT_DATA 2
 #define RS_RLIMIT_AS 9
+#define RS_RLIM_NLIMITS 16
 
 #define RS_ENOENT 2
 #define RS_ENOTDIR 20
@@ -161,6 +162,13 @@ RS_INLINE long rs_set_robust_list(rs_u64 head, rs_u64 len) { return RS_SC(__NR_s
 RS_INLINE long rs_rseq(rs_u64 area, rs_u32 len, int flags, rs_u32 sig) { return RS_SC(__NR_rseq, area, len, flags, sig, 0, 0); }
 RS_INLINE long rs_uname(struct rs_utsname *u) { return RS_SC(__NR_uname, u, 0, 0, 0, 0, 0); }
 RS_INLINE long rs_getrlimit(int res, rs_u64 lim[2]) { return RS_SC(__NR_prlimit64, 0, res, 0, lim, 0, 0); }
+/* The init level's kernel state (plan.c fills rs_kcall with these numbers; the routine makes the calls) */
+#define RS_NR_RT_SIGACTION __NR_rt_sigaction
+#define RS_NR_RT_SIGPROCMASK __NR_rt_sigprocmask
+#define RS_NR_UMASK __NR_umask
+#define RS_NR_PRLIMIT64 __NR_prlimit64
+#define RS_NR_PRCTL __NR_prctl
+#define RS_PR_SET_NAME 15
 RS_INLINE long rs_getrandom(void *buf, rs_u64 n, int flags) { return RS_SC(__NR_getrandom, buf, n, flags, 0, 0, 0); }
 RS_INLINE long rs_clock_gettime(int clk, struct rs_timespec *ts) { return RS_SC(__NR_clock_gettime, clk, ts, 0, 0, 0, 0); }
 RS_INLINE __attribute__((noreturn)) void rs_exit_group(int code)

@@ -22,6 +22,7 @@
  *                   | struct rs_poke  pokes[]          |  patches, auxv, canary, guard
  *                   | int             fds[]            |  closed at the end
  *                   | struct rs_span  spans[]          |  prefault spans to populate (read, then write)
+ *                   | struct rs_kcall kcalls[]         |  kernel state to set (init level)
  *   + bounce_off ─► +----------------------------------+  (page boundary)
  *                   | bounce: vdso block size          |  only if the blocks overlap
  *   + self_len ───► +----------------------------------+
@@ -60,7 +61,14 @@ struct rs_mm_map {
 };
 _Static_assert(sizeof(struct rs_mm_map) == 104, "struct prctl_mm_map");
 
-enum { RS_STEP_MUNMAP, RS_STEP_MREMAP, RS_STEP_MMAP, RS_STEP_MPROTECT, RS_STEP_SET_FS, RS_STEP_ROBUST, RS_STEP_RSEQ, RS_STEP_COUNT };
+/* One system call replayed as the constructors made it (init level:
+ * rs_kernel_op), its pointer argument aimed at its own data. */
+struct rs_kcall {
+	rs_u64 nr, arg[4];
+	rs_u64 data[4];
+};
+
+enum { RS_STEP_MUNMAP, RS_STEP_MREMAP, RS_STEP_MMAP, RS_STEP_MPROTECT, RS_STEP_SET_FS, RS_STEP_ROBUST, RS_STEP_RSEQ, RS_STEP_KERNEL, RS_STEP_COUNT };
 
 /* A path and the words around it: "resident: restored ", the takeover time
  * and debug 3's marks, or "resident: fatal ", a step and an errno. */
@@ -81,7 +89,8 @@ struct rs_args {
 	struct rs_poke *pokes;
 	int *fds;
 	struct rs_span *spans;
-	rs_u32 map_count, poke_count, fd_count, span_count;
+	struct rs_kcall *kcalls;
+	rs_u32 map_count, poke_count, fd_count, span_count, kcall_count;
 	rs_u32 write_span_count; /* spans[span_count ...] of these are populated for writing (init level) */
 	rs_u32 close_lo, close_hi; /* fds are exactly [lo, hi]; both 0 if not */
 

@@ -83,6 +83,7 @@ static void build_image(void)
 	h->prefault = (struct rs_table){at, 2, sizeof(struct rs_span)};
 	at += 2 * sizeof(struct rs_span);
 	h->env_deps = (struct rs_table){at, 0, 4};
+	h->kernel_ops = (struct rs_table){at, 0, sizeof(struct rs_kernel_op)};
 	h->cpu_features_len = 64;
 	h->cpu_features_off = 0x1000;
 	h->cpu_features_blob = at;
@@ -634,6 +635,12 @@ static void test_init_level(void)
 	h->env_deps = (struct rs_table){at, 2, 4};
 	rs_u32 *deps = (rs_u32 *)(image + at);
 	at += 8;
+	/* kernel state: a SIGINT handler in the executable's code, the umask */
+	h->kernel_ops = (struct rs_table){at, 2, sizeof(struct rs_kernel_op)};
+	struct rs_kernel_op *k = (struct rs_kernel_op *)(image + at);
+	k[0] = (struct rs_kernel_op){RS_KOP_SIGACTION, 2, {EXE_LO + 0x40, 0x04000000, EXE_LO + 0x60, 0}};
+	k[1] = (struct rs_kernel_op){RS_KOP_UMASK, 0, {077, 0, 0, 0}};
+	at += 2 * sizeof *k;
 	/* the string table moves last, so that the new strings can follow it */
 	memmove(image + at, image + h->strings_offset, h->strings_size);
 	h->strings_offset = at;
@@ -676,13 +683,26 @@ static void test_init_level(void)
 	EXPECT(rs_patch_addr(&img, &live, &q[5]) == DATA_LO + 24, "init: a patch outside the frames stays");
 	/* a variable the constructors read, changed or set since: no restore */
 	static char *other[] = {"HOME=/home/u", "LD_LIBRARY_PATH=/opt/lib", "LD_AUDIT=/x/libresident.so", 0};
+	EXPECT(rs_check_env_deps(&img, &live, &why), "init: variables as at capture refused: %s", why.reason);
+	EXPECT(img.kop_count == 2 && img.kops[1].kind == RS_KOP_UMASK, "init: kernel state table");
 	live.envp = other;
-	EXPECT(!rs_check_live(&img, &live, &why) && !strcmp(why.reason, "env differs"), "init: HOME changed");
+	EXPECT(rs_check_live(&img, &live, &why), "init: the variables the constructors read are not rs_check_live's");
+	EXPECT(!rs_check_env_deps(&img, &live, &why) && !strcmp(why.reason, "env differs"), "init: HOME changed");
 	static char *more[] = {"HOME=/root", "LD_LIBRARY_PATH=/opt/lib", "LD_AUDIT=/x/libresident.so", "NOT_SET_HERE=1", 0};
 	live.envp = more;
 	live.env_count = 4;
-	EXPECT(!rs_check_live(&img, &live, &why) && !strcmp(why.reason, "env differs"), "init: NOT_SET_HERE set");
+	EXPECT(!rs_check_env_deps(&img, &live, &why) && !strcmp(why.reason, "env differs"), "init: NOT_SET_HERE set");
 	free((void *)img.meta);
+	/* a signal no handler can be set for, a fallback image that is not at the end */
+	k[0].arg = 9;
+	seal();
+	EXPECT(!parse(&img, &why) && !strcmp(why.reason, "corrupt image: kernel state"), "init: sigaction(SIGKILL) accepted");
+	k[0].arg = 2;
+	h->fallback_offset = DATA_OFF;
+	h->fallback_size = 4096 - 1;
+	seal();
+	EXPECT(!parse(&img, &why) && !strcmp(why.reason, "corrupt image: fallback"), "init: a fallback short of the file's end accepted");
+	h->fallback_offset = h->fallback_size = 0;
 	/* the link level carries none of it */
 	h->level = RS_LEVEL_LINK;
 	seal();

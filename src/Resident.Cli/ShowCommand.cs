@@ -72,8 +72,13 @@ public static class ShowCommand
         console.WriteLine($"stack limit {(m.RlimitStack == ulong.MaxValue ? "unlimited" : Cli.FormatSize((long)m.RlimitStack))}");
         console.WriteLine($"environment {(item.Environment.Count == 0 ? "(no LD_*, MALLOC_* or GLIBC_TUNABLES variable)" : string.Join(" ", item.Environment))}");
         if (r.Level == "init")
+        {
             console.WriteLine($"looked up   {(item.DependsOn.Count == 0 ? "(the constructors looked up no variable)" : string.Join(" ", item.DependsOn.Select(d => d.Contains('=') ? d : d + " (unset)")))}"
-                + " - a start where one differs starts normally; the files the constructors read are stamped below");
+                + (item.FallbackBytes is long fb ? $" - a start where one differs is restored at the link level ({Cli.FormatSize(fb)} of the image)" : "")
+                + "; the files the constructors read are stamped below");
+            console.WriteLine($"set         {(item.KernelState.Count == 0 ? "(the constructors set no kernel state)" : string.Join("; ", item.KernelState))}"
+                + (item.KernelState.Count == 0 ? "" : " - set again by every restore"));
+        }
 
         var regions = new Table().Border(TableBorder.Simple).AddColumns("address", "size", "prot", "source", "name");
         foreach (var g in item.Regions)

@@ -47,8 +47,14 @@ public sealed record ListItem(ulong? Id, string? Program, string Image, long? Si
 public sealed record ShowItem(ListItem Registration, long BytesStored, long BytesMapped, long BytesZero, IReadOnlyList<RegionItem> Regions,
     Dictionary<string, int> Patches, IReadOnlyList<FileItem> Files, IReadOnlyList<string> Environment, MachineItem Machine)
 {
-    /// <summary>Init level: the variables the constructors looked up ("NAME=VALUE", or "NAME" unset): a start where one differs is a normal start.</summary>
+    /// <summary>Init level: the variables the constructors looked up ("NAME=VALUE", or "NAME" unset): a start where one differs is restored from the link level (<see cref="FallbackBytes"/>).</summary>
     public IReadOnlyList<string> DependsOn { get; init; } = [];
+
+    /// <summary>Init level: the kernel state the constructors set, one line each, which the takeover sets again.</summary>
+    public IReadOnlyList<string> KernelState { get; init; } = [];
+
+    /// <summary>Init level with variables looked up: the size of the link-level image the file carries for a start where one differs; null when none.</summary>
+    public long? FallbackBytes { get; init; }
 
     public static ShowItem From(RegistryEntry e, ImageInfo img) => new(
         ListItem.From(e),
@@ -64,6 +70,8 @@ public sealed record ShowItem(ListItem Registration, long BytesStored, long Byte
         PrefaultSpans = img.Prefault.Count,
         PrefaultBytes = img.Prefault.Sum(s => (long)(s.End - s.Start)),
         DependsOn = img.EnvDeps,
+        KernelState = img.KernelOps.Select(k => k.ToString()).ToList(),
+        FallbackBytes = img.Fallback is null ? null : (long)img.Header.FallbackSize,
     };
 
     /// <summary>rs_header.prefault: read-only file pages the constructors touched at capture, mapped at once by a restore.</summary>

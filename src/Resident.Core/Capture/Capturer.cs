@@ -52,7 +52,8 @@ public static class Capturer
             {
                 var atMain = SnapshotBuilder.BuildAtMain(stopped, link, constructors);
                 var copies = InitVerification.Verify(run, options, atMain);   // runs the program twice more
-                snapshot = atMain.With(copies);
+                // an exec whose looked-up variables differ is restored from the link level, carried in the same file
+                snapshot = atMain.With(copies) with { Fallback = atMain.EnvDeps.Count > 0 ? link : null };
             }
             catch (RefusalException e) { initRefused = e.Message; }   // the link level is registered instead
         }

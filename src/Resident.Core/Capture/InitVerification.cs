@@ -31,13 +31,63 @@ public static class InitVerification
     /// <param name="start">starts the program to ld.so's stop point with the options given (as the capture did).</param>
     public static List<Patch> Verify(Func<CaptureOptions, IStoppedProcess> start, CaptureOptions options, Snapshot image)
     {
-        var (linkB, b) = AtMain(start, options with { Variant = new([], [], NoRandomize: true) });
+        var (inheritedB, inheritedC) = InheritedStates(image.KernelOps);
+        var (linkB, b) = AtMain(start, options with { Variant = new([], [], NoRandomize: true, inheritedB) });
         var (linkC, c) = AtMain(start, options with
         {
-            Variant = new(CheckArguments, [$"RESIDENT_INIT_CHECK={Guid.NewGuid():N}"], NoRandomize: true),
+            Variant = new(CheckArguments, [$"RESIDENT_INIT_CHECK={Guid.NewGuid():N}"], NoRandomize: true, inheritedC),
         });
+        CompareKernelOps(image.KernelOps, b.KernelOps, c.KernelOps);
         var copies = Compare(b, c, linkB, linkC);
         return copies.Select(copy => InImage(copy, b, image)).ToList();
+    }
+
+    /// <summary>Signals a verification run may ignore and block: not those the tracer or the kernel's own faults need, nor SIGCHLD.</summary>
+    static readonly HashSet<int> Untouchable = [4, 5, 6, 7, 8, 9, 11, 17, 18, 19, 31];
+
+    /// <summary>Signals run C ignores and blocks whatever the constructors do: the ones programs commonly handle.</summary>
+    static readonly int[] CommonSignals = [1, 2, 3, 10, 12, 13, 14, 15, 28];
+
+    /// <summary>
+    /// What runs B and C inherit: B a plain state (umask 022, nothing ignored or blocked, this
+    /// process's open-file limit); C another umask, the common signals and every signal the
+    /// capture's constructors touched ignored and blocked, a lower open-file limit. A
+    /// constructor that reads any of it (umask() returns the old mask; sigaction the old
+    /// action) and keeps it, or acts on it, shows as a difference.
+    /// </summary>
+    internal static (InheritedState B, InheritedState C) InheritedStates(IReadOnlyList<KernelOp> ops)
+    {
+        var signals = new SortedSet<int>(CommonSignals);
+        foreach (var op in ops)
+        {
+            if (op.Kind == ImageFormat.KopSigaction)
+                signals.Add((int)op.Arg);
+            if (op.Kind == ImageFormat.KopSigprocmask)
+                for (int s = 1; s <= 64; s++)
+                    if ((op.Value[0] >> (s - 1) & 1) != 0)
+                        signals.Add(s);
+        }
+        signals.ExceptWith(Untouchable);
+        ulong blocked = signals.Aggregate(0UL, (m, s) => m | 1UL << (s - 1));
+        var (soft, _) = Interop.GetLimits(Interop.RLIMIT_NOFILE);
+        return (new InheritedState(0x12, [], 0, soft), new InheritedState(0x3f, [.. signals], blocked, soft > 64 ? soft / 2 : soft));
+    }
+
+    /// <summary>
+    /// The kernel state the constructors set must be the same calls whatever the process inherited
+    /// (runs B and C, one layout: equal word for word) and in the capture (its own layout: a
+    /// handler's address may differ, nothing else).
+    /// </summary>
+    static void CompareKernelOps(IReadOnlyList<KernelOp> a, IReadOnlyList<KernelOp> b, IReadOnlyList<KernelOp> c)
+    {
+        for (int i = 0; i < Math.Max(b.Count, c.Count); i++)
+            if (i >= b.Count || i >= c.Count || !b[i].Equals(c[i]))
+                throw new RefusalException("the kernel state the constructors set depends on what the process inherited (umask, signals, limits): "
+                    + $"{(i < b.Count ? b[i] : "nothing")} in one run, {(i < c.Count ? c[i] : "nothing")} in another");
+        bool Same(KernelOp x, KernelOp y) => x.Kind == y.Kind && x.Arg == y.Arg
+            && (x.Kind == ImageFormat.KopSigaction ? x.Value[1] == y.Value[1] && x.Value[3] == y.Value[3] : x.Value.SequenceEqual(y.Value));
+        if (a.Count != b.Count || a.Zip(b).Any(p => !Same(p.First, p.Second)))
+            throw new RefusalException("the kernel state the constructors set differs between the capture and a verification run");
     }
 
     /// <summary>A run's snapshots at the link stop and at main.</summary>

@@ -3,7 +3,7 @@ using Resident.HookContract;
 
 namespace Resident.Format;
 
-// The C# mirror of native/image.h (format version 6); docs/image-format.md is the spec.
+// The C# mirror of native/image.h (format version 7); docs/image-format.md is the spec.
 // Field order, widths and names (snake_case there, PascalCase here) must match the header
 // exactly: tests/Resident.Tests/Image/LayoutTests.cs compiles image.h with gcc and compares
 // every size and offset. Fields are only appended; see the spec's versioning rules.
@@ -13,7 +13,7 @@ namespace Resident.Format;
 public static class ImageFormat
 {
     public const string Magic = "RESIDENT";
-    public const uint Version = 6; // 2: rlimit_stack appended to rs_header; 3: heap_word, heap_prefault; 4: prefault; 5: rs_file ctime, rs_header mm_*; 6: the init level
+    public const uint Version = 7; // 2: rlimit_stack appended to rs_header; 3: heap_word, heap_prefault; 4: prefault; 5: rs_file ctime, rs_header mm_*; 6: the init level; 7: kernel_ops, fallback_*
     public const uint PageSize = Interop.PageSize;
     public const int MaxVdsoVmas = 4;
 
@@ -46,6 +46,12 @@ public static class ImageFormat
     public const uint PatchRandom = 12;
     public const uint PatchCanary = 13;
 
+    public const uint KopSigaction = 1;
+    public const uint KopSigprocmask = 2;
+    public const uint KopUmask = 3;
+    public const uint KopRlimit = 4;
+    public const uint KopName = 5;
+
     public const uint VdsoVvar = 1;
     public const uint VdsoVvarVclock = 2;
     public const uint VdsoVdso = 3;
@@ -55,6 +61,7 @@ public static class ImageFormat
 
     public const uint HeapPrefaultMax = 1u << 20;
     public const uint PrefaultMax = 4096;
+    public const uint KernelOpsMax = 256;
 
     /// <summary>
     /// rs_checksum: FNV-1a-64 over little-endian 8-byte words (not bytes: 8x fewer
@@ -227,6 +234,19 @@ public unsafe struct RsHeader
     public ulong MmStartBrk;
     public ulong MmBrk;
     public RsTable EnvDeps;
+
+    // version 7
+    public RsTable KernelOps;
+    public ulong FallbackOffset;
+    public ulong FallbackSize;
+}
+
+[StructLayout(LayoutKind.Sequential, Pack = 1)]
+public unsafe struct RsKernelOp
+{
+    public uint Kind;
+    public uint Arg;
+    public fixed ulong Value[4];
 }
 
 /// <summary>rs_header.vdso_vmas: struct rs_vdso_vma[RS_MAX_VDSO_VMAS], inline.</summary>

@@ -21,6 +21,12 @@ public sealed record ImageInfo(
     /// <summary>Init level: the variables the constructors looked up ("NAME=VALUE" or "NAME" unset).</summary>
     public IReadOnlyList<string> EnvDeps { get; init; } = [];
 
+    /// <summary>Init level: the kernel state the constructors set, replayed by the takeover.</summary>
+    public IReadOnlyList<KernelOp> KernelOps { get; init; } = [];
+
+    /// <summary>Init level with <see cref="EnvDeps"/>: the link-level image in the same file, restored when a variable differs; else null.</summary>
+    public ImageInfo? Fallback { get; init; }
+
     public unsafe string Platform { get { var h = Header; return FixedText.Get(h.Platform, 16); } }
 
     public unsafe string KernelRelease { get { var h = Header; return FixedText.Get(h.KernelRelease, 65); } }

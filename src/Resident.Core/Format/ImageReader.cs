@@ -28,7 +28,22 @@ public static class ImageReader
         var meta = new byte[h.MetaSize];
         if (RandomAccess.Read(f, meta, 0) != meta.Length)
             throw new InvalidDataException("truncated metadata");
-        return Parse(path, meta);
+        var info = Parse(path, meta);
+        if (h.FallbackSize == 0)
+            return info;
+        // the link-level image this one carries: a whole image at the end of the file
+        if (h.FallbackOffset % ImageFormat.PageSize != 0 || h.FallbackOffset < h.DataOffset || h.FallbackOffset + h.FallbackSize != (ulong)length
+            || info.EnvDeps.Count == 0)
+            throw new InvalidDataException("the fallback image is not at the end of the file");
+        RandomAccess.Read(f, head, (long)h.FallbackOffset);
+        var fh = CheckIdentity(head, (long)h.FallbackSize);
+        var fallbackMeta = new byte[fh.MetaSize];
+        if (RandomAccess.Read(f, fallbackMeta, (long)h.FallbackOffset) != fallbackMeta.Length)
+            throw new InvalidDataException("truncated fallback metadata");
+        var fallback = Parse(path, fallbackMeta);
+        if (fallback.Header.Level != ImageFormat.LevelLink || fallback.Header.FallbackSize != 0)
+            throw new InvalidDataException("the fallback image is not a link-level image");
+        return info with { Fallback = fallback };
     }
 
     /// <summary>Parses a metadata block [0, meta_size) whose header passed <see cref="CheckIdentity"/>.</summary>
@@ -63,7 +78,18 @@ public static class ImageReader
             throw new InvalidDataException("the frames below main are not below argc");
         CheckPatches(patches, regions, h.Level, h.FrameAddr, h.OldStackArgc);
         var envDeps = Table<uint>(meta, h.EnvDeps, "env_deps").Select(Str).ToList();
-        return new ImageInfo(path, h, Str(h.ExePath), files, regions, patches, env, cpu, mask) { Prefault = prefault, EnvDeps = envDeps };
+        var kernelOps = Table<RsKernelOp>(meta, h.KernelOps, "kernel_ops").Select(FromRaw).ToList();
+        if (h.Level == ImageFormat.LevelLink && (kernelOps.Count > 0 || envDeps.Count > 0 || h.FallbackSize != 0))
+            throw new InvalidDataException("init-level fields in a link-level image");
+        return new ImageInfo(path, h, Str(h.ExePath), files, regions, patches, env, cpu, mask)
+            { Prefault = prefault, EnvDeps = envDeps, KernelOps = kernelOps };
+    }
+
+    static unsafe KernelOp FromRaw(RsKernelOp k)
+    {
+        if (k.Kind is < ImageFormat.KopSigaction or > ImageFormat.KopName)
+            throw new InvalidDataException($"unknown kernel state kind {k.Kind}");
+        return new KernelOp(k.Kind, k.Arg, [k.Value[0], k.Value[1], k.Value[2], k.Value[3]]);
     }
 
     /// <summary>

@@ -19,11 +19,23 @@ public static partial class ImageWriter
     /// </summary>
     public static long Write(Snapshot s, string path, ulong id)
     {
-        var (meta, regions) = Layout(s, id);
+        if (s.Fallback is { Fallback: not null })
+            throw new ArgumentException("a fallback image carries no fallback of its own");
+        var fallback = s.Fallback is { } fb ? Layout(fb, id) : default;
+        ulong fallbackSize = fallback.Meta is null ? 0 : MemoryMarshal.Read<RsHeader>(fallback.Meta).FileSize;
+        var (meta, regions) = Layout(s, id, fallbackSize);
+        var h = MemoryMarshal.Read<RsHeader>(meta);
         RemoveAbandonedTemporaries(Path.GetDirectoryName(Path.GetFullPath(path))!);
         long size = 0;
-        ReplaceAtomically(path, "write image",
-            temp => size = WriteFile(temp, meta, s.Regions, regions, MemoryMarshal.Read<RsHeader>(meta).FileSize));
+        ReplaceAtomically(path, "write image", temp =>
+        {
+            using var f = Create(temp, h.FileSize);
+            WriteImage(f, 0, meta, s.Regions, regions);
+            if (fallback.Meta is not null)
+                WriteImage(f, (long)h.FallbackOffset, fallback.Meta, s.Fallback!.Regions, fallback.Regions);
+            f.Flush(flushToDisk: true);
+            size = f.Length;
+        });
         return size;
     }
 
@@ -146,7 +158,8 @@ public static partial class ImageWriter
     /// The checksummed metadata block [0, meta_size) and the regions with their final image
     /// offsets. Exposed for tests; <see cref="Write"/> is the way to produce a file.
     /// </summary>
-    public static (byte[] Meta, RsRegion[] Regions) Layout(Snapshot s, ulong id)
+    /// <param name="fallbackSize">the size of the link-level image written after this one (rs_header.fallback_*), 0 for none.</param>
+    public static (byte[] Meta, RsRegion[] Regions) Layout(Snapshot s, ulong id, ulong fallbackSize = 0)
     {
         var strings = new StringTable();
         var h = s.Header;
@@ -156,6 +169,9 @@ public static partial class ImageWriter
         var patches = s.Patches.Select(p => ToRaw(p, strings)).ToArray();
         var env = s.Env.Select(strings.Add).ToArray();
         var envDeps = s.EnvDeps.Select(strings.Add).ToArray();
+        var kernelOps = s.KernelOps.Select(ToRaw).ToArray();
+        if (kernelOps.Length > ImageFormat.KernelOpsMax)
+            throw new RefusalException($"the constructors set kernel state {kernelOps.Length} times, an image holds {ImageFormat.KernelOpsMax}");
         var regions = s.Regions.Select(r => ToRaw(r, strings)).ToArray();
         byte[] stringBytes = strings.ToArray();
         if (s.CpuFeatures.Length != s.CpuFeaturesMask.Length)
@@ -170,6 +186,7 @@ public static partial class ImageWriter
         h.Env = meta.Table(env);
         h.Prefault = meta.Table(s.Prefault.ToArray());
         h.EnvDeps = meta.Table(envDeps);
+        h.KernelOps = meta.Table(kernelOps);
         if (s.Frame.Length > 0)
         {
             if (s.Frame.Length % 8 != 0 || s.Frame.Length > ImageFormat.FrameMax || h.OldStackArgc - h.FrameAddr != (ulong)s.Frame.Length)
@@ -192,6 +209,13 @@ public static partial class ImageWriter
                 at += regions[i].End - regions[i].Start;
             }
         h.FileSize = at;
+        (h.FallbackOffset, h.FallbackSize) = (0, 0);
+        if (fallbackSize > 0)
+        {
+            h.FallbackOffset = ImageFormat.AlignUp(at, Page);
+            h.FallbackSize = fallbackSize;
+            h.FileSize = h.FallbackOffset + fallbackSize;
+        }
         SetIdentity(ref h);
         meta.Overwrite(regionsAt, MemoryMarshal.AsBytes(regions.AsSpan()));
         meta.Overwrite(0, MemoryMarshal.AsBytes(new Span<RsHeader>(ref h)));
@@ -236,7 +260,15 @@ public static partial class ImageWriter
         };
     }
 
-    static long WriteFile(string temp, byte[] meta, IReadOnlyList<Region> source, RsRegion[] regions, ulong fileSize)
+    static unsafe RsKernelOp ToRaw(KernelOp k)
+    {
+        var raw = new RsKernelOp { Kind = k.Kind, Arg = k.Arg };
+        for (int i = 0; i < 4; i++)
+            raw.Value[i] = k.Value[i];
+        return raw;
+    }
+
+    static FileStream Create(string temp, ulong fileSize)
     {
         var options = new FileStreamOptions
         {
@@ -244,19 +276,24 @@ public static partial class ImageWriter
             Access = FileAccess.Write,
             UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead,
         };
-        using var f = new FileStream(temp, options);
-        f.SetLength((long)fileSize); // the gap after the metadata reads as zeros
+        var f = new FileStream(temp, options);
+        f.SetLength((long)fileSize); // the gaps after the metadata read as zeros
+        return f;
+    }
+
+    /// <summary>One image's metadata and saved pages, its offsets counted from <paramref name="at"/> in the file.</summary>
+    static void WriteImage(FileStream f, long at, byte[] meta, IReadOnlyList<Region> source, RsRegion[] regions)
+    {
+        f.Position = at;
         f.Write(meta);
         for (int i = 0; i < regions.Length; i++)
         {
             if (regions[i].Kind != ImageFormat.RegionImage)
                 continue;
-            f.Position = (long)regions[i].Offset;
+            f.Position = at + (long)regions[i].Offset;
             foreach (var page in source[i].Pages!)
                 f.Write(page.Span);
         }
-        f.Flush(flushToDisk: true);
-        return f.Length;
     }
 
     static void TryDelete(string path)

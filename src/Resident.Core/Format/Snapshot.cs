@@ -73,6 +73,16 @@ public sealed record Snapshot
     /// <summary>Init level: the variables the constructors looked up, "NAME=VALUE" as set at capture or "NAME" unset (rs_header.env_deps).</summary>
     public IReadOnlyList<string> EnvDeps { get; init; } = [];
 
+    /// <summary>Init level: the kernel state the constructors set, replayed in order by the takeover (rs_header.kernel_ops).</summary>
+    public IReadOnlyList<KernelOp> KernelOps { get; init; } = [];
+
+    /// <summary>
+    /// Init level with <see cref="EnvDeps"/>: the link-level snapshot of the same capture, written
+    /// into the same file (rs_header.fallback_*), which the hook restores when a looked-up
+    /// variable differs; else null.
+    /// </summary>
+    public Snapshot? Fallback { get; init; }
+
     /// <summary>Pages of read-only file regions the constructors touched (rs_header.prefault), sorted; empty if not recorded.</summary>
     public IReadOnlyList<RsSpan> Prefault { get; set; } = [];
 

@@ -5,6 +5,7 @@ namespace Resident;
 internal static partial class Interop
 {
     internal const int RLIMIT_STACK = 3;
+    internal const int RLIMIT_NOFILE = 7;
 
     [StructLayout(LayoutKind.Sequential)]
     internal struct RLimit
@@ -15,6 +16,18 @@ internal static partial class Interop
 
     [LibraryImport(Libraries.Libc, EntryPoint = "prlimit", SetLastError = true)]
     private static unsafe partial int prlimit(int pid, int resource, RLimit* newLimit, RLimit* oldLimit);
+
+    /// <summary>The soft and hard limit of <paramref name="resource"/> of this process.</summary>
+    internal static unsafe (ulong Soft, ulong Hard) GetLimits(int resource)
+    {
+        var limit = (RLimit*)NativeMemory.AllocZeroed(1, (nuint)sizeof(RLimit));
+        try
+        {
+            Check(() => prlimit(0, resource, null, limit), "prlimit");
+            return (limit->Cur, limit->Max);
+        }
+        finally { NativeMemory.Free(limit); }
+    }
 
     /// <summary>Sets the soft limit of <paramref name="resource"/> of <paramref name="pid"/>, the hard one unchanged.</summary>
     internal static unsafe void SetSoftLimit(int pid, int resource, ulong soft)

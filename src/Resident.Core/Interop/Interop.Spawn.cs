@@ -55,6 +55,9 @@ internal static partial class Interop
     [LibraryImport(Libraries.Libc, EntryPoint = "sigemptyset")]
     internal static partial int SigEmptySet(nint sigset);
 
+    [LibraryImport(Libraries.Libc, EntryPoint = "sigaddset")]
+    internal static partial int SigAddSet(nint sigset, int signal);
+
     [LibraryImport(Libraries.Libc, EntryPoint = "sigfillset")]
     internal static partial int SigFillSet(nint sigset);
 }

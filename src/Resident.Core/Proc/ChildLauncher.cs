@@ -15,8 +15,9 @@ internal sealed unsafe class ChildLauncher : IDisposable
     readonly nint argv, envp, actions, attr, sigset;
     readonly int argc, envc;
 
+    /// <param name="blocked">signals blocked in the child, bit n-1 for signal n (an init level's verification run); none by default.</param>
     public ChildLauncher(string path, IReadOnlyList<string> argv, IReadOnlyList<string> env,
-        string stdinPath, string stdoutPath = "/dev/null", string stderrPath = "/dev/null")
+        string stdinPath, string stdoutPath = "/dev/null", string stderrPath = "/dev/null", ulong blocked = 0)
     {
         this.path = path;
         (this.argv, argc) = (ToNative(argv), argv.Count);
@@ -33,6 +34,9 @@ internal sealed unsafe class ChildLauncher : IDisposable
                 "posix_spawn_file_actions_addclosefrom_np");
         Interop.CheckReturnedError(Interop.PosixSpawnAttrInit(attr), "posix_spawnattr_init");
         Interop.SigEmptySet(sigset);
+        for (int signal = 1; signal <= 64; signal++)
+            if ((blocked >> (signal - 1) & 1) != 0)
+                Interop.SigAddSet(sigset, signal);
         Interop.CheckReturnedError(Interop.PosixSpawnAttrSetSigMask(attr, sigset), "posix_spawnattr_setsigmask");
         Interop.SigFillSet(sigset);
         Interop.CheckReturnedError(Interop.PosixSpawnAttrSetSigDefault(attr, sigset), "posix_spawnattr_setsigdefault");

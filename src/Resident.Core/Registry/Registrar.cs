@@ -155,7 +155,8 @@ public sealed class Registrar(ImageRegistry registry, IReadOnlyDictionary<string
     /// </summary>
     TimeSpan? TryRestamp(RegistryEntry entry, string exePath)
     {
-        if (entry.Image is not { } image || image.Files.Where((f, i) => i == 0 || (f.Flags & ImageFormat.FileMapped) != 0)
+        // an init-level image carries a link-level one with stamps of its own: captured again whole
+        if (entry.Image is not { } image || image.Fallback is not null || image.Files.Where((f, i) => i == 0 || (f.Flags & ImageFormat.FileMapped) != 0)
                 .Any(f => Staleness.OfFile(f, f == image.Files[0]) is not null))
             return null;
         if (Staleness.Of(image) is string s && (s == "kernel changed" || s.StartsWith("cpu differs", StringComparison.Ordinal)))

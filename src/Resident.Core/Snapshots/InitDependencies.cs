@@ -1,3 +1,4 @@
+using Resident.Format;
 using Resident.Trace;
 using static Resident.Trace.SyscallTable;
 
@@ -23,6 +24,13 @@ public sealed record InitDependencies(IReadOnlyList<string> Refusals, IReadOnlyL
     /// environ or envp itself are not seen.
     /// </summary>
     public IReadOnlyList<string> Environment { get; init; } = [];
+
+    /// <summary>
+    /// The kernel state the constructors set, in order (signal dispositions and mask, umask,
+    /// limits, the thread's name): the takeover makes the same calls (rs_header.kernel_ops).
+    /// That they do not depend on the state the process inherited is the verification's to show.
+    /// </summary>
+    public IReadOnlyList<KernelOp> KernelOps { get; init; } = [];
 
     const ulong O_ACCMODE = 3, O_CREAT = 0x40, O_TRUNC = 0x200, GRND_NONBLOCK = 1;
 
@@ -58,6 +66,7 @@ public sealed record InitDependencies(IReadOnlyList<string> Refusals, IReadOnlyL
         var reseed = new List<ulong>();
         var files = new List<string>();
         var absent = new List<string>();
+        var ops = new List<KernelOp>();
         var open = new Dictionary<long, string>();   // fd → what the constructors opened and still hold
         void Refuse(string why) { if (!refusals.Contains(why)) refusals.Add(why); }
         void Add(List<string> list, string path) { if (!list.Contains(path)) list.Add(path); }
@@ -97,17 +106,11 @@ public sealed record InitDependencies(IReadOnlyList<string> Refusals, IReadOnlyL
                 case Write or Writev or Pwrite64:
                     Refuse($"a constructor writes (fd {c.Args[0]}), which a restored start would not repeat");
                     break;
-                case RtSigaction when c.Args[1] != 0:
-                    Refuse("a constructor installs a signal handler (kernel state the takeover does not re-create)");
+                case RtSigaction or RtSigprocmask or Umask or Prlimit64 or Setrlimit when KernelOp(c, Refuse) is { } op:
+                    ops.Add(op);
                     break;
-                case RtSigprocmask when c.Args[1] != 0:
-                    Refuse("a constructor changes the signal mask (kernel state the takeover does not re-create)");
-                    break;
-                case Prlimit64 when c.Args[2] != 0:
-                    Refuse("a constructor changes a resource limit (kernel state the takeover does not re-create)");
-                    break;
-                case Umask:
-                    Refuse("a constructor sets the umask (kernel state the takeover does not re-create)");
+                case Prctl when c.Args[0] == SyscallTable.PrSetName && KernelOp(c, Refuse) is { } name:
+                    ops.Add(name);
                     break;
                 case Sigaltstack when c.Args[0] != 0:
                     Refuse("a constructor sets an alternate signal stack (kernel state the takeover does not re-create)");
@@ -115,8 +118,8 @@ public sealed record InitDependencies(IReadOnlyList<string> Refusals, IReadOnlyL
                 case Ioctl:
                     Refuse($"a constructor asks about fd {c.Args[0]} (ioctl: is it a terminal?), which differs between execs");
                     break;
-                case RtSigaction or RtSigprocmask or Prlimit64 or Sigaltstack:
-                    break;   // queries only
+                case RtSigaction or RtSigprocmask or Prlimit64 or Setrlimit or Sigaltstack or Prctl when c.Args[0] == SyscallTable.PrSetName || c.Nr != Prctl:
+                    break;   // queries, and calls the kernel refused: they change nothing
                 default:
                     if (!Harmless.Contains(c.Nr))
                         Refuse($"a constructor calls {SyscallTable.Name(c.Nr)}, which the init level does not allow");
@@ -130,7 +133,50 @@ public sealed record InitDependencies(IReadOnlyList<string> Refusals, IReadOnlyL
         else
             foreach (var (fd, path) in open)
                 Refuse($"a constructor leaves {path} open (fd {fd}) at main");
-        return new InitDependencies(refusals, files, absent, reseed);
+        return new InitDependencies(refusals, files, absent, reseed) { KernelOps = ops };
+    }
+
+    const ulong RLimitResources = 16;
+
+    /// <summary>
+    /// The kernel state a call sets, to be replayed (<see cref="KernelOps"/>); null for a query, or
+    /// for a call the kernel refused with the same answer in any exec (an invalid signal). A
+    /// limit change that failed may succeed elsewhere (it depends on the inherited hard limit),
+    /// and another process's limit is not this one's: both refuse.
+    /// </summary>
+    static KernelOp? KernelOp(SyscallRecord c, Action<string> refuse)
+    {
+        bool sets = SyscallTable.InputSize(c.Nr, c.Args) is not null || c.Nr == Umask;
+        if (!sets)
+            return null;
+        (ulong pid, ulong resource) = c.Nr == Prlimit64 ? (c.Args[0], c.Args[1]) : (0, c.Args[0]);
+        if (c.Nr is Prlimit64 or Setrlimit)
+        {
+            if (pid != 0)
+                refuse("a constructor sets another process's resource limit");
+            else if (c.Result < 0 || resource >= RLimitResources)
+                refuse($"a constructor's change of a resource limit failed (errno {-c.Result}); in another exec it may not");
+            else if (c.Data is not { } limit)
+                refuse("a constructor sets a resource limit the tracer could not read");
+            else
+                return Format.KernelOp.Rlimit((uint)resource, limit);
+            return null;
+        }
+        if (c.Result < 0)
+            return null;
+        if (c.Nr == Umask)
+            return Format.KernelOp.Umask(c.Args[0]);
+        if (c.Data is not { } data)
+        {
+            refuse($"a constructor calls {SyscallTable.Name(c.Nr)} with an argument the tracer could not read");
+            return null;
+        }
+        return c.Nr switch
+        {
+            RtSigaction => Format.KernelOp.Sigaction((uint)c.Args[0], data),
+            RtSigprocmask => Format.KernelOp.Sigprocmask((uint)c.Args[0], data),
+            _ => Format.KernelOp.Name(data),
+        };
     }
 
     static void JudgeOpen(SyscallRecord c, ulong flags, Action<string> refuse, Action<string> file, Action<string> absent,

@@ -88,6 +88,7 @@ public static partial class SnapshotBuilder
             CpuFeaturesMask = link.CpuFeaturesMask,
             Frame = frame,
             Prefault = link.Prefault,
+            KernelOps = deps.KernelOps,
         };
     }
 

@@ -17,6 +17,19 @@ public sealed record CaptureOptions(ulong? StackLimit = null, bool Init = false)
 /// <summary>
 /// How an init level's verification run differs from a capture: arguments after the program,
 /// variables added to its environment, and the fixed layout of ADDR_NO_RANDOMIZE, which two
-/// such runs share (docs/init-level.md).
+/// such runs share (docs/init-level.md); and the kernel state it inherits, when
+/// <paramref name="Inherited"/> is set.
 /// </summary>
-public sealed record CaptureVariant(IReadOnlyList<string> Arguments, IReadOnlyList<string> Environment, bool NoRandomize);
+public sealed record CaptureVariant(IReadOnlyList<string> Arguments, IReadOnlyList<string> Environment, bool NoRandomize,
+    InheritedState? Inherited = null);
+
+/// <summary>
+/// Kernel state a process inherits across exec, set for a verification run: what a constructor
+/// reads of it (the old umask that umask() returns, an old disposition, the mask, a limit) must
+/// not change what it leaves at main or which state it sets.
+/// </summary>
+/// <param name="Umask">the umask.</param>
+/// <param name="Ignored">signals ignored (SIG_IGN survives exec).</param>
+/// <param name="Blocked">the signal mask, bit n-1 for signal n.</param>
+/// <param name="NofileSoft">the soft RLIMIT_NOFILE (at most the hard one).</param>
+public sealed record InheritedState(uint Umask, IReadOnlyList<int> Ignored, ulong Blocked, ulong NofileSoft);

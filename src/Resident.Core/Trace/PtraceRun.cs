@@ -48,12 +48,14 @@ internal sealed class PtraceRun(string launchPath, ExecChoice choose, SyscallLog
     /// </summary>
     public StopState RunToStop(IReadOnlyList<string> environment)
     {
-        int pid = Spawner.Spawn(launchPath, environment, variant?.Arguments, variant?.NoRandomize == true);
+        int pid = Spawner.Spawn(launchPath, environment, variant?.Arguments, variant?.NoRandomize == true, variant?.Inherited);
         try
         {
             _pidfd = Interop.PidfdOpen(pid);
             WaitForSelfStop(pid);
             SetStackLimit(pid);
+            if (variant?.Inherited is { } inherited)
+                Interop.SetSoftLimit(pid, Interop.RLIMIT_NOFILE, inherited.NofileSoft);
             Seize(pid);
             Interop.Kill(pid, Interop.SIGCONT);
             var (file, entry) = RunToChosenExec(pid);

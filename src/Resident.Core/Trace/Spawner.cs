@@ -22,9 +22,16 @@ internal static class Spawner
     /// <param name="arguments">argv[1...] for the program.</param>
     /// <param name="noRandomize">start it with ADDR_NO_RANDOMIZE: the same layout as every other start so made (the init
     /// level's verification runs, which compare two address spaces word by word).</param>
-    public static int Spawn(string programPath, IReadOnlyList<string> environment, IReadOnlyList<string>? arguments = null, bool noRandomize = false)
+    /// <param name="inherited">the umask, ignored and blocked signals it starts with (the shell sets the first two; the
+    /// limit is set on the stopped shell by the caller); null: the umask of this process, nothing ignored or blocked.</param>
+    public static int Spawn(string programPath, IReadOnlyList<string> environment, IReadOnlyList<string>? arguments = null, bool noRandomize = false,
+        InheritedState? inherited = null)
     {
-        using var launcher = new ChildLauncher(Shell, [Shell, "-c", StopThenExec, programPath, .. arguments ?? []], environment, "/dev/null");
+        string script = inherited is null ? StopThenExec
+            : $"umask {Convert.ToString(inherited.Umask, 8)}; "
+              + (inherited.Ignored.Count > 0 ? $"trap '' {string.Join(' ', inherited.Ignored)}; " : "") + StopThenExec;
+        using var launcher = new ChildLauncher(Shell, [Shell, "-c", script, programPath, .. arguments ?? []], environment, "/dev/null",
+            blocked: inherited?.Blocked ?? 0);
         if (!noRandomize)
             return launcher.Start();
         // The persona is the calling thread's, inherited by the child it spawns: set it around the spawn only.

@@ -94,4 +94,6 @@ public readonly record struct KernelThreadState(
 /// <param name="Nr">x86_64 syscall number.</param>
 /// <param name="Args">the six argument registers.</param>
 /// <param name="Result">return value (negative errno on failure).</param>
-public readonly record struct SyscallRecord(long Nr, ulong[] Args, long Result, string? PathArg);
+/// <param name="Data">what a call that sets kernel state read from memory at its entry (the new sigaction, mask,
+/// limit or name: <see cref="SyscallTable.InputSize"/>); null for other calls, or when it could not be read.</param>
+public readonly record struct SyscallRecord(long Nr, ulong[] Args, long Result, string? PathArg, byte[]? Data = null);

@@ -16,7 +16,7 @@ internal sealed class SyscallLog
     readonly List<string> _opened = [];
     readonly List<string> _relative = [];
     readonly System.Text.StringBuilder _output = new();
-    (long Nr, ulong[] Args, string? Path)? _pending;
+    (long Nr, ulong[] Args, string? Path, byte[]? Data)? _pending;
 
     public IReadOnlyList<SyscallRecord> Records => _records;
     public IReadOnlyList<string> ProbedAbsent => _probedAbsent;
@@ -27,13 +27,14 @@ internal sealed class SyscallLog
 
     /// <param name="absolutePath">the path argument made absolute (null if the syscall has none).</param>
     /// <param name="relativePath">the path argument as passed when it was relative, else null.</param>
-    public void Entry(long nr, ulong[] args, string? absolutePath, string? relativePath = null)
+    /// <param name="data">the memory the call reads as its input, where it sets kernel state (<see cref="SyscallRecord.Data"/>).</param>
+    public void Entry(long nr, ulong[] args, string? absolutePath, string? relativePath = null, byte[]? data = null)
     {
         if (relativePath is not null)
             AddOnce(_relative, relativePath);
         if (_pending is { } p)   // an entry without exit: the syscall never returned (e.g. a signal killed it)
-            _records.Add(new SyscallRecord(p.Nr, p.Args, 0, p.Path));
-        _pending = (nr, args, absolutePath);
+            _records.Add(new SyscallRecord(p.Nr, p.Args, 0, p.Path, p.Data));
+        _pending = (nr, args, absolutePath, data);
     }
 
     /// <summary>Records the exit of the pending entry; an exit with no entry (execve's own return) is ignored.</summary>
@@ -42,7 +43,7 @@ internal sealed class SyscallLog
         if (_pending is not { } p)
             return;
         _pending = null;
-        var r = new SyscallRecord(p.Nr, p.Args, result, p.Path);
+        var r = new SyscallRecord(p.Nr, p.Args, result, p.Path, p.Data);
         _records.Add(r);
         Classify(r);
     }
@@ -51,7 +52,7 @@ internal sealed class SyscallLog
     public void EndRun()
     {
         if (_pending is { } p)
-            _records.Add(new SyscallRecord(p.Nr, p.Args, 0, p.Path));
+            _records.Add(new SyscallRecord(p.Nr, p.Args, 0, p.Path, p.Data));
         _pending = null;
     }
 

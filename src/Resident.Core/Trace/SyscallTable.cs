@@ -25,7 +25,26 @@ internal static class SyscallTable
     public const long Connect = 42, Socketpair = 53, Clone = 56, Fork = 57, Vfork = 58, Exit = 60, Fcntl = 72;
     public const long Umask = 95, Gettimeofday = 96, Getrlimit = 97, Sysinfo = 99, Getppid = 110, Sigaltstack = 131;
     public const long Prctl = 157, Gettid = 186, Time = 201, Futex = 202, SchedGetaffinity = 204, Getdents64 = 217;
-    public const long ClockGettime = 228, ClockGetres = 229, Dup3 = 292, Clone3 = 435;
+    public const long ClockGettime = 228, ClockGetres = 229, Dup3 = 292, Clone3 = 435, Setrlimit = 160;
+
+    /// <summary>prctl(PR_SET_NAME, name): the thread's name, 16 bytes.</summary>
+    public const ulong PrSetName = 15;
+
+    /// <summary>
+    /// Where a call that sets kernel state has its input in memory: which argument points to it
+    /// and how many bytes it is (rt_sigaction's new action, the kernel's 32-byte struct with an
+    /// 8-byte mask; rt_sigprocmask's set; the new limit of prlimit64 and setrlimit; the name of
+    /// prctl(PR_SET_NAME)). Null for other calls and for queries (a null pointer).
+    /// </summary>
+    public static (int Arg, int Size)? InputSize(long nr, ulong[] args) => nr switch
+    {
+        RtSigaction when args[1] != 0 && args[3] == 8 => (1, 32),
+        RtSigprocmask when args[1] != 0 && args[3] == 8 => (1, 8),
+        Prlimit64 when args[2] != 0 => (2, 16),
+        Setrlimit when args[1] != 0 => (1, 16),
+        Prctl when args[0] == PrSetName && args[1] != 0 => (1, 16),
+        _ => null,
+    };
 
     const ulong ArchSetFs = 0x1002, ArchGetFs = 0x1003, ArchGetGs = 0x1004, ArchGetCpuid = 0x1011;
     const ulong ArchCetStatus = 0x3001, ArchShstkStatus = 0x5005;
@@ -66,7 +85,7 @@ internal static class SyscallTable
     static readonly Dictionary<long, string> OtherNames = new()
     {
         [Poll] = "poll", [Ioctl] = "ioctl", [Dup] = "dup", [Dup2] = "dup2", [Dup3] = "dup3", [Fcntl] = "fcntl",
-        [Sysinfo] = "sysinfo", [Prctl] = "prctl", [Exit] = "exit",
+        [Sysinfo] = "sysinfo", [Prctl] = "prctl", [Setrlimit] = "setrlimit", [Exit] = "exit",
     };
 
     public static Info? Lookup(long nr) => Table.GetValueOrDefault(nr);

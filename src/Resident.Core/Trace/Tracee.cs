@@ -236,7 +236,19 @@ internal static class Tracee
         if (nr is SyscallTable.Write or SyscallTable.Writev && args[0] is 1 or 2)
             log.AddOutput(nr == SyscallTable.Write ? ReadOutput(pid, args[1], args[2]) : ReadOutputV(pid, args[1], args[2]));
         string? path = ReadPathArgument(pid, nr, args);
-        log.Entry(nr, args, path is null ? null : Absolute(pid, nr, args, path), relativePath: path is [not '/', ..] ? path : null);
+        log.Entry(nr, args, path is null ? null : Absolute(pid, nr, args, path), relativePath: path is [not '/', ..] ? path : null,
+            data: ReadInput(pid, nr, args));
+    }
+
+    /// <summary>The memory a call that sets kernel state reads (<see cref="SyscallTable.InputSize"/>), or null.</summary>
+    static byte[]? ReadInput(int pid, long nr, ulong[] args)
+    {
+        if (SyscallTable.InputSize(nr, args) is not (int arg, int size))
+            return null;
+        var data = new byte[size];
+        try { RemoteMemory.Read(pid, args[arg], data); }
+        catch (RefusalException) { return null; }
+        return data;
     }
 
     /// <summary>The syscall's path argument as passed, or null (none, empty, unreadable).</summary>

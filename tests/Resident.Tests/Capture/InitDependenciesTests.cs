@@ -14,7 +14,7 @@ public sealed class InitDependenciesTests
     static readonly Dictionary<string, string> Env = new() { ["PATH"] = "/usr/bin:/bin", ["HOME"] = "/root", ["LANG"] = "C" };
 
     const string Includes = "#define _GNU_SOURCE\n#include <fcntl.h>\n#include <pthread.h>\n#include <signal.h>\n#include <stdio.h>\n#include <stdlib.h>\n"
-        + "#include <sys/random.h>\n#include <sys/stat.h>\n#include <sys/syscall.h>\n#include <time.h>\n#include <unistd.h>\n"
+        + "#include <sys/prctl.h>\n#include <sys/random.h>\n#include <sys/resource.h>\n#include <sys/stat.h>\n#include <sys/syscall.h>\n#include <time.h>\n#include <unistd.h>\n"
         + "static void *idle(void *a) { return a; }\nstatic void on_int(int s) { (void)s; }\n";
 
     /// <summary>The judgement for a program whose one constructor runs <paramref name="body"/>.</summary>
@@ -83,8 +83,8 @@ public sealed class InitDependenciesTests
     [InlineData("vdsogtod", "(void)time(0);", "a constructor reads the time through the vdso, which differs in every exec")]
     [InlineData("keepopen", "open(\"/etc/passwd\", O_RDONLY);", "a constructor leaves /etc/passwd open (fd 3) at main")]
     [InlineData("writefile", "close(open(\"/tmp/resident-init-test\", O_WRONLY | O_CREAT, 0600)); unlink(\"/tmp/resident-init-test\");", "a constructor opens /tmp/resident-init-test for writing")]
-    [InlineData("sigint", "signal(SIGINT, on_int);", "a constructor installs a signal handler (kernel state the takeover does not re-create)")]
-    [InlineData("umask", "umask(077);", "a constructor sets the umask (kernel state the takeover does not re-create)")]
+    [InlineData("altstack", "static char st[65536]; stack_t ss = {.ss_sp = st, .ss_size = sizeof st}; sigaltstack(&ss, 0);", "a constructor sets an alternate signal stack (kernel state the takeover does not re-create)")]
+    [InlineData("otherprctl", "prctl(PR_SET_DUMPABLE, 0);", "a constructor calls prctl, which the init level does not allow")]
     [InlineData("write", "write(2, \"\", 0);", "a constructor writes (fd 2), which a restored start would not repeat")]
     [InlineData("isatty", "(void)isatty(1);", "a constructor asks about fd 1 (ioctl: is it a terminal?), which differs between execs")]
     [InlineData("proc", "char b[64]; int fd = open(\"/proc/self/stat\", O_RDONLY); read(fd, b, sizeof b); close(fd);", "a constructor reads /proc/self/stat, facts of this process or machine that a file stamp cannot pin")]
@@ -93,6 +93,27 @@ public sealed class InitDependenciesTests
     {
         var init = Judge(name, body);
         Assert.Contains(reason, init.Refusals);
+    }
+
+    /// <summary>
+    /// Kernel state the constructors set is recorded, in order, with what they passed (read from
+    /// their memory at the call), for the takeover to set again; queries are not.
+    /// </summary>
+    [Fact]
+    public void KernelState_IsRecordedInOrder_NotRefused()
+    {
+        var init = Judge("kstate", "signal(SIGINT, on_int); signal(SIGPIPE, SIG_IGN); umask(027); sigset_t m; sigemptyset(&m); "
+            + "sigaddset(&m, SIGUSR1); sigprocmask(SIG_BLOCK, &m, 0); sigprocmask(SIG_BLOCK, 0, &m); struct rlimit r; getrlimit(RLIMIT_CORE, &r); "
+            + "r.rlim_cur = 0; setrlimit(RLIMIT_CORE, &r); prctl(PR_SET_NAME, \"kstate-name\");");
+        Assert.Empty(init.Refusals);
+        var ops = init.KernelOps.Select(k => k.ToString()).ToList();
+        Assert.Equal(6, ops.Count);
+        Assert.StartsWith("sigaction SIGINT: handler 0x", ops[0]);
+        Assert.Equal("sigaction SIGPIPE: ignored", ops[1].Split(',')[0]);
+        Assert.Equal("umask 027", ops[2]);
+        Assert.Equal("sigprocmask block 0x200", ops[3]);
+        Assert.StartsWith("rlimit core: soft 0, hard ", ops[4]);
+        Assert.Equal("name \"kstate-name\"", ops[5]);
     }
 
     /// <summary>

@@ -24,6 +24,7 @@ public sealed class ImageRoundTripTests : IDisposable
         nameof(RsHeader.Env), nameof(RsHeader.StringsOffset), nameof(RsHeader.StringsSize),
         nameof(RsHeader.CpuFeaturesLen), nameof(RsHeader.CpuFeaturesBlob), nameof(RsHeader.CpuFeaturesMask),
         nameof(RsHeader.Prefault), nameof(RsHeader.EnvDeps), nameof(RsHeader.FrameBlob),
+        nameof(RsHeader.KernelOps), nameof(RsHeader.FallbackOffset), nameof(RsHeader.FallbackSize),
     ];
 
     internal static Snapshot Sample()
@@ -125,6 +126,8 @@ public sealed class ImageRoundTripTests : IDisposable
         var init = s with
         {
             Frame = frame, EnvDeps = ["HOME=/root", "LLVM_UNSET"],
+            KernelOps = [KernelOp.Sigaction(2, new byte[32]), KernelOp.Umask(0x17), KernelOp.Name("clang"u8)],
+            Fallback = Sample(),
             Patches =
             [
                 .. s.Patches,
@@ -146,6 +149,17 @@ public sealed class ImageRoundTripTests : IDisposable
             (info.Header.FrameAddr, info.Header.FrameResume, info.Header.MmStartBrk, info.Header.MmBrk));
         byte[] meta = File.ReadAllBytes(path);
         Assert.Equal(frame, meta.AsSpan((int)info.Header.FrameBlob, frame.Length).ToArray());
+        Assert.Equal(["sigaction SIGINT: default", "umask 027", "name \"clang\""], info.KernelOps.Select(k => k.ToString()));
+        // the link-level image it carries: whole, at the end, its offsets from its own start
+        var fb = info.Fallback ?? throw new Xunit.Sdk.XunitException("the fallback image was not read back");
+        Assert.Equal("link", fb.LevelName);
+        Assert.Equal((ulong)meta.Length, info.Header.FallbackOffset + info.Header.FallbackSize);
+        Assert.Equal(fb.Header.FileSize, info.Header.FallbackSize);
+        Assert.Equal(init.Fallback.Files, fb.Files);
+        var r = fb.Regions.First(r => r.Kind == ImageFormat.RegionImage);
+        Assert.Equal(init.Fallback.Regions.First(r => r.Kind == ImageFormat.RegionImage).Pages!.SelectMany(p => p.ToArray()),
+            meta.AsSpan((int)(info.Header.FallbackOffset + r.Offset), (int)r.Length).ToArray());
+        Assert.True(info.Regions.Where(r => r.Kind == ImageFormat.RegionImage).All(r => r.Offset + r.Length <= info.Header.FallbackOffset));
     }
 
     [Fact]

@@ -50,6 +50,12 @@ public class LayoutTests
         ["RS_PATCH_RANDOM"] = ImageFormat.PatchRandom,
         ["RS_PATCH_CANARY"] = ImageFormat.PatchCanary,
         ["RS_PATCH_KIND_MAX"] = ImageFormat.PatchCanary,
+        ["RS_KOP_SIGACTION"] = ImageFormat.KopSigaction,
+        ["RS_KOP_SIGPROCMASK"] = ImageFormat.KopSigprocmask,
+        ["RS_KOP_UMASK"] = ImageFormat.KopUmask,
+        ["RS_KOP_RLIMIT"] = ImageFormat.KopRlimit,
+        ["RS_KOP_NAME"] = ImageFormat.KopName,
+        ["RS_KOP_MAX"] = ImageFormat.KopName,
         ["RS_VDSO_VVAR"] = ImageFormat.VdsoVvar,
         ["RS_VDSO_VVAR_VCLOCK"] = ImageFormat.VdsoVvarVclock,
         ["RS_VDSO_VDSO"] = ImageFormat.VdsoVdso,
@@ -58,13 +64,14 @@ public class LayoutTests
         ["RS_FNV_PRIME"] = ImageFormat.FnvPrime,
         ["RS_HEAP_PREFAULT_MAX"] = ImageFormat.HeapPrefaultMax,
         ["RS_PREFAULT_MAX"] = ImageFormat.PrefaultMax,
+        ["RS_KOP_TABLE_MAX"] = ImageFormat.KernelOpsMax,
     };
 
     [Fact]
     public void EveryStructAndFieldMatchesTheHeader()
     {
         var structs = ParseStructs(File.ReadAllLines(TestPaths.ImageHeader));
-        Assert.Equal(7, structs.Count);
+        Assert.Equal(8, structs.Count);
         var c = RunLayoutProgram(structs);
         foreach (var (name, fields) in structs)
         {

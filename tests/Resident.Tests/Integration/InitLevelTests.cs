@@ -15,7 +15,7 @@ public sealed class InitLevelTests
 {
     const string Includes = "#define _GNU_SOURCE\n#include <errno.h>\n#include <fcntl.h>\n#include <pthread.h>\n#include <signal.h>\n"
         + "#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n#include <sys/random.h>\n#include <sys/stat.h>\n#include <time.h>\n"
-        + "#include <unistd.h>\n#include <x86intrin.h>\nextern char **environ;\nstatic void *idle(void *a) { return a; }\n"
+        + "#include <sys/prctl.h>\n#include <sys/resource.h>\n#include <unistd.h>\n#include <x86intrin.h>\nextern char **environ;\nstatic void *idle(void *a) { return a; }\n"
         + "static void on_int(int s) { (void)s; }\n";
 
     /// <summary>A program whose one constructor runs BODY (it gets argc and argv) and whose main prints MAIN.</summary>
@@ -69,8 +69,13 @@ public sealed class InitLevelTests
         Assert.Equal(7, withArgs.ExitCode);
         Assert.Contains("atexit handler ran", withArgs.StdoutText);
         s.AssertSameResident(s.Spec(prog, ["x"], new Dictionary<string, string> { ["EXTRA_VARIABLE"] = "1" }), prog);
-        // the variable a constructor looked up, set now: the constructors would do otherwise, so the start is normal
-        s.AssertFallsBack(s.Spec(prog, [], new Dictionary<string, string> { ["INITTEST_MODE"] = "fast" }), prog, "env differs");
+        // the variable a constructor looked up, set now: the constructors would do otherwise, so the
+        // start is restored from the link-level image the file carries, and they run
+        var show = s.Cli("show", prog).StdoutText;
+        Assert.Contains("restored at the link level", show);
+        var fast = s.Spec(prog, [], new Dictionary<string, string> { ["INITTEST_MODE"] = "fast" });
+        s.AssertRestoredAtLinkLevel(fast, prog, "env differs: INITTEST_MODE");
+        Assert.Contains("mode fast", s.RunNormal(fast).StdoutText);
     }
 
     /// <summary>The refusal table: each constructor depends on the exec in its own way.</summary>
@@ -81,8 +86,10 @@ public sealed class InitLevelTests
     [InlineData("rdtsc", "v = (long)__rdtsc();", "depends on the exec")]
     [InlineData("keepsfile", "v = open(\"/etc/passwd\", O_RDONLY);", "leaves /etc/passwd open")]
     [InlineData("thread", "pthread_t t; pthread_create(&t, 0, idle, 0); pthread_join(t, 0);", "")]
-    [InlineData("sigint", "signal(SIGINT, on_int);", "installs a signal handler")]
-    [InlineData("umask", "umask(077);", "sets the umask")]
+    [InlineData("umaskread", "mode_t m = umask(0); umask(m); v = m;", "depends on what the process inherited")]
+    [InlineData("sigifignored", "if (signal(SIGINT, on_int) == SIG_IGN) signal(SIGINT, SIG_IGN);", "depends on what the process inherited")]
+    [InlineData("altstack", "static char st[65536]; stack_t ss = {.ss_sp = st, .ss_size = sizeof st}; sigaltstack(&ss, 0);", "alternate signal stack")]
+    [InlineData("rlimitfail", "struct rlimit r = {RLIM_INFINITY, RLIM_INFINITY}; v = setrlimit(RLIMIT_NOFILE, &r);", "resource limit failed")]
     [InlineData("argv", "s = argc > 1 ? argv[1] : \"none\";", "depends on the exec")]
     [InlineData("environ", "for (char **e = environ; *e; e++) v++;", "depends on the exec")]
     [InlineData("writes", "printf(\"hello from a constructor\\n\"); fflush(stdout);", "fd 1")]
@@ -108,13 +115,25 @@ public sealed class InitLevelTests
     [InlineData("getenv", "s = getenv(\"HOME\");")]
     [InlineData("malloc", "char *p = malloc(4000); strcpy(p, \"kept\"); s = p; free(malloc(50));")]
     [InlineData("none", "")]
-    public void ConstructorSameForEveryExec_RestoredAtMain(string name, string body)
+    // kernel state the constructors set, set again by the takeover: main shows it, or dies without it
+    [InlineData("sigint", "signal(SIGINT, on_int);",
+        "struct sigaction a; sigaction(SIGINT, 0, &a); printf(\"handler %s\\n\", a.sa_handler == on_int ? \"on_int\" : \"other\"); raise(SIGINT); return 0;")]
+    [InlineData("umask", "umask(027);", "printf(\"umask %o\\n\", umask(0)); return 0;")]
+    [InlineData("sigmask", "sigset_t m; sigemptyset(&m); sigaddset(&m, SIGUSR1); sigprocmask(SIG_BLOCK, &m, 0);",
+        "sigset_t o; sigprocmask(SIG_BLOCK, 0, &o); printf(\"usr1 blocked %d\\n\", sigismember(&o, SIGUSR1)); raise(SIGUSR1); return 0;")]
+    [InlineData("rlimit", "struct rlimit r; getrlimit(RLIMIT_CORE, &r); r.rlim_cur = 0; setrlimit(RLIMIT_CORE, &r);",
+        "struct rlimit r; getrlimit(RLIMIT_CORE, &r); printf(\"core %lu\\n\", (unsigned long)r.rlim_cur); return 0;")]
+    [InlineData("name", "prctl(PR_SET_NAME, \"initname\");",
+        "char b[32] = {0}; int fd = open(\"/proc/self/comm\", O_RDONLY); v = read(fd, b, 31); printf(\"comm %s\", b); return 0;")]
+    public void ConstructorSameForEveryExec_RestoredAtMain(string name, string body, string main = "return 0;")
     {
         using var build = new NativeBuild();
         using var s = new ResidentSession();
-        string prog = Build(build, "init_" + name, body);
+        string prog = Build(build, "init_" + name, body, main);
         string added = AddInit(s, prog);
         Assert.True(added.Contains("at the init level"), added);
+        if (name is "sigint" or "umask" or "sigmask" or "rlimit" or "name")
+            Assert.DoesNotContain("(the constructors set no kernel state)", s.Cli("show", prog).StdoutText);
         s.AssertSameResident(s.Spec(prog), prog);
         s.AssertSameResident(s.Spec(prog, "one", "two", "three"), prog);
     }

@@ -38,6 +38,6 @@ public sealed record DebugLines(IReadOnlyList<string> Lines, byte[] Rest)
     {
         var s = line[Prefix.Length..];
         s = s[(s.IndexOf(' ') + 1)..];
-        return line.StartsWith(Prefix + "fallback ") && s.IndexOf(": ", StringComparison.Ordinal) is var c and >= 0 ? s[..c] : s;
+        return (line.StartsWith(Prefix + "fallback ") || line.StartsWith(Prefix + "level ")) && s.IndexOf(": ", StringComparison.Ordinal) is var c and >= 0 ? s[..c] : s;
     }
 }

@@ -202,6 +202,21 @@ public sealed class ResidentSession : IDisposable
         return line;
     }
 
+    /// <summary>
+    /// An init-level image's exec whose looked-up variable differs: SPEC run resident equals its
+    /// normal run, and the hook says `level PROGRAM: link level: REASON` (REASON containing
+    /// <paramref name="reason"/>), then restores PROGRAM from the link-level image the file carries.
+    /// </summary>
+    public void AssertRestoredAtLinkLevel(RunSpec spec, string program, string reason)
+    {
+        var resident = RunResident(spec);
+        var debug = AssertSameOutput(RunNormal(spec), resident);
+        var names = ProgramNames(program);
+        Assert.True(debug.Lines.Count == 2 && debug.Lines[0].StartsWith("resident: level ") && debug.Lines[0].Contains(": link level: " + reason)
+            && names.Contains(DebugLines.PathOf(debug.Lines[0])) && debug.Restored.Count() == 1 && names.Contains(DebugLines.PathOf(debug.Lines[1])),
+            $"expected 'resident: level {program}: link level: {reason}...' and 'resident: restored {program}', got:\n  {string.Join("\n  ", debug.Lines)}\n{resident}");
+    }
+
     /// <summary>The names the hook may print for PROGRAM: as registered, or resolved.</summary>
     static HashSet<string> ProgramNames(string program)
     {
