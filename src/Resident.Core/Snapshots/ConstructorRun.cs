@@ -114,7 +114,7 @@ public static class ConstructorRun
     static List<ulong> EnvironmentReaders(Snapshot s)
     {
         var libc = s.Regions.FirstOrDefault(r => r.Kind == ImageFormat.RegionFile && r.Offset == 0
-            && Path.GetFileName(r.Name).StartsWith("libc.so", StringComparison.Ordinal));
+            && LibcFile.Is(r.Name));
         if (libc is null)
             return [];
         byte[] elf;
@@ -138,7 +138,7 @@ public static class ConstructorRun
         var data = new List<(ulong Start, ulong End)>();
         foreach (var r in s.Regions)
             if ((r.Prot & MapsEntry.ProtWrite) != 0
-                && (Path.GetFileName(r.Name).StartsWith("libc.so", StringComparison.Ordinal) || (r.Name == "" && data.Any(d => d.End == r.Start))))
+                && (LibcFile.Is(r.Name) || (r.Name == "" && data.Any(d => d.End == r.Start))))
                 data.Add((r.Start, r.End));
         return data;
     }

@@ -315,7 +315,7 @@ public static partial class SnapshotBuilder
     /// .dynsym value; null without such a libc or symbol.</summary>
     static ulong? CurbrkWord(IReadOnlyList<MapsEntry> maps)
     {
-        var libc = maps.FirstOrDefault(m => m.IsFile && m.Offset == 0 && Path.GetFileName(m.Name).StartsWith("libc.so.", StringComparison.Ordinal));
+        var libc = maps.FirstOrDefault(m => m.IsFile && m.Offset == 0 && Elf.LibcFile.Is(m.Name));
         if (libc == null)
             return null;
         try

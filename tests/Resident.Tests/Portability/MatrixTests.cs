@@ -79,7 +79,8 @@ public abstract class MatrixTests(string suite)
     /// The init level in this glibc: main's caller found by its loads (inline in 2.31's
     /// __libc_start_main, __libc_start_call_main after, calling through memory in 2.43), the
     /// differential capture, the restore at main. The fixture whose constructors build state is
-    /// restored at main with identical output; the others restore at the level they got (ctor
+    /// restored at main with identical output, its signal handler and umask set again, and at the
+    /// link level when the variable it looked up differs; the others restore at the level they got (ctor
     /// prints from a constructor: refused); every add says its level in one line.
     /// </summary>
     [Fact]
@@ -96,6 +97,10 @@ public abstract class MatrixTests(string suite)
         Assert.True(lines[1].Contains("(init level refused: a constructor asks about fd 1"), r.ToString());   // ctor prints
         s.AssertSameResident(s.Spec(fx.Path("initstate")), fx.Path("initstate"));
         s.AssertSameResident(s.Spec(fx.Path("initstate"), "one", "two"), fx.Path("initstate"));
+        Assert.Contains("initstate: usr1 handled, umask 027, mode (unset)", s.RunNormal(s.Spec(fx.Path("initstate"))).StdoutText);
+        // the variable its constructor looked up, set: restored from the link-level image the file carries
+        var fast = s.Spec(fx.Path("initstate"), [], new Dictionary<string, string> { ["INITSTATE_MODE"] = "fast" });
+        s.AssertRestoredAtLinkLevel(fast, fx.Path("initstate"), "env differs: INITSTATE_MODE");
         s.AssertSameResident(s.Spec(fx.Path("ctor")), fx.Path("ctor"));
         s.AssertSameResident(s.Spec(fx.Path("tls"), fx.Path("libtlsdyn.so")), fx.Path("tls"));
         s.AssertSameResident(s.Spec(fx.Path("threads")), fx.Path("threads"));
