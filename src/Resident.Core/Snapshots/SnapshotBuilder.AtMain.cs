@@ -24,8 +24,8 @@ public static partial class SnapshotBuilder
     public static Snapshot BuildAtMain(IStoppedProcess p, Snapshot link, ConstructorRunResult run)
     {
         var deps = run.Init;
-        if (deps.Refusals.Count > 0)
-            throw new RefusalException(deps.Refusals[0]);
+        if (deps.Refusals.Count > 0)   // every reason, in the order met, on one line
+            throw new RefusalException(string.Join("; ", deps.Refusals));
         if (run.At is not StopRegisters at || run.Main is not ulong main || at.Rip != main)
             throw new RefusalException("the constructors did not reach main under the tracer");
         var maps = ProcMaps.Read(p.Pid);

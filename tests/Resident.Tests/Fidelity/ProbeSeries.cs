@@ -31,11 +31,17 @@ public static class ProbeSeries
         return Enumerable.Range(0, runs).Select(_ => run(spec)).ToList();
     }
 
+    /// <summary>
+    /// At the init level the brk heap is frozen too: the restore hands the kernel the heap the
+    /// constructors grew, at the capture's address (docs/init-level.md).
+    /// </summary>
+    static readonly string[] FrozenPerInitImage = [.. FrozenPerImage, "brk"];
+
     /// <summary>Resident output with the frozen lines put back to what a normal run says, after checking them.</summary>
-    static RunResult Unfreeze(RunResult resident, int index)
+    static RunResult Unfreeze(RunResult resident, int index, bool initLevel)
     {
         var text = resident.StdoutText;
-        foreach (var what in FrozenPerImage)
+        foreach (var what in initLevel ? FrozenPerInitImage : FrozenPerImage)
         {
             var expected = FreshLine(what, index == 0 ? "(first run)" : "no");
             Assert.True(text.Contains(expected + "\n"), $"resident run {index + 1}: expected '{expected}' (one layout per image):\n{resident}");
@@ -64,7 +70,11 @@ public static class ProbeSeries
     /// EXPECTEDNO: lines of a normal run allowed to say "no" (what the conditions of the run
     /// take away, e.g. rseq under a filter that refuses it).
     /// </summary>
-    public static void AssertSame(ResidentSession s, RunSpec spec, string state, string probe, params string[] expectedNo)
+    public static void AssertSame(ResidentSession s, RunSpec spec, string state, string probe, params string[] expectedNo) =>
+        AssertSame(s, spec, state, probe, initLevel: false, expectedNo);
+
+    /// <summary>As above, for a probe registered at the init level when <paramref name="initLevel"/>.</summary>
+    public static void AssertSame(ResidentSession s, RunSpec spec, string state, string probe, bool initLevel, params string[] expectedNo)
     {
         int runs = LongMode.Runs(3, 20);
         var normals = Series(s.RunNormal, spec, state, runs);
@@ -72,7 +82,7 @@ public static class ProbeSeries
         for (int i = 0; i < runs; i++)
         {
             AssertNormalProbe(normals[i], i, expectedNo);
-            var debug = ResidentSession.AssertSameOutput(normals[i], Unfreeze(residents[i], i));
+            var debug = ResidentSession.AssertSameOutput(normals[i], Unfreeze(residents[i], i, initLevel));
             ResidentSession.AssertRestored(debug, probe, 2, residents[i]); // the probe and its exec'd child
         }
     }
