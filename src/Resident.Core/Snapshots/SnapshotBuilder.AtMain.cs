@@ -87,7 +87,10 @@ public static partial class SnapshotBuilder
             CpuFeatures = link.CpuFeatures,
             CpuFeaturesMask = link.CpuFeaturesMask,
             Frame = frame,
-            Prefault = link.Prefault,
+            // The constructors' code pages are what the link level populates, for constructors
+            // that run after it; here they have run. Populating them anyway cost clang-format
+            // ~0.9 ms more than main's own faults (docs/benchmarks.md, "The init level").
+            Prefault = [],
             KernelOps = deps.KernelOps,
         };
     }
