@@ -152,7 +152,7 @@ public static class InitVerification
                     bool untouched = lb is { } ob && lc is { } oc
                         && BinaryPrimitives.ReadUInt64LittleEndian(ob.Span[i..]) == wb && BinaryPrimitives.ReadUInt64LittleEndian(oc.Span[i..]) == wc;
                     if (wb != wc && !untouched && !skip.Contains(addr))
-                        Explain(addr, wb, wc, patchesB, patchesC, argcB, argcC, copies, r.Name);
+                        Explain(addr, wb, wc, patchesB, patchesC, (argcB, b.Header.OldStackArgc), (argcC, c.Header.OldStackArgc), copies, r.Name);
                 }
             }
         // The frames below main are glibc's own (_start, __libc_start_main, its caller of main):
@@ -163,19 +163,22 @@ public static class InitVerification
         return copies;
     }
 
+    /// <param name="runB">run B's argc and where it lies; <paramref name="runC"/> likewise.</param>
     static void Explain(ulong addrB, ulong wb, ulong wc, Dictionary<ulong, Patch> patchesB, Dictionary<ulong, Patch> patchesC,
-        ulong argcB, ulong argcC, List<ArgcCopy> copies, string where)
+        (ulong Argc, ulong At) runB, (ulong Argc, ulong At) runC, List<ArgcCopy> copies, string where)
     {
+        var (argcB, argcC) = (runB.Argc, runC.Argc);
         patchesB.TryGetValue(addrB, out var pb);
         patchesC.TryGetValue(addrB, out var pc);
         if (pb is not null && pc is not null && SameMeaning(pb, pc))
             return;
-        // A pointer below argc aligned down by its code (a stack bottom noted for depth checks:
-        // libclang-cpp keeps one at a 256-byte boundary): its distance from argc moves with the
-        // alignment of the arguments' size, by less than a page. The image keeps the capture's
-        // distance, a bottom as good as a normal start's.
-        if (pb is { Kind: ImageFormat.PatchArgc, Delta: < 0 } && pc is { Kind: ImageFormat.PatchArgc, Delta: < 0 }
-            && Math.Abs(pb.Delta - pc.Delta) < ImageFormat.PageSize)
+        // A stack pointer aligned by its code (a stack bottom noted for depth checks: libclang-cpp
+        // keeps one at a 256-byte boundary): it lies within a page of argc in each run, but
+        // where exactly moves with the alignment of the arguments' size, so that it may point
+        // below argc in one run and into argv in the other. The image keeps the capture's
+        // distance from this exec's stack block, a bottom as good as a normal start's.
+        if (pb is not null && pc is not null && IsStackKind(pb.Kind) && IsStackKind(pc.Kind)
+            && Near(wb, runB.At) && Near(wc, runC.At) && Near(wb - runB.At, wc - runC.At))
             return;
         if (wb == argcB && wc == argcC)
         {
@@ -197,6 +200,11 @@ public static class InitVerification
             + $"or time): a word at 0x{addrB:x} ({(where.Length == 0 ? "anonymous memory" : where)}) differs between two runs "
             + $"(0x{wb:x}, 0x{wc:x}{(pb is null ? "" : $"; {pb.Kind}")})");
     }
+
+    static bool IsStackKind(uint kind) => kind is ImageFormat.PatchArgc or ImageFormat.PatchArgv or ImageFormat.PatchEnvp;
+
+    /// <summary>Within a page of each other (as signed addresses or distances).</summary>
+    static bool Near(ulong x, ulong y) => (long)(x - y) is > -(long)ImageFormat.PageSize and < (long)ImageFormat.PageSize;
 
     static bool SameMeaning(Patch b, Patch c) => b.Kind == c.Kind && b.Index == c.Index && b.EnvName == c.EnvName
         && (b.Delta == c.Delta || b.Kind is ImageFormat.PatchArgcCount or ImageFormat.PatchRandom);

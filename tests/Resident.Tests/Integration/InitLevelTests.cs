@@ -185,4 +185,20 @@ public sealed class InitLevelTests
         }
         s.AssertSameResident(s.Spec(ClangFormat, "--version"), ClangFormat);
     }
+
+    /// <summary>
+    /// libclang-cpp keeps a stack bottom aligned to 256 bytes: within a page of argc, below it or
+    /// inside argv depending on how the environment's size aligns the stack block. Every
+    /// alignment must verify: the capture is made under 16 environments of 16 more bytes each.
+    /// </summary>
+    [Fact]
+    public void ClangFormat_AtInitLevel_WhateverTheStackAlignment()
+    {
+        for (int n = 0; n < 256; n += 16)
+        {
+            using var s = new ResidentSession();
+            var r = s.Cli(["add", "--level", "init", "/usr/bin/clang-format"], new Dictionary<string, string> { ["RESIDENT_TEST_PAD"] = new string('x', n) });
+            Assert.True(r.ExitCode == 0 && r.StdoutText.Contains(" at the init level"), $"environment padded by {n} bytes:\n{r}");
+        }
+    }
 }
