@@ -712,7 +712,8 @@ static int check_env_deps(struct hook *h)
 		return 0;
 	h->init_why = h->why;
 	rs_u64 n = 0;
-	for (const char *d = h->why.detail; d && d[n] && n < sizeof h->init_detail - 1 && (!h->why.detail_len || n < h->why.detail_len); n++)
+	for (const char *d = h->why.detail; d && d[n] && n < sizeof h->init_detail - 1 && (!h->why.detail_len || n < h->why.detail_len);
+	     n++)
 		h->init_detail[n] = d[n];
 	h->init_detail[n] = 0;
 	h->init_why.detail = h->why.detail ? h->init_detail : 0;

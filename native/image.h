@@ -141,7 +141,8 @@ struct rs_patch {
 };
 
 /* rs_kernel_op.kind (init level): kernel state the constructors set, replayed by the takeover in order */
-#define RS_KOP_SIGACTION 1u /* rt_sigaction(arg, value, 0, 8): value = the kernel's struct sigaction
+#define RS_KOP_SIGACTION                                                                                                                   \
+	1u /* rt_sigaction(arg, value, 0, 8): value = the kernel's struct sigaction
                              * {handler, flags, restorer, mask} */
 #define RS_KOP_SIGPROCMASK 2u /* rt_sigprocmask(arg = how, &value[0], 0, 8) */
 #define RS_KOP_UMASK 3u /* umask(value[0]) */

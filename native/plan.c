@@ -416,7 +416,7 @@ static void plan_moves(struct rs_args *a, const struct rs_image *img, const stru
 /* Arrays, not pointers: no relocations, so no RELRO segment in the .so. */
 static const char step_text[RS_STEP_COUNT][RS_STEP_TEXT] = {
     "munmap failed, errno ",	 "mremap failed, errno ",	   "mmap failed, errno ", "mprotect failed, errno ",
-    "arch_prctl failed, errno ", "set_robust_list failed, errno ", "rseq failed, errno ",     "kernel state failed, errno ",
+    "arch_prctl failed, errno ", "set_robust_list failed, errno ", "rseq failed, errno ", "kernel state failed, errno ",
 };
 
 static rs_u32 put_text(char *to, rs_u32 at, rs_u32 cap, const char *s)

@@ -459,8 +459,8 @@ int rs_image_parse(struct rs_image *img, const void *buf, rs_u64 size, rs_u64 fi
 	if (image_checksum(img->meta, size) != img->h->checksum)
 		return rs_refuse(why, "corrupt image: checksum", 0);
 	return locate_tables(img, why) && check_files_table(img, why) && check_regions_table(img, why) && check_patches_table(img, why) &&
-	       check_prefault_table(img, why) && check_kernel_ops_table(img, why) && check_fallback(img, why) && check_vdso_vmas(img, why) &&
-	       check_state(img, why) && check_consistent(img, why);
+	       check_prefault_table(img, why) && check_kernel_ops_table(img, why) && check_fallback(img, why) &&
+	       check_vdso_vmas(img, why) && check_state(img, why) && check_consistent(img, why);
 }
 
 /* ---- this exec against the image ---- */

@@ -68,7 +68,17 @@ struct rs_kcall {
 	rs_u64 data[4];
 };
 
-enum { RS_STEP_MUNMAP, RS_STEP_MREMAP, RS_STEP_MMAP, RS_STEP_MPROTECT, RS_STEP_SET_FS, RS_STEP_ROBUST, RS_STEP_RSEQ, RS_STEP_KERNEL, RS_STEP_COUNT };
+enum {
+	RS_STEP_MUNMAP,
+	RS_STEP_MREMAP,
+	RS_STEP_MMAP,
+	RS_STEP_MPROTECT,
+	RS_STEP_SET_FS,
+	RS_STEP_ROBUST,
+	RS_STEP_RSEQ,
+	RS_STEP_KERNEL,
+	RS_STEP_COUNT
+};
 
 /* A path and the words around it: "resident: restored ", the takeover time
  * and debug 3's marks, or "resident: fatal ", a step and an errno. */
