@@ -141,9 +141,8 @@ struct rs_patch {
 };
 
 /* rs_kernel_op.kind (init level): kernel state the constructors set, replayed by the takeover in order */
-#define RS_KOP_SIGACTION                                                                                                                   \
-	1u /* rt_sigaction(arg, value, 0, 8): value = the kernel's struct sigaction
-                             * {handler, flags, restorer, mask} */
+/* RS_KOP_SIGACTION: rt_sigaction(arg, value, 0, 8), value the kernel's struct sigaction {handler, flags, restorer, mask} */
+#define RS_KOP_SIGACTION 1u
 #define RS_KOP_SIGPROCMASK 2u /* rt_sigprocmask(arg = how, &value[0], 0, 8) */
 #define RS_KOP_UMASK 3u /* umask(value[0]) */
 #define RS_KOP_RLIMIT 4u /* prlimit64(0, arg = resource, {value[0] soft, value[1] hard}, 0) */
