@@ -12,7 +12,7 @@ namespace Resident.Cli;
 /// <paramref name="Stdin"/> is the file every run reads (the seed ran perl &lt;/dev/null).
 /// </summary>
 public sealed record BenchSettings(string Program, IReadOnlyList<string> Args, int Runs, int Rounds,
-    string? Static, bool Json, string Stdin, string HookPath);
+    string? Static, bool Json, string Stdin, string HookPath, bool Init = false);
 
 /// <summary>
 /// resident bench PROG [ARGS...] [-n N] [--rounds R] [--static STATIC_PROG] [--stdin FILE] [--json] —
@@ -38,6 +38,8 @@ public static class BenchCommand
             $"  --rounds R           alternating rounds (default {DefaultRounds})\n" +
             "  --static STATIC_PROG the same program linked statically, run with the same ARGS\n" +
             "  --stdin FILE         stdin of every run (default /dev/null)\n" +
+            "  --init               one more row: the program captured with --level init (after its\n" +
+            "                       constructors, when that is proven the same for every exec)\n" +
             "  --json               print the result as JSON\n" +
             "Example: resident bench -n 1000 --static /usr/bin/perl -- ./perl-shared")
         { words };
@@ -69,13 +71,16 @@ public static class BenchCommand
         string tmp = Directory.CreateTempSubdirectory("resident-bench-").FullName;
         try
         {
-            var target = Target(s, Path.Combine(tmp, "registry"));
-            string capture = Capture(target);
-            var report = Measure(s, target, capture, stderr);
+            var target = Target(s, Path.Combine(tmp, "registry"), s.Init ? Path.Combine(tmp, "registry-init") : null);
+            string capture = Capture(target.ProgramPath, target.RegistryDir, init: false);
+            string? initCapture = target.InitRegistryDir is { } initDir ? Capture(target.ProgramPath, initDir, init: true) : null;
+            var report = Measure(s, target, capture, stderr) with { InitCapture = initCapture };
             if (s.Json)
                 stdout.WriteLine(JsonSerializer.Serialize(report, BenchJsonContext.Default.BenchReport));
             else
                 WriteTable(report, capture, stdout);
+            if (s.Init && !report.Rows.Any(r => r.Name == BenchPlan.ResidentInit))
+                stderr.WriteLine($"resident bench: no resident init row: the hook did not restore {target.ProgramPath}: {report.InitCheck}");
             if (report.ResidentVerified)
                 return 0;
             stderr.WriteLine($"resident bench: no resident row: the hook did not restore {target.ProgramPath}: {report.ResidentCheck}");
@@ -92,19 +97,20 @@ public static class BenchCommand
         }
     }
 
-    static BenchTarget Target(BenchSettings s, string registry)
+    static BenchTarget Target(BenchSettings s, string registry, string? initRegistry)
     {
         string program = ProgramFile.Identify(s.Program).Path;
         string? staticProgram = s.Static is null ? null : ProgramFile.Identify(s.Static).Path;
-        return new BenchTarget(program, [s.Program, .. s.Args], staticProgram, Path.GetFullPath(s.HookPath), registry, s.Stdin);
+        return new BenchTarget(program, [s.Program, .. s.Args], staticProgram, Path.GetFullPath(s.HookPath), registry, s.Stdin, initRegistry);
     }
 
-    /// <summary>Registers the program in the temporary registry the way `resident add` does; returns add's line (or its error).</summary>
-    static string Capture(BenchTarget target)
+    /// <summary>Registers the program in a temporary registry the way `resident add` does (--level init with
+    /// <paramref name="init"/>); returns add's line (or its error).</summary>
+    static string Capture(string program, string registry, bool init)
     {
         var output = new StringWriter();
         var errors = new StringWriter();
-        AddCommand.Run(new AddSettings([target.ProgramPath], target.RegistryDir), output, errors);
+        AddCommand.Run(new AddSettings([program], registry, Init: init), output, errors);
         return (output.ToString() + errors.ToString()).Trim();
     }
 
@@ -133,6 +139,11 @@ public static class BenchCommand
         stdout.WriteLine($"machine: {r.Machine}");
         stdout.WriteLine($"capture: {capture}");
         stdout.WriteLine($"check:   {r.ResidentCheck}");
+        if (r.InitCapture is { } init)
+        {
+            stdout.WriteLine($"capture (--level init): {init}");
+            stdout.WriteLine($"check (--level init):   {r.InitCheck}");
+        }
         var table = new Table().Border(TableBorder.Simple)
             .AddColumns("", "user s", "sys s", "wall s", "ms/run", "ratio");
         foreach (int c in new[] { 1, 2, 3, 4, 5 })
@@ -155,7 +166,7 @@ public sealed record BenchArgs(BenchSettings? Settings, string? Error)
     {
         string? program = null, staticProgram = null, stdin = "/dev/null";
         int runs = BenchCommand.DefaultRuns, rounds = BenchCommand.DefaultRounds;
-        bool json = false, rest = false;
+        bool json = false, rest = false, init = false;
         var args = new List<string>();
         for (int i = 0; i < words.Count; i++)
         {
@@ -165,6 +176,7 @@ public sealed record BenchArgs(BenchSettings? Settings, string? Error)
             {
                 case "--": rest = true; break;
                 case "--json": json = true; break;
+                case "--init": init = true; break;
                 case "-n" or "--rounds" or "--static" or "--stdin":
                     if (i + 1 == words.Count) return Fail($"{w} needs a value");
                     string value = words[++i];
@@ -181,7 +193,7 @@ public sealed record BenchArgs(BenchSettings? Settings, string? Error)
         }
         return program is null
             ? Fail("no program given (resident bench PROG [ARGS...] [-n N] [--static STATIC_PROG] [--json])")
-            : new(new BenchSettings(program, args, runs, rounds, staticProgram, json, stdin, hookPath), null);
+            : new(new BenchSettings(program, args, runs, rounds, staticProgram, json, stdin, hookPath, init), null);
     }
 
     static BenchArgs Fail(string error) => new(null, error);

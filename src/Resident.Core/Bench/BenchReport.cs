@@ -17,6 +17,12 @@ public sealed record BenchReport(string Date, MachineInfo Machine, IReadOnlyList
     string Stdin, int Runs, int Rounds, string? Capture, string ResidentCheck, IReadOnlyList<BenchRow> Rows)
 {
     public bool ResidentVerified => Rows.Any(r => r.Name == BenchPlan.Resident);
+
+    /// <summary>--init: what `resident add --level init` printed (the level it got, or why it was refused).</summary>
+    public string? InitCapture { get; init; }
+
+    /// <summary>--init: what the hook said of one run of the resident init row (it is timed only if "restored").</summary>
+    public string? InitCheck { get; init; }
 }
 
 [JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]

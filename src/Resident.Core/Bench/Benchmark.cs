@@ -19,14 +19,18 @@ public static class Benchmark
         var check = ResidentCheck.Verify(variants.Single(v => v.Name == BenchPlan.Resident), target.StdinPath);
         if (!check.Restored)
             variants.RemoveAll(v => v.Name == BenchPlan.Resident);
+        var initCheck = variants.FirstOrDefault(v => v.Name == BenchPlan.ResidentInit) is { } init ? ResidentCheck.Verify(init, target.StdinPath) : null;
+        if (initCheck is { Restored: false })
+            variants.RemoveAll(v => v.Name == BenchPlan.ResidentInit);
         int expected = WarmUp(variants, target.StdinPath);
         totalRuns?.Invoke(runs * variants.Count);
         var times = AlternatingRunner.Run(variants, target.StdinPath, runs, rounds, expected, afterRun);
         double normalWall = times[0].WallSeconds;
         var rows = variants.Zip(times, (v, t) => new BenchRow(v.Name, v.Path, t.UserSeconds, t.SysSeconds, t.WallSeconds,
-            t.WallSeconds * 1000 / t.Runs, t.WallSeconds / normalWall, v.Name == BenchPlan.Resident ? check.Lines : null)).ToList();
+            t.WallSeconds * 1000 / t.Runs, t.WallSeconds / normalWall,
+            v.Name == BenchPlan.Resident ? check.Lines : v.Name == BenchPlan.ResidentInit ? initCheck!.Lines : null)).ToList();
         return new BenchReport(DateTime.Now.ToString("yyyy-MM-dd HH:mm:ss"), MachineInfo.Current(), target.Argv,
-            target.StaticPath, target.StdinPath, runs, rounds, capture, check.Lines, rows);
+            target.StaticPath, target.StdinPath, runs, rounds, capture, check.Lines, rows) { InitCheck = initCheck?.Lines };
     }
 
     /// <summary>One run of each variant; returns the normal start's wait status, which all must share.</summary>

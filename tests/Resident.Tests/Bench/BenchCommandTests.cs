@@ -46,6 +46,23 @@ public sealed class BenchCommandTests(Fixtures fx) : IClassFixture<Fixtures>
         Assert.Equal(Interop.LibcVersion(), report.Machine.Glibc);
     }
 
+    /// <summary>--init: one more row, the program captured with --level init into a registry of its own, verified as restored.</summary>
+    [Fact]
+    public void InitRowIsTheInitLevelCapture_VerifiedRestored()
+    {
+        var r = Bench(fx.Path("initstate"), "-n", "3", "--rounds", "2", "--init", "--json");
+        Assert.True(r.Code == 0, r.Err);
+        var report = Report(r.Out);
+        Assert.Equal([BenchPlan.Normal, BenchPlan.BindNow, BenchPlan.Resident, BenchPlan.ResidentInit], report.Rows.Select(x => x.Name));
+        Assert.Contains(" at the init level", report.InitCapture);
+        Assert.DoesNotContain(" at the init level", report.Capture);
+        Assert.Equal($"resident: restored {fx.Path("initstate")}", report.Rows.Single(x => x.Name == BenchPlan.ResidentInit).Verified);
+        var table = Bench(fx.Path("initstate"), "-n", "2", "--init");
+        Assert.True(table.Code == 0, table.Err);
+        Assert.Contains("capture (--level init): registered ", table.Out);
+        Assert.Contains(table.Out.Split('\n'), l => l.Trim().StartsWith(BenchPlan.ResidentInit + " "));
+    }
+
     [Fact]
     public void TableNamesMachineCheckAndRows()
     {
