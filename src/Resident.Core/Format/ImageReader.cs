@@ -20,30 +20,32 @@ public static class ImageReader
     {
         using var f = File.OpenHandle(path);
         long length = RandomAccess.GetLength(f);
-        if (length < HeaderSize)
-            throw new InvalidDataException($"truncated: {length} bytes, the header alone is {HeaderSize}");
-        var head = new byte[HeaderSize];
-        RandomAccess.Read(f, head, 0);
-        var h = CheckIdentity(head, length);
-        var meta = new byte[h.MetaSize];
-        if (RandomAccess.Read(f, meta, 0) != meta.Length)
-            throw new InvalidDataException("truncated metadata");
-        var info = Parse(path, meta);
+        var info = ReadAt(f, path, 0, length);
+        var h = info.Header;
         if (h.FallbackSize == 0)
             return info;
         // the link-level image this one carries: a whole image at the end of the file
         if (h.FallbackOffset % ImageFormat.PageSize != 0 || h.FallbackOffset < h.DataOffset || h.FallbackOffset + h.FallbackSize != (ulong)length
             || info.EnvDeps.Count == 0)
             throw new InvalidDataException("the fallback image is not at the end of the file");
-        RandomAccess.Read(f, head, (long)h.FallbackOffset);
-        var fh = CheckIdentity(head, (long)h.FallbackSize);
-        var fallbackMeta = new byte[fh.MetaSize];
-        if (RandomAccess.Read(f, fallbackMeta, (long)h.FallbackOffset) != fallbackMeta.Length)
-            throw new InvalidDataException("truncated fallback metadata");
-        var fallback = Parse(path, fallbackMeta);
+        var fallback = ReadAt(f, path, (long)h.FallbackOffset, (long)h.FallbackSize);
         if (fallback.Header.Level != ImageFormat.LevelLink || fallback.Header.FallbackSize != 0)
             throw new InvalidDataException("the fallback image is not a link-level image");
         return info with { Fallback = fallback };
+    }
+
+    /// <summary>The image of <paramref name="length"/> bytes at <paramref name="at"/> in the file (its offsets count from there).</summary>
+    static ImageInfo ReadAt(Microsoft.Win32.SafeHandles.SafeFileHandle f, string path, long at, long length)
+    {
+        if (length < HeaderSize)
+            throw new InvalidDataException($"truncated: {length} bytes, the header alone is {HeaderSize}");
+        var head = new byte[HeaderSize];
+        RandomAccess.Read(f, head, at);
+        var h = CheckIdentity(head, length);
+        var meta = new byte[h.MetaSize];
+        if (RandomAccess.Read(f, meta, at) != meta.Length)
+            throw new InvalidDataException("truncated metadata");
+        return Parse(path, meta);
     }
 
     /// <summary>Parses a metadata block [0, meta_size) whose header passed <see cref="CheckIdentity"/>.</summary>

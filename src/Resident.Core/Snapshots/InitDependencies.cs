@@ -106,11 +106,10 @@ public sealed record InitDependencies(IReadOnlyList<string> Refusals, IReadOnlyL
                 case Write or Writev or Pwrite64:
                     Refuse($"a constructor writes (fd {c.Args[0]}), which a restored start would not repeat");
                     break;
-                case RtSigaction or RtSigprocmask or Umask or Prlimit64 or Setrlimit when KernelOp(c, Refuse) is { } op:
-                    ops.Add(op);
-                    break;
-                case Prctl when c.Args[0] == SyscallTable.PrSetName && KernelOp(c, Refuse) is { } name:
-                    ops.Add(name);
+                case RtSigaction or RtSigprocmask or Umask or Prlimit64 or Setrlimit:
+                case Prctl when c.Args[0] == SyscallTable.PrSetName:
+                    if (KernelOp(c, Refuse) is { } op)   // null: a query, or a call the kernel refused
+                        ops.Add(op);
                     break;
                 case Sigaltstack when c.Args[0] != 0:
                     Refuse("a constructor sets an alternate signal stack (kernel state the takeover does not re-create)");
@@ -118,8 +117,8 @@ public sealed record InitDependencies(IReadOnlyList<string> Refusals, IReadOnlyL
                 case Ioctl:
                     Refuse($"a constructor asks about fd {c.Args[0]} (ioctl: is it a terminal?), which differs between execs");
                     break;
-                case RtSigaction or RtSigprocmask or Prlimit64 or Setrlimit or Sigaltstack or Prctl when c.Args[0] == SyscallTable.PrSetName || c.Nr != Prctl:
-                    break;   // queries, and calls the kernel refused: they change nothing
+                case Sigaltstack:
+                    break;   // a query
                 default:
                     if (!Harmless.Contains(c.Nr))
                         Refuse($"a constructor calls {SyscallTable.Name(c.Nr)}, which the init level does not allow");

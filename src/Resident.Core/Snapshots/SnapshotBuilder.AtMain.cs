@@ -75,17 +75,14 @@ public static partial class SnapshotBuilder
         foreach (var path in deps.Absent)
             files.AddAbsent(path);
 
-        return new Snapshot
+        // the program, its capture environment and CPU facts are the link snapshot's; memory and files are main's
+        return link with
         {
             Header = header,
-            ExePath = p.ProgramPath,
             Files = files.Entries,
             Regions = regions,
             Patches = patches,
-            Env = link.Env,
             EnvDeps = EnvironmentDependencies(deps.Environment, p.Environment),
-            CpuFeatures = link.CpuFeatures,
-            CpuFeaturesMask = link.CpuFeaturesMask,
             Frame = frame,
             // The constructors' code pages are what the link level populates, for constructors
             // that run after it; here they have run. Populating them anyway cost clang-format
