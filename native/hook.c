@@ -25,42 +25,8 @@
  *   RESIDENT_DIR, XDG_CACHE_HOME, HOME, RESIDENT_SYSTEM_DIR  the registries
  *                     (registry_dir; the C# side: HookContract/RegistryPaths)
  */
+#include "elf.h"
 #include "restore.h"
-
-/* ---- ELF, only as much as a GNU-hash lookup in ld.so needs ---- */
-
-struct elf_ehdr {
-	rs_u8 ident[16];
-	unsigned short type, machine;
-	rs_u32 version;
-	rs_u64 entry, phoff, shoff;
-	rs_u32 flags;
-	unsigned short ehsize, phentsize, phnum, shentsize, shnum, shstrndx;
-};
-
-struct elf_phdr {
-	rs_u32 type, flags;
-	rs_u64 offset, vaddr, paddr, filesz, memsz, align;
-};
-
-struct elf_dyn {
-	rs_i64 tag;
-	rs_u64 val;
-};
-
-struct elf_sym {
-	rs_u32 name;
-	rs_u8 info, other;
-	unsigned short shndx;
-	rs_u64 value, size;
-};
-
-#define PT_LOAD 1
-#define PT_DYNAMIC 2
-#define DT_NULL 0
-#define DT_STRTAB 5
-#define DT_SYMTAB 6
-#define DT_GNU_HASH 0x6ffffef5
 
 #define HOOK_AUXV_WORDS 128 /* a copy of /proc/self/auxv (under valgrind) */
 #define HOOK_LINE_MAX (2 * RS_PATH_MAX + 208) /* say(): the program's path, a detail that may be a path, the words */
@@ -180,74 +146,14 @@ static __attribute__((noinline)) rs_u64 *read_proc_auxv(rs_u64 *buf)
 	return buf;
 }
 
-/* ld.so relocates its own dynamic section's pointers on most targets;
- * accept both forms. */
-static HOOK_NO_IMAGE rs_u64 dyn_ptr(rs_u64 base, rs_u64 v) { return v < base ? v + base : v; }
-
-static HOOK_NO_IMAGE rs_u32 gnu_hash(const char *s)
-{
-	rs_u32 h = 5381;
-	for (; *s; s++)
-		h = h * 33 + (rs_u8)*s;
-	return h;
-}
-
-/* A loaded ELF object (ld.so, the vdso): its PT_DYNAMIC and, in size, how
- * many bytes from base its PT_LOAD segments cover (base is their vaddr 0). */
-static HOOK_NO_IMAGE const struct elf_dyn *elf_loaded(rs_u64 base, rs_u64 *size)
-{
-	const struct elf_ehdr *e = (const struct elf_ehdr *)base;
-	const struct elf_phdr *ph = (const struct elf_phdr *)(base + e->phoff);
-	const struct elf_dyn *dyn = 0;
-	*size = 0;
-	for (int i = 0; i < e->phnum; i++) {
-		if (ph[i].type == PT_DYNAMIC)
-			dyn = (const struct elf_dyn *)(base + ph[i].vaddr);
-		if (ph[i].type == PT_LOAD && ph[i].vaddr + ph[i].memsz > *size)
-			*size = rs_page_up(ph[i].vaddr + ph[i].memsz);
-	}
-	return dyn;
-}
-
-/* The address of ld.so's exported symbol name, by its GNU hash table. */
-static HOOK_NO_IMAGE rs_u64 ldso_symbol(rs_u64 base, const struct elf_dyn *dyn, const char *name)
-{
-	const rs_u32 *gh = 0;
-	const struct elf_sym *syms = 0;
-	const char *strs = 0;
-	for (; dyn->tag != DT_NULL; dyn++) {
-		if (dyn->tag == DT_GNU_HASH)
-			gh = (const rs_u32 *)dyn_ptr(base, dyn->val);
-		else if (dyn->tag == DT_SYMTAB)
-			syms = (const struct elf_sym *)dyn_ptr(base, dyn->val);
-		else if (dyn->tag == DT_STRTAB)
-			strs = (const char *)dyn_ptr(base, dyn->val);
-	}
-	if (!gh || !syms || !strs || !gh[0])
-		return 0;
-	rs_u32 h = gnu_hash(name), nbuckets = gh[0], symoffset = gh[1], bloom_words = gh[2];
-	const rs_u32 *buckets = gh + 4 + 2 * bloom_words; /* bloom words are 64-bit */
-	const rs_u32 *chain = buckets + nbuckets;
-	rs_u32 i = buckets[h % nbuckets];
-	if (i < symoffset)
-		return 0;
-	for (;; i++) {
-		rs_u32 ch = chain[i - symoffset];
-		if ((ch | 1) == (h | 1) && syms[i].shndx && rs_streq(strs + syms[i].name, name))
-			return base + syms[i].value;
-		if (ch & 1)
-			return 0;
-	}
-}
-
 /* argc/argv/envp/auxv of this exec from ld.so's __libc_stack_end. The auxv
  * there must be the very words decoded before (or equal to them, when those
  * were a copy): then the decoded auxv points at the live one. */
 static HOOK_NO_IMAGE int find_stack(struct hook *h)
 {
 	struct rs_live *l = &h->live;
-	const struct elf_dyn *dyn = h->ldso_dyn = elf_loaded(l->at_base, &l->ldso_size);
-	rs_u64 sym = dyn ? ldso_symbol(l->at_base, dyn, "__libc_stack_end") : 0;
+	const struct elf_dyn *dyn = h->ldso_dyn = rs_elf_loaded(l->at_base, &l->ldso_size);
+	rs_u64 sym = dyn ? rs_elf_symbol(l->at_base, dyn, "__libc_stack_end") : 0;
 	rs_u64 *argcp = sym ? *(rs_u64 **)sym : 0;
 	if (!argcp || *argcp > (1u << 24))
 		return 0;
@@ -262,18 +168,6 @@ static HOOK_NO_IMAGE int find_stack(struct hook *h)
 			return 0;
 	l->aux.v = live;
 	return 1;
-}
-
-/* The kernel copies the exec's file name last, ending 8 bytes below the
- * stack's top: that gives the end of the [stack] VMA without /proc. */
-static HOOK_NO_IMAGE rs_u64 stack_top(const struct rs_live *l)
-{
-	const char *top = (const char *)rs_aux(&l->aux, AT_EXECFN);
-	if (!top && l->env_count)
-		top = l->envp[l->env_count - 1];
-	if (!top)
-		top = l->argv[l->argc ? l->argc - 1 : 0];
-	return rs_page_up((rs_uptr)top + rs_strlen(top) + 1 + 8);
 }
 
 /* RESIDENT_MEASURE=normal:OFFSET or resident:OFFSET (hex): how `resident add`
@@ -378,8 +272,8 @@ static HOOK_NO_IMAGE int find_exec(struct hook *h, const rs_u64 *frame)
 	l->sysinfo_ehdr = rs_aux(&l->aux, AT_SYSINFO_EHDR);
 	l->vdso_size = 0;
 	if (l->sysinfo_ehdr)
-		elf_loaded(l->sysinfo_ehdr, &l->vdso_size);
-	l->stack_end = stack_top(l);
+		rs_elf_loaded(l->sysinfo_ehdr, &l->vdso_size);
+	l->stack_end = rs_stack_top(l->argv, l->argc, l->envp, l->env_count, &l->aux);
 	l->args_lo = (rs_uptr)l->argv - 8;
 	__asm__("mov %%fs:0, %0" : "=r"(l->fs_base)); /* tcbhead_t.tcb: the thread pointer */
 	return 1;
@@ -677,8 +571,8 @@ static void prefault_code(void) { rs_madvise((rs_u64)__ehdr_start, rs_page_up((r
 static void find_rseq(struct hook *h)
 {
 	struct rs_live *l = &h->live;
-	rs_u64 off = ldso_symbol(l->at_base, h->ldso_dyn, "__rseq_offset");
-	rs_u64 size = ldso_symbol(l->at_base, h->ldso_dyn, "__rseq_size");
+	rs_u64 off = rs_elf_symbol(l->at_base, h->ldso_dyn, "__rseq_offset");
+	rs_u64 size = rs_elf_symbol(l->at_base, h->ldso_dyn, "__rseq_size");
 	l->rseq_area = off && size && *(const rs_u32 *)size ? l->fs_base + (rs_u64) * (const rs_i64 *)off : 0;
 }
 
@@ -825,6 +719,8 @@ static HOOK_NO_IMAGE void hook_init(struct hook *h)
 	h->why.reason = 0;
 	h->why.detail = 0;
 	h->why.detail_len = 0;
+	h->live.exported = 0;
+	h->live.brk_from = 0;
 }
 
 /* Steps 2 and 3, for an exec whose image is open. Its buffers are the

@@ -89,7 +89,7 @@ static void plan_layout(const struct rs_image *img, rs_u64 block_len, struct rs_
 	l->fds_off = off;
 	off += ((rs_u64)img->file_count + 1) * sizeof(int);
 	l->spans_off = off = (off + 7) & ~7ull;
-	off += ((rs_u64)img->prefault_count + (img->frame ? img->region_count : 0)) * sizeof(struct rs_span);
+	off += ((rs_u64)img->prefault_count + 2ull * img->region_count) * sizeof(struct rs_span);
 	l->kcalls_off = off;
 	off += (rs_u64)img->kop_count * sizeof(struct rs_kcall);
 	l->bounce_off = rs_page_up(off);
@@ -259,7 +259,13 @@ static int populate(const struct rs_region *r, rs_u32 prot, rs_u64 *private_left
 	return 1;
 }
 
-static void fill_maps(struct rs_args *a, const struct rs_image *img, const int *fds, int image_fd)
+/* An exported file's FILE and IMAGE regions are its own segments, mapped by
+ * the kernel at exec with their protection plus write where patched: their
+ * maps have flags 0 (the routine maps only the zero regions, protects all),
+ * and what the rule above would populate is populated by fill_spans. */
+static int kernel_mapped(const struct rs_live *live, const struct rs_region *r) { return live->exported && r->kind != RS_REGION_ZERO; }
+
+static void fill_maps(struct rs_args *a, const struct rs_image *img, const struct rs_live *live, const int *fds, int image_fd)
 {
 	rs_u64 private_left = RS_POPULATE_PRIVATE_MAX;
 	for (rs_u32 i = 0; i < img->region_count; i++) {
@@ -270,9 +276,11 @@ static void fill_maps(struct rs_args *a, const struct rs_image *img, const int *
 		m->offset = r->kind == RS_REGION_ZERO ? 0 : r->kind == RS_REGION_IMAGE ? img->base + r->offset : r->offset;
 		m->final_prot = r->prot;
 		m->prot = r->prot | (r->flags & RS_RF_PATCHED ? RS_PROT_WRITE : 0);
-		m->fd = r->kind == RS_REGION_FILE ? fds[r->file] : r->kind == RS_REGION_IMAGE ? image_fd : -1;
+		m->fd = kernel_mapped(live, r) ? -1 : r->kind == RS_REGION_FILE ? fds[r->file] : r->kind == RS_REGION_IMAGE ? image_fd : -1;
 		m->flags = RS_MAP_PRIVATE | RS_MAP_FIXED_NOREPLACE | (m->fd < 0 ? RS_MAP_ANONYMOUS : 0) |
 			   (populate(r, m->prot, &private_left) ? RS_MAP_POPULATE : 0);
+		if (kernel_mapped(live, r))
+			m->flags &= RS_MAP_POPULATE; /* 0, or only the wish */
 	}
 	a->map_count = img->region_count;
 }
@@ -284,6 +292,9 @@ static void fill_spans(struct rs_args *a, const struct rs_image *img)
 {
 	rs_u32 r = 0;
 	a->span_count = 0;
+	for (rs_u32 i = 0; i < img->region_count; i++) /* an exported file's segments, read-only ones */
+		if (a->maps[i].flags == RS_MAP_POPULATE && !(a->maps[i].prot & RS_PROT_WRITE))
+			a->spans[a->span_count++] = (struct rs_span){a->maps[i].start, a->maps[i].start + a->maps[i].len};
 	for (rs_u32 i = 0; i < img->prefault_count; i++) {
 		const struct rs_span *s = &img->prefault[i];
 		while (r < img->region_count && img->regions[r].end <= s->start)
@@ -296,6 +307,10 @@ static void fill_spans(struct rs_args *a, const struct rs_image *img)
 	 * one system call costs less than the copy-on-write faults one by one (~9 us each
 	 * here; docs/benchmarks.md), and a normal start holds the same pages private. */
 	a->write_span_count = 0;
+	for (rs_u32 i = 0; i < img->region_count; i++) /* an exported file's segments, writable ones */
+		if (a->maps[i].flags == RS_MAP_POPULATE && a->maps[i].prot & RS_PROT_WRITE)
+			a->spans[a->span_count + a->write_span_count++] =
+			    (struct rs_span){a->maps[i].start, a->maps[i].start + a->maps[i].len};
 	if (img->frame)
 		for (rs_u32 i = 0; i < img->region_count; i++)
 			if (img->regions[i].kind == RS_REGION_IMAGE && img->regions[i].prot & RS_PROT_WRITE &&
@@ -485,7 +500,8 @@ static rs_u64 strings_end(const char *p, rs_u64 n)
 static rs_u64 heap_base(const struct rs_image *img, const struct rs_live *live, rs_u64 brk, const struct rs_range *avoid, int n)
 {
 	const struct rs_header *h = img->h;
-	rs_u64 exe_end = rs_aux(&live->aux, AT_PHDR) + (h->mm_brk_base - h->at_phdr); /* same file, same offsets */
+	/* same file, same offsets; an exported file says where its segments end */
+	rs_u64 exe_end = live->brk_from ? live->brk_from : rs_aux(&live->aux, AT_PHDR) + (h->mm_brk_base - h->at_phdr);
 	if (brk < exe_end || brk - exe_end > RS_BRK_MAX_OFFSET)
 		return brk;
 	rs_u64 base = h->mm_brk_base + (brk - exe_end);
@@ -528,13 +544,14 @@ static void fill_fds(struct rs_args *a, const struct rs_image *img, const struct
 {
 	int lo = image_fd, hi = image_fd;
 	a->fd_count = 0;
-	for (rs_u32 i = 0; i < img->file_count; i++)
+	for (rs_u32 i = 0; fds && i < img->file_count; i++) /* an exported file opens none */
 		if (fds[i] >= 0) {
 			a->fds[a->fd_count++] = fds[i];
 			lo = fds[i] < lo ? fds[i] : lo;
 			hi = fds[i] > hi ? fds[i] : hi;
 		}
-	a->fds[a->fd_count++] = image_fd;
+	if (image_fd >= 0)
+		a->fds[a->fd_count++] = image_fd;
 	a->close_lo = a->close_hi = 0;
 	if (!live->filtered && (rs_u32)(hi - lo) + 1 == a->fd_count) {
 		a->close_lo = (rs_u32)lo;
@@ -603,7 +620,7 @@ static int fill_args(struct rs_args *a, const struct rs_layout *l, const struct 
 	a->fds = (int *)(self + l->fds_off);
 	a->spans = (struct rs_span *)(self + l->spans_off);
 	a->kcalls = (struct rs_kcall *)(self + l->kcalls_off);
-	fill_maps(a, img, fds, image_fd);
+	fill_maps(a, img, live, fds, image_fd);
 	fill_spans(a, img);
 	if (!fill_pokes(a, img, live))
 		return rs_refuse(why, "getrandom failed", "a word the constructors drew at random");
@@ -678,7 +695,12 @@ struct rs_args *rs_prepare(const struct rs_image *img, const struct rs_live *liv
 	 * twice: nothing more is kept). */
 	struct rs_range stack = {rs_page_down(live->sp) - RS_STACK_MARGIN, live->stack_end};
 	struct rs_range keep[3] = {{self, self + l.span}, stack, remap ? stack : (struct rs_range){b.live, b.live + (b.end - b.start)}};
-	fill_unmaps(a, keep);
+	if (live->exported) { /* only the stub and the metadata go, and the live vdso block if a new one is mapped */
+		a->unmaps[0] = (struct rs_range){live->self_start, live->self_end};
+		a->unmaps[1] = (struct rs_range){b.live, b.live + (b.end - b.start)};
+		a->unmap_count = remap ? 2 : 1;
+	} else
+		fill_unmaps(a, keep);
 	if (!(l.prot & RS_PROT_EXEC) && rs_failed(rs_mprotect(self, l.args_off, RS_PROT_READ | RS_PROT_EXEC))) {
 		rs_munmap(self, l.span);
 		rs_refuse(why, "mprotect failed", 0);

@@ -797,8 +797,9 @@ static int check_stack(const struct rs_image *img, const struct rs_live *live, s
 }
 
 /* The resume gadget must be where the image says: ld.so is the same file, so
- * the live copy has the same bytes at the same offset. */
-static int check_ldso(const struct rs_image *img, const struct rs_live *live, struct rs_why *why)
+ * the live copy (an exported file: the snapshot's, mapped by the kernel) has
+ * the same bytes at the same offset. */
+static int check_gadget(const struct rs_image *img, const struct rs_live *live, struct rs_why *why)
 {
 	rs_u64 off = img->h->syscall_ret_off;
 	if (off > live->ldso_size || live->ldso_size - off < 3)
@@ -808,6 +809,13 @@ static int check_ldso(const struct rs_image *img, const struct rs_live *live, st
 		return rs_refuse(why, "corrupt image: resume gadget", 0);
 	if (!rs_aux(&live->aux, AT_RANDOM))
 		return rs_refuse(why, "auxv entry missing", "AT_RANDOM");
+	return 1;
+}
+
+static int check_ldso(const struct rs_image *img, const struct rs_live *live, struct rs_why *why)
+{
+	if (!check_gadget(img, live, why))
+		return 0;
 	if (img->files[0].dev != live->exe_dev || img->files[0].ino != live->exe_ino)
 		return rs_refuse(why, "executable changed", 0);
 	return 1;
@@ -817,4 +825,20 @@ int rs_check_live(const struct rs_image *img, const struct rs_live *live, struct
 {
 	return check_machine(img, live, why) && check_vdso(img, live, why) && check_cpu(img, live, why) && check_env(img, live, why) &&
 	       check_patches(img, live, why) && check_stack(img, live, why) && check_ldso(img, live, why);
+}
+
+/* An exported file carries its libraries and runs without ld.so: no file,
+ * environment variable of ld.so's or live ld.so to compare against. What
+ * remains is what the kernel hands this exec: the vDSO the snapshot's
+ * pointers lead into, the stack limit libc sized its thread stacks from, the
+ * initial stack the patches point into. The CPU is the stub's to check
+ * (export.c: CPUID against the export's). */
+int rs_check_exported(const struct rs_image *img, const struct rs_live *live, struct rs_why *why)
+{
+	const struct rs_header *h = img->h;
+	if (!check_vdso(img, live, why))
+		return rs_refuse(why, "kernel differs: its vdso is not the export's", h->kernel_release);
+	if (live->rlimit_stack != h->rlimit_stack && !rs_stacksize_patchable(img, live))
+		return rs_refuse(why, "stack limit differs from the export's", 0);
+	return check_patches(img, live, why) && check_stack(img, live, why) && check_gadget(img, live, why);
 }

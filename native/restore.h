@@ -77,6 +77,18 @@ RS_INLINE int rs_aux_has(const struct rs_auxv *a, rs_u64 type) { return type < R
 /* The value of TYPE, 0 when absent. */
 RS_INLINE rs_u64 rs_aux(const struct rs_auxv *a, rs_u64 type) { return rs_aux_has(a, type) ? a->v[a->at[type]] : 0; }
 
+/* The end of the [stack] VMA, without /proc: the kernel copies the exec's
+ * file name last, ending 8 bytes below the stack's top. */
+RS_INLINE rs_u64 rs_stack_top(char **argv, rs_u64 argc, char **envp, rs_u64 env_count, const struct rs_auxv *aux)
+{
+	const char *top = (const char *)rs_aux(aux, AT_EXECFN);
+	if (!top && env_count)
+		top = envp[env_count - 1];
+	if (!top)
+		top = argv[argc ? argc - 1 : 0];
+	return rs_page_up((rs_uptr)top + rs_strlen(top) + 1 + 8);
+}
+
 /* Facts about this exec, gathered by the entry point before validation. */
 struct rs_live {
 	rs_u64 argc;
@@ -101,6 +113,12 @@ struct rs_live {
 	int filtered; /* a seccomp filter is on: make no system call the takeover can do without */
 	rs_u64 rseq_area; /* the rseq area this exec's ld.so registered (thread pointer + its
 			   * __rseq_offset, when its __rseq_size is not 0), or 0 for none */
+	/* An exported file (export.c): its segments hold the snapshot, mapped by the
+	 * kernel; the takeover unmaps only [self_start, self_end), the stub and the
+	 * image's metadata. 0 for the hook. */
+	int exported;
+	rs_u64 self_start, self_end;
+	rs_u64 brk_from; /* the end the kernel counted this exec's break from (0: the executable's, from AT_PHDR) */
 };
 
 /* A parsed image: pointers into the checksummed metadata buffer. */
@@ -142,6 +160,10 @@ const char *rs_image_string(const struct rs_image *img, rs_u64 off);
 /* rs_check_live(img, live, why): is the image valid for this exec? Reads the
  * live vdso, ld.so's cpu_features and the stack; makes no system call. */
 int rs_check_live(const struct rs_image *img, const struct rs_live *live, struct rs_why *why);
+
+/* rs_check_exported(img, live, why): the checks of rs_check_live that apply to
+ * an exported file (export.c), whose snapshot the kernel mapped at exec. */
+int rs_check_exported(const struct rs_image *img, const struct rs_live *live, struct rs_why *why);
 
 /* rs_check_env_deps(img, live, why): the variables an init-level image's
  * constructors looked up have the capture's values in this exec (or are unset

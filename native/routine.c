@@ -122,6 +122,8 @@ RS_ROUTINE static void map_regions(struct rs_args *a)
 {
 	for (rs_u32 i = 0; i < a->map_count; i++) {
 		const struct rs_map *m = &a->maps[i];
+		if (!(m->flags & ~RS_MAP_POPULATE)) /* an exported file's segment: the kernel mapped it at exec */
+			continue;
 		long r = rs_mmap(m->start, m->len, (int)m->prot, (int)m->flags, m->fd, m->offset);
 		if (r == -RS_EINVAL)
 			r = rs_mmap(m->start, m->len, (int)m->prot, (int)((m->flags & ~RS_MAP_FIXED_NOREPLACE) | RS_MAP_FIXED), m->fd,
