@@ -43,6 +43,7 @@ public static class Cli
             ExecCommand.Create(stderr),
             ShellInitCommand.Create(stdout, stderr),
             BenchCommand.Create(stdout, stderr),
+            ExportCommand.Create(stdout, stderr),
         };
         // DragonFly's resident(8) takes flags and programs without a verb; mapped onto the verbs.
         if (DragonflyCommand.Applies(args, root))

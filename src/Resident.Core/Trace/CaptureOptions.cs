@@ -6,7 +6,10 @@ namespace Resident.Trace;
 /// run under a raised limit (gcc's children).</param>
 /// <param name="Init">the init level: snapshot at main, after the constructors, when what they did is
 /// proven the same for every exec; else (and always when false) the link level (docs/init-level.md).</param>
-public sealed record CaptureOptions(ulong? StackLimit = null, bool Init = false)
+/// <param name="CompatLayout">capture with the legacy layout (ADDR_COMPAT_LAYOUT): libraries bottom-up from a third of the
+/// address space, the executable at two thirds, both far below where a new exec's stack, vdso and mmap area go, so an
+/// exported file's fixed segments never meet them (`resident export`, docs/export.md).</param>
+public sealed record CaptureOptions(ulong? StackLimit = null, bool Init = false, bool CompatLayout = false)
 {
     public static readonly CaptureOptions Default = new();
 

@@ -29,7 +29,9 @@ internal delegate ProgramFileCheck.Result? ExecChoice(string exe, int index);
 /// <param name="log">receives every syscall; outlives the run.</param>
 /// <param name="stackLimit">the soft RLIMIT_STACK the program gets (set on the stopped shell before its exec), or null.</param>
 /// <param name="variant">the verification run's arguments and layout (init level), or null for a capture.</param>
-internal sealed class PtraceRun(string launchPath, ExecChoice choose, SyscallLog log, ulong? stackLimit = null, CaptureVariant? variant = null) : IDisposable
+/// <param name="compatLayout">the legacy layout (CaptureOptions.CompatLayout), for the capture and its verification runs.</param>
+internal sealed class PtraceRun(string launchPath, ExecChoice choose, SyscallLog log, ulong? stackLimit = null, CaptureVariant? variant = null,
+    bool compatLayout = false) : IDisposable
 {
     internal const int Options = Interop.PTRACE_O_TRACEEXEC | Interop.PTRACE_O_EXITKILL | Interop.PTRACE_O_TRACESYSGOOD;
     internal const int SyscallStop = Interop.SIGTRAP | 0x80;   // PTRACE_O_TRACESYSGOOD marks syscall stops
@@ -48,7 +50,8 @@ internal sealed class PtraceRun(string launchPath, ExecChoice choose, SyscallLog
     /// </summary>
     public StopState RunToStop(IReadOnlyList<string> environment)
     {
-        int pid = Spawner.Spawn(launchPath, environment, variant?.Arguments, variant?.NoRandomize == true, variant?.Inherited);
+        uint persona = (variant?.NoRandomize == true ? Interop.ADDR_NO_RANDOMIZE : 0) | (compatLayout ? Interop.ADDR_COMPAT_LAYOUT : 0);
+        int pid = Spawner.Spawn(launchPath, environment, variant?.Arguments, persona, variant?.Inherited);
         try
         {
             _pidfd = Interop.PidfdOpen(pid);

@@ -84,7 +84,7 @@ public static class Tracer
         StopState? stop;
         Microsoft.Win32.SafeHandles.SafeFileHandle pidfd;
         var log = new SyscallLog();
-        using (var run = new PtraceRun(launchPath, choose, log, options.StackLimit, options.Variant))
+        using (var run = new PtraceRun(launchPath, choose, log, options.StackLimit, options.Variant, options.CompatLayout))
         {
             stop = AwaitStop(thread, run, timeout, [.. CaptureEnvironment(environment, bindNow), .. options.Variant?.Environment ?? []], bindNow);
             if (stop is null)
