@@ -68,22 +68,37 @@ static const struct {
     {9, 2, "AVX state"},   {9, 5, "AVX-512 state"}, {9, 6, "AVX-512 state"}, {9, 7, "AVX-512 state"},
 };
 
-static rs_u32 cpu_word(const struct rs_export_cpuid *c)
+static void cpuid(rs_u32 leaf, rs_u32 subleaf, rs_u32 r[4])
 {
-	rs_u32 r[4], max;
-	if (c->reg == RS_CPUID_XCR0) {
-		rs_u32 lo, hi, ecx1;
-		__asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(ecx1), "=d"(r[3]) : "a"(1), "c"(0));
-		if (!(ecx1 & 1u << 27)) /* no OSXSAVE: xgetbv would fault, and no state is enabled */
-			return 0;
-		__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-		return lo;
+	__asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3]) : "a"(leaf), "c"(subleaf));
+}
+
+/* Every word of rs_export on this CPU, in its order. CPUID traps to the
+ * hypervisor in a virtual machine (~1.6 us here): each (leaf, subleaf) is
+ * asked once, the words of one leaf being listed together. */
+static void cpu_words(rs_u32 out[RS_EXPORT_CPUID_MAX])
+{
+	rs_u32 r[4] = {0}, max_basic[4], max_ext[4], leaf = ~0u, subleaf = ~0u;
+	cpuid(0, 0, max_basic);
+	cpuid(0x80000000u, 0, max_ext);
+	for (rs_u32 i = 0; i < rs_export.cpuid_count && i < RS_EXPORT_CPUID_MAX; i++) {
+		const struct rs_export_cpuid *c = &rs_export.cpuid[i];
+		rs_u32 want = c->reg == RS_CPUID_XCR0 ? 1 : c->leaf, sub = c->reg == RS_CPUID_XCR0 ? 0 : c->subleaf;
+		if (want != leaf || sub != subleaf) {
+			leaf = want, subleaf = sub;
+			r[0] = r[1] = r[2] = r[3] = 0;
+			if (leaf <= (leaf & 0x80000000u ? max_ext[0] : max_basic[0]))
+				cpuid(leaf, subleaf, r);
+		}
+		if (c->reg != RS_CPUID_XCR0)
+			out[i] = r[c->reg & 3];
+		else if (r[2] & 1u << 27) { /* OSXSAVE; without it xgetbv faults, and no state is enabled */
+			rs_u32 lo, hi;
+			__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+			out[i] = lo;
+		} else
+			out[i] = 0;
 	}
-	__asm__ volatile("cpuid" : "=a"(max), "=b"(r[1]), "=c"(r[2]), "=d"(r[3]) : "a"(c->leaf & 0x80000000u), "c"(0));
-	if (c->leaf > max)
-		return 0;
-	__asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3]) : "a"(c->leaf), "c"(c->subleaf));
-	return r[c->reg & 3];
 }
 
 /* ---- output ---- */
@@ -134,17 +149,21 @@ static __attribute__((noreturn)) void refuse_exit(const char *path, const char *
 static void print_cpu_words(void)
 {
 	char text[RS_EXPORT_CPUID_MAX * 12], *p = text, *end = text + sizeof text;
+	rs_u32 now[RS_EXPORT_CPUID_MAX];
+	cpu_words(now);
 	for (rs_u32 i = 0; i < rs_export.cpuid_count && i < RS_EXPORT_CPUID_MAX; i++)
-		p = put(put_hex(p, end, cpu_word(&rs_export.cpuid[i])), end, "\n");
+		p = put(put_hex(p, end, now[i]), end, "\n");
 	rs_write(1, text, (rs_u64)(p - text));
 }
 
 /* "exported on a CPU with AVX2; this one has none" for the first missing bit. */
 static void check_cpu(const char *path)
 {
+	rs_u32 now[RS_EXPORT_CPUID_MAX];
+	cpu_words(now);
 	for (rs_u32 i = 0; i < rs_export.cpuid_count && i < RS_EXPORT_CPUID_MAX; i++) {
 		const struct rs_export_cpuid *c = &rs_export.cpuid[i];
-		rs_u32 missing = c->value & c->mask & ~cpu_word(c);
+		rs_u32 missing = c->value & c->mask & ~now[i];
 		if (!missing)
 			continue;
 		rs_u32 bit = 0;
@@ -261,6 +280,11 @@ __attribute__((noreturn, used)) void rs_export_start(rs_u64 *sp)
 	l.self_start = rs_export.self_start;
 	l.self_end = rs_export.self_end;
 	l.brk_from = rs_export.brk_from;
+	rs_u64 plan_words = rs_plan_size(&img) / 8;
+	rs_u64 plan[plan_words]; /* below this frame: the routine's arguments, in place */
+	for (rs_u64 i = 0; i < plan_words; i++)
+		plan[i] = 0;
+	l.plan_buf = plan;
 	struct rs_args *args = rs_prepare(&img, &l, 0, -1, &t, &why);
 	if (!args)
 		refuse_exit(path, why.reason, why.detail);

@@ -77,10 +77,12 @@ static int block_overlaps(const struct rs_block *b)
 	return b->live != b->start && b->live < b->end && b->start < b->live + len;
 }
 
-static void plan_layout(const struct rs_image *img, rs_u64 block_len, struct rs_layout *l)
+/* In place (an exported file): the routine runs from the stub's text and its
+ * arguments lie in memory the stub provides (live->plan_buf), no code first. */
+static void plan_layout(const struct rs_image *img, rs_u64 block_len, struct rs_layout *l, int in_place)
 {
 	rs_u64 off;
-	l->args_off = rs_page_up((rs_u64)(__stop_rs_restore - __start_rs_restore));
+	l->args_off = in_place ? 0 : rs_page_up((rs_u64)(__stop_rs_restore - __start_rs_restore));
 	off = l->args_off + ((sizeof(struct rs_args) + 7) & ~7ul);
 	l->maps_off = off;
 	off += (rs_u64)img->region_count * sizeof(struct rs_map);
@@ -97,6 +99,17 @@ static void plan_layout(const struct rs_image *img, rs_u64 block_len, struct rs_
 	l->span = l->total + RS_PAGE > RS_FLUSH_SPAN ? l->total + RS_PAGE : RS_FLUSH_SPAN;
 	l->prot = RS_PROT_READ | RS_PROT_WRITE | RS_PROT_EXEC;
 	l->heap = 1;
+	if (in_place) {
+		l->span = l->total;
+		l->prot = RS_PROT_READ | RS_PROT_WRITE;
+	}
+}
+
+rs_u64 rs_plan_size(const struct rs_image *img)
+{
+	struct rs_layout l;
+	plan_layout(img, 0, &l, 1);
+	return l.total;
 }
 
 /*
@@ -663,23 +676,34 @@ struct rs_args *rs_prepare(const struct rs_image *img, const struct rs_live *liv
 	}
 	find_block(img, live, &b);
 	int remap = b.live != b.start && can_map_vdso(b.start);
-	plan_layout(img, !remap && block_overlaps(&b) ? b.end - b.start : 0, &l);
+	if (live->exported && !remap && block_overlaps(&b)) { /* no bounce area in place */
+		rs_refuse(why, "address conflict", "the vdso");
+		return 0;
+	}
+	plan_layout(img, !remap && block_overlaps(&b) ? b.end - b.start : 0, &l, live->exported);
 	if (!fit_limits(img, live, &l, b.end - b.start)) {
 		rs_refuse(why, "resource limits", "RLIMIT_DATA or RLIMIT_AS leave no room for the takeover");
 		return 0;
 	}
 	rs_stack_zone(live, &lo, &hi);
 	struct rs_range avoid[3] = {{b.start, b.end}, {b.live, b.live + (b.end - b.start)}, {lo, hi}};
-	rs_u64 self = place_mapping(img, &l, live->stack_end, avoid, 3);
+	rs_u64 self = live->exported ? (rs_uptr)live->plan_buf : place_mapping(img, &l, live->stack_end, avoid, 3);
 	if (!self) {
 		rs_refuse(why, "address conflict", "no room for the takeover routine");
 		return 0;
 	}
 	struct rs_args *a = (struct rs_args *)(self + l.args_off);
-	rs_copy((void *)self, __start_rs_restore, (rs_u64)(__stop_rs_restore - __start_rs_restore));
+	if (!live->exported)
+		rs_copy((void *)self, __start_rs_restore, (rs_u64)(__stop_rs_restore - __start_rs_restore));
 	if (!fill_args(a, &l, img, live, fds, image_fd, texts, why)) {
-		rs_munmap(self, l.span);
+		if (!live->exported)
+			rs_munmap(self, l.span);
 		return 0;
+	}
+	if (live->exported) { /* the routine runs in place; the resume unmaps the stub and the metadata */
+		a->self = live->self_start;
+		a->self_len = live->self_end - live->self_start;
+		a->entry_off = (rs_uptr)rs_takeover - live->self_start;
 	}
 	if (!l.heap)
 		a->heap_prefault = 0;
@@ -695,13 +719,12 @@ struct rs_args *rs_prepare(const struct rs_image *img, const struct rs_live *liv
 	 * twice: nothing more is kept). */
 	struct rs_range stack = {rs_page_down(live->sp) - RS_STACK_MARGIN, live->stack_end};
 	struct rs_range keep[3] = {{self, self + l.span}, stack, remap ? stack : (struct rs_range){b.live, b.live + (b.end - b.start)}};
-	if (live->exported) { /* only the stub and the metadata go, and the live vdso block if a new one is mapped */
-		a->unmaps[0] = (struct rs_range){live->self_start, live->self_end};
-		a->unmaps[1] = (struct rs_range){b.live, b.live + (b.end - b.start)};
-		a->unmap_count = remap ? 2 : 1;
+	if (live->exported) { /* the stub and the metadata go last (resume); the live vdso block if a new one is mapped */
+		a->unmaps[0] = (struct rs_range){b.live, b.live + (b.end - b.start)};
+		a->unmap_count = remap ? 1 : 0;
 	} else
 		fill_unmaps(a, keep);
-	if (!(l.prot & RS_PROT_EXEC) && rs_failed(rs_mprotect(self, l.args_off, RS_PROT_READ | RS_PROT_EXEC))) {
+	if (!live->exported && !(l.prot & RS_PROT_EXEC) && rs_failed(rs_mprotect(self, l.args_off, RS_PROT_READ | RS_PROT_EXEC))) {
 		rs_munmap(self, l.span);
 		rs_refuse(why, "mprotect failed", 0);
 		return 0;

@@ -119,6 +119,7 @@ struct rs_live {
 	int exported;
 	rs_u64 self_start, self_end;
 	rs_u64 brk_from; /* the end the kernel counted this exec's break from (0: the executable's, from AT_PHDR) */
+	void *plan_buf; /* zeroed memory of rs_plan_size() bytes for the routine's arguments: the routine runs in place */
 };
 
 /* A parsed image: pointers into the checksummed metadata buffer. */
@@ -247,6 +248,9 @@ struct rs_args;
  * nothing; returns it or 0 (then nothing was changed). */
 struct rs_args *rs_prepare(const struct rs_image *img, const struct rs_live *live, const int *fds, int image_fd,
 			   const struct rs_texts *texts, struct rs_why *why);
+
+/* rs_plan_size(img): the bytes of live->plan_buf an exported file's stub provides. */
+rs_u64 rs_plan_size(const struct rs_image *img);
 
 /* rs_abandon(args): undo rs_prepare (fall back after all). */
 void rs_abandon(struct rs_args *args);
