@@ -394,7 +394,7 @@ static int fill_pokes(struct rs_args *a, const struct rs_image *img, const struc
 	poke_guards(a, img, live);
 	/* glibc's default thread stack size is the soft stack limit, page-aligned */
 	if (live->rlimit_stack != img->h->rlimit_stack && rs_stacksize_patchable(img, live))
-		add_poke(a, img->h->stacksize_word, rs_page_up(live->rlimit_stack));
+		add_poke(a, img->h->stacksize_word, rs_stacksize_for(live));
 	return 1;
 }
 

@@ -474,7 +474,12 @@ static int field_equals(const char *field, rs_u64 size, const char *live)
 
 int rs_stacksize_patchable(const struct rs_image *img, const struct rs_live *live)
 {
-	return img->h->stacksize_word && live->rlimit_stack != ~0ull && live->rlimit_stack >= RS_STACKSIZE_MIN;
+	return img->h->stacksize_word && live->rlimit_stack >= RS_STACKSIZE_MIN;
+}
+
+rs_u64 rs_stacksize_for(const struct rs_live *live)
+{
+	return live->rlimit_stack == ~0ull ? RS_STACKSIZE_UNLIMITED : rs_page_up(live->rlimit_stack);
 }
 
 static int check_machine(const struct rs_image *img, const struct rs_live *live, struct rs_why *why)

@@ -211,6 +211,12 @@ RS_INLINE void rs_live_guards(const struct rs_live *live, rs_u64 *canary, rs_u64
  * size it derived: the takeover writes what a normal start would derive. */
 #define RS_STACKSIZE_MIN (1ull << 20)
 int rs_stacksize_patchable(const struct rs_image *img, const struct rs_live *live);
+
+/* rs_stacksize_for(live): the default thread stack size a normal start derives from this exec's
+ * soft RLIMIT_STACK (glibc's __pthread_initialize_minimal): the limit page-aligned, or with no
+ * limit x86_64's ARCH_STACK_DEFAULT_SIZE. */
+#define RS_STACKSIZE_UNLIMITED (2ull << 20)
+rs_u64 rs_stacksize_for(const struct rs_live *live);
 void rs_stack_zone(const struct rs_live *live, rs_u64 *lo, rs_u64 *hi);
 
 /* rs_open_files(img, fds, why): check every files[] entry against the file
