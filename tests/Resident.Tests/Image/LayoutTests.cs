@@ -4,6 +4,7 @@ using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.RegularExpressions;
 using Xunit;
+using Resident.Export;
 using Resident.Format;
 using Resident.HookContract;
 
@@ -158,6 +159,25 @@ public class LayoutTests
         src.Append("return 0;\n}\n");
         return CompileAndRun(src.ToString()).Split('\n', StringSplitOptions.RemoveEmptyEntries)
             .Select(l => l.Split(' ')).ToDictionary(p => p[0], p => ulong.Parse(p[1]));
+    }
+
+    /// <summary>The export descriptor's offsets (Export/ExportDescriptor.cs) against native/export.h.</summary>
+    [Fact]
+    public void ExportDescriptor_MatchesExportH()
+    {
+        string src = "#include <stdio.h>\n#include <stddef.h>\n#include <string.h>\n#include \"export.h\"\nint main(void) {\n"
+            + "printf(\"%zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %d %u %zu\\n\", offsetof(struct rs_export, version), "
+            + "offsetof(struct rs_export, cpuid_count), offsetof(struct rs_export, meta), offsetof(struct rs_export, meta_size), "
+            + "offsetof(struct rs_export, file_size), offsetof(struct rs_export, self_start), offsetof(struct rs_export, self_end), "
+            + "offsetof(struct rs_export, brk_from), offsetof(struct rs_export, cpuid), sizeof(struct rs_export_cpuid), "
+            + "offsetof(struct rs_export_cpuid, value), sizeof(struct rs_export), RS_EXPORT_CPUID_MAX, RS_EXPORT_VERSION, "
+            + "strlen(RS_EXPORT_MAGIC));\nreturn 0;\n}\n";
+        var c = CompileAndRun(src).Trim().Split(' ').Select(ulong.Parse).ToArray();
+        ulong[] cs = [ExportDescriptor.VersionOffset, ExportDescriptor.CpuidCountOffset, ExportDescriptor.MetaOffset,
+            ExportDescriptor.MetaSizeOffset, ExportDescriptor.FileSizeOffset, ExportDescriptor.SelfStartOffset, ExportDescriptor.SelfEndOffset,
+            ExportDescriptor.BrkFromOffset, ExportDescriptor.CpuidOffset, ExportDescriptor.CpuidSize, ExportDescriptor.CpuidValueOffset,
+            ExportDescriptor.Size, ExportDescriptor.CpuidMax, ExportDescriptor.Version, (ulong)ExportDescriptor.Magic.Length];
+        Assert.Equal(c, cs);
     }
 
     static ulong RunChecksumProgram(byte[] data)
