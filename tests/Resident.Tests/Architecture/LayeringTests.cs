@@ -16,7 +16,7 @@ public sealed class LayeringTests
     public static readonly string[] Order =
     [
         "Resident", "Resident.Proc", "Resident.Elf", "Resident.Format", "Resident.HookContract", "Resident.Trace",
-        "Resident.Snapshots", "Resident.Capture", "Resident.Registry", "Resident.Config", "Resident.Activation",
+        "Resident.Snapshots", "Resident.Capture", "Resident.Export", "Resident.Registry", "Resident.Config", "Resident.Activation",
         "Resident.Bench", "Resident.Diagnosis",
     ];
 
