@@ -13,7 +13,8 @@ namespace Resident.Tests.Portability;
 /// and every exec of them is restored with the output and exit status of a normal run; so are
 /// C and C++ fixture programs compiled inside (the fidelity probe, exceptions across libraries,
 /// threads, TLS, dlopen, constructors); a replaced library makes the image stale and the program
-/// start normally; `resident doctor PROG` answers what the next exec then does; `add` times starts
+/// start normally; `resident doctor PROG` answers what the next exec then does; `resident export` of
+/// perl, python3 and git runs as they do; `add` times starts
 /// to main (found in that glibc's _start) and refuses a slower program; and what capture
 /// read from that ld.so's bytes agrees with glibc's debug information.
 /// One class per chroot, so that xunit runs them side by side.
@@ -58,6 +59,29 @@ public abstract class MatrixTests(string suite)
             s.AssertSameResident(spec, C.RealPath(program));
         Assert.Equal(3, s.RunNormal(runs[0].Spec).ExitCode);
         Assert.Equal(128, s.RunNormal(runs[^1].Spec).ExitCode);
+    }
+
+    /// <summary>`resident export` in this glibc: perl, python3 and git as exported files print what they print normally.</summary>
+    [Fact]
+    public void Export_RealPrograms_RunAsNormal()
+    {
+        using var s = new ResidentSession(C);
+        (string Program, string[] Args)[] runs =
+        [
+            (Perl, ["-MList::Util=sum", "-e", "print sum(1..10), qq( @ARGV\n)", "a", "b"]),
+            (Python, ["-c", "import sys, json; print(json.dumps(sys.argv[1:]))", "x", "y"]),
+            (Git, ["--version"]),
+        ];
+        foreach (var (program, args) in runs)
+        {
+            string exported = s.Seen(Path.Combine(s.WorkDir, Path.GetFileName(program) + ".exported"));
+            var e = s.Cli("export", program, "-o", exported);
+            Assert.True(e.ExitCode == 0 && e.StdoutText.StartsWith("exported "), e.ToString());
+            var normal = s.RunNormal(s.Spec(program, args));
+            var mine = s.RunNormal(s.Spec(exported, args));
+            Assert.True(normal.ExitCode == 0 && mine.ExitCode == 0 && mine.StdoutText == normal.StdoutText && mine.StderrText == normal.StderrText,
+                normal + "\n" + mine);
+        }
     }
 
     [Fact]
