@@ -22,6 +22,8 @@
  *                     error: restore under it (else a filter means fall back)
  *   RESIDENT_MEASURE=normal:OFF or resident:OFF  (`resident add`) end the
  *                     process at main, OFF from the executable's first byte
+ *   RESIDENT_VARIANT=N  an image of several layouts: use variant N (tests,
+ *                     `resident doctor`) instead of the one AT_RANDOM picks
  *   RESIDENT_DIR, XDG_CACHE_HOME, HOME, RESIDENT_SYSTEM_DIR  the registries
  *                     (registry_dir; the C# side: HookContract/RegistryPaths)
  */
@@ -67,7 +69,7 @@ struct hook {
 	struct rs_stat exe;
 	const struct elf_dyn *ldso_dyn; /* the live ld.so's dynamic section */
 	struct rs_timespec t0;
-	const char *env_debug, *env_dir, *env_cache, *env_home, *env_system, *env_probe, *env_seccomp, *env_measure;
+	const char *env_debug, *env_dir, *env_cache, *env_home, *env_system, *env_probe, *env_seccomp, *env_measure, *env_variant;
 	rs_u64 auxv[HOOK_AUXV_WORDS]; /* under valgrind: /proc/self/auxv, to find ld.so and the stack */
 	char image_path[RS_PATH_MAX + 64]; /* DIR/<dev>-<ino>.img; DIR is image_path[0, dir_len) */
 	rs_u64 dir_len;
@@ -197,6 +199,7 @@ static __attribute__((noinline)) void read_measure(struct hook *h)
 static HOOK_NO_IMAGE void read_env(struct hook *h)
 {
 	h->env_debug = h->env_dir = h->env_cache = h->env_home = h->env_system = h->env_probe = h->env_seccomp = h->env_measure = 0;
+	h->env_variant = 0;
 	for (rs_u64 i = 0; i < h->live.env_count; i++) {
 		const char *s = h->live.envp[i];
 		if (s[0] == 'R' && rs_memeq(s, "RESIDENT_DEBUG=", 15))
@@ -211,6 +214,8 @@ static HOOK_NO_IMAGE void read_env(struct hook *h)
 			h->env_seccomp = s + 17;
 		else if (s[0] == 'R' && rs_memeq(s, "RESIDENT_MEASURE=", 17))
 			h->env_measure = s + 17;
+		else if (s[0] == 'R' && rs_memeq(s, "RESIDENT_VARIANT=", 17))
+			h->env_variant = s + 17;
 		else if (s[0] == 'X' && rs_memeq(s, "XDG_CACHE_HOME=", 15))
 			h->env_cache = s + 15;
 		else if (s[0] == 'H' && rs_memeq(s, "HOME=", 5))
@@ -339,14 +344,29 @@ static HOOK_NO_IMAGE int trusted(const struct rs_stat *st, rs_u32 euid, rs_u32 t
 
 static HOOK_NO_IMAGE int refuse(struct hook *h, const char *reason, const char *detail) { return rs_refuse(&h->why, reason, detail); }
 
+static HOOK_NO_IMAGE char *put_decimal(char *to, char *end, rs_u64 v)
+{
+	char d[20];
+	int n = 0;
+	do
+		d[n++] = (char)('0' + v % 10);
+	while (v /= 10);
+	while (n && to < end)
+		*to++ = d[--n];
+	*to = 0;
+	return to;
+}
+
 /* The image for this executable in the registry named by image_path[0,
- * dir_len). 1: open and trusted; 0: there is none (why.reason 0); else
- * refused. */
-static HOOK_NO_IMAGE int open_in(struct hook *h)
+ * dir_len), its variant VARIANT (0: the image itself, image.h). 1: open and
+ * trusted; 0: there is none (why.reason 0); else refused. */
+static HOOK_NO_IMAGE int open_in(struct hook *h, rs_u32 variant)
 {
 	struct rs_stat st, dir;
 	char *end = h->image_path + sizeof h->image_path - 1;
-	image_name(put(h->image_path + h->dir_len, end, "/"), end, &h->exe);
+	char *name_end = image_name(put(h->image_path + h->dir_len, end, "/"), end, &h->exe);
+	if (variant)
+		put_decimal(put(name_end, end, "."), end, variant);
 	/* Whatever sits at the path, opening it must not block (a FIFO) or have
 	 * side effects (a terminal); fstat below refuses anything but a file. */
 	long fd = rs_openat(RS_AT_FDCWD, h->image_path, RS_O_RDONLY | RS_O_NOFOLLOW | RS_O_CLOEXEC | RS_O_NONBLOCK | RS_O_NOCTTY);
@@ -373,9 +393,9 @@ static HOOK_NO_IMAGE int open_in(struct hook *h)
 static HOOK_NO_IMAGE int open_image(struct hook *h)
 {
 	h->why.reason = 0;
-	if (registry_dir(h, 0) && (open_in(h) || h->why.reason))
+	if (registry_dir(h, 0) && (open_in(h, 0) || h->why.reason))
 		return h->image_fd >= 0 && !h->why.reason;
-	return registry_dir(h, 1) && open_in(h);
+	return registry_dir(h, 1) && open_in(h, 0);
 }
 
 /* When there is no image for this file, but its path is registered under
@@ -624,6 +644,59 @@ static int check_env_deps(struct hook *h)
 	return read_image(h) && check_image(h);
 }
 
+/* Which of K variants this exec uses: RESIDENT_VARIANT=N if set (tests, doctor), else a
+ * hash of its 16 AT_RANDOM bytes (fresh per exec) scaled to [0, K). Not the bytes themselves:
+ * the layout an attacker sees must not tell which canary or pointer guard this exec has. */
+static rs_u32 variant_pick(struct hook *h, rs_u32 k)
+{
+	const char *v = h->env_variant;
+	if (v && *v) {
+		rs_u64 n = 0;
+		for (; *v >= '0' && *v <= '9' && n < RS_VARIANTS_MAX; v++)
+			n = n * 10 + (rs_u64)(*v - '0');
+		return !*v && n < k ? (rs_u32)n : 0;
+	}
+	const rs_u8 *rnd = (const rs_u8 *)rs_aux(&h->live.aux, AT_RANDOM);
+	rs_u64 x = RS_FNV_OFFSET;
+	for (int i = 0; rnd && i < 16; i++)
+		x = (x ^ rnd[i]) * RS_FNV_PRIME;
+	x ^= x >> 29;
+	return (rs_u32)(((x >> 32) * k) >> 32);
+}
+
+/* An image of several layouts: variant 0 says how many; this exec reads the one it picks
+ * instead. A variant file that does not exist (a refresh is writing the set, or was cut
+ * short) leaves variant 0, which is complete by itself; one that is not of the same
+ * registration and set is refused. */
+static int choose_variant(struct hook *h)
+{
+	rs_u32 k = h->img.h->variant_count, pick;
+	rs_u64 id = h->img.h->id, size0 = h->img.file_size;
+	int fd0 = h->image_fd;
+	if (k <= 1 || k > RS_VARIANTS_MAX || (pick = variant_pick(h, k)) == 0)
+		return 1;
+	h->image_fd = -1;
+	if (!open_in(h, pick)) {
+		if (h->why.reason) { /* refused: fall_back closes the variant's fd */
+			rs_close(fd0);
+			return 0;
+		}
+		h->image_fd = fd0;
+		h->img.file_size = size0;
+		return 1;
+	}
+	rs_close(fd0);
+	if (h->meta)
+		rs_munmap((rs_uptr)h->meta, h->meta_len);
+	h->meta = 0;
+	h->parsed = 0;
+	if (!read_image(h))
+		return 0;
+	if (h->img.h->id != id || h->img.h->variant_count != k || h->img.h->variant_index != pick)
+		return refuse(h, "corrupt image: not a variant of the same set", h->image_path);
+	return 1;
+}
+
 static int open_files(struct hook *h)
 {
 	if (!rs_open_files(&h->img, h->fds, &h->why))
@@ -735,7 +808,7 @@ static __attribute__((noinline)) unsigned int restore(struct hook *h)
 	if (!status_ok(h))
 		return fall_back(h);
 	prefault_code();
-	if (!read_image(h) || !check_image(h) || !check_env_deps(h) || !open_files(h) || !prepare(h))
+	if (!read_image(h) || !choose_variant(h) || !check_image(h) || !check_env_deps(h) || !open_files(h) || !prepare(h))
 		return fall_back(h);
 	if (h->init_why.reason && (h->probe || h->debug)) {
 		h->why = h->init_why;

@@ -29,12 +29,13 @@ typedef long long rs_i64;
 #define RS_MAGIC "RESIDENT" /* 8 bytes, no NUL stored */
 /* 2: rlimit_stack appended to rs_header; 3: heap_word, heap_prefault; 4: prefault; 5: rs_file ctime, rs_header mm_*;
  * 6: the init level (RS_LEVEL_INIT, rs_header frame_* mm_*brk env_deps, patch kinds 8-13);
- * 7: rs_header kernel_ops (struct rs_kernel_op), fallback_offset, fallback_size */
-#define RS_VERSION 7u
+ * 7: rs_header kernel_ops (struct rs_kernel_op), fallback_offset, fallback_size; 8: rs_header variant_count, variant_index */
+#define RS_VERSION 8u
 #define RS_PAGE 4096u
 
 /* Image names in a registry directory: printf("%llx-%llx.img", dev, ino) of the
- * executable as stat(2) reports it (st_dev, st_ino; lowercase hex, no padding). */
+ * executable as stat(2) reports it (st_dev, st_ino; lowercase hex, no padding).
+ * Variant N > 0 of an image of several layouts: that name and printf(".%u", N). */
 
 /* rs_header.level */
 #define RS_LEVEL_LINK 1u /* stopped at ld.so's _dl_start_user: no constructor run */
@@ -311,7 +312,16 @@ struct rs_header {
 	                         * looked-up variable differs is restored from it. Its end is this file's
 	                         * file_size. 0, 0 = none */
 	rs_u64 fallback_size;
+
+	/* version 8: layout variants (resident add --variants K): K images of the same program, one
+	 * registration (the same id), each captured in another address layout; variant 0 is the
+	 * registry's usual file, variant N > 0 the file of its name + ".N". The hook reads variant 0
+	 * and uses variant (a hash of this exec's AT_RANDOM) mod K. 0, 0 or 1, 0 = one layout */
+	rs_u32 variant_count;
+	rs_u32 variant_index;
 };
+
+#define RS_VARIANTS_MAX 256u
 
 #define RS_FRAME_MAX 4096u
 

@@ -21,8 +21,8 @@ _Static_assert(RS_OFFSETOF(struct rs_header, checksum) == 32, "checksum word");
 _Static_assert(RS_OFFSETOF(struct rs_header, rlimit_stack) == 624 && RS_OFFSETOF(struct rs_header, heap_word) == 632 &&
 		   RS_OFFSETOF(struct rs_header, prefault) == 648 && RS_OFFSETOF(struct rs_header, mm_start_code) == 664 &&
 		   RS_OFFSETOF(struct rs_header, frame_addr) == 728 && RS_OFFSETOF(struct rs_header, kernel_ops) == 784 &&
-		   sizeof(struct rs_header) == 816,
-	       "v7 header");
+		   RS_OFFSETOF(struct rs_header, variant_count) == 816 && sizeof(struct rs_header) == 824,
+	       "v8 header");
 _Static_assert(sizeof(struct rs_kernel_op) == 40, "rs_kernel_op");
 _Static_assert(sizeof(struct rs_span) == 16, "rs_span");
 _Static_assert(sizeof(struct rs_file) == 64, "rs_file");

@@ -11,7 +11,7 @@ namespace Resident.Cli;
 /// <param name="HookPath">the hook to time starts with (null: no timing, as --no-measure).</param>
 /// <param name="Force">--force: register even a program that starts slower restored.</param>
 public sealed record AddSettings(IReadOnlyList<string> Programs, string RegistryDir, bool ThroughWrapper = false, bool System = false,
-    bool Quiet = false, ulong? StackLimit = null, string? HookPath = null, bool Force = false, bool Init = false);
+    bool Quiet = false, ulong? StackLimit = null, string? HookPath = null, bool Force = false, bool Init = false, uint Variants = 1);
 
 /// <summary>
 /// resident add PROG... — captures each program right after ld.so relocated it and stores the
@@ -52,6 +52,15 @@ public static class AddCommand
             DefaultValueFactory = _ => "link",
         };
         level.AcceptOnlyFromAmong("link", "init");
+        var variants = new Option<uint>("--variants")
+        {
+            Description = "capture K images of the program, each in another address layout (at most 256); every exec is restored "
+                + "from the one its AT_RANDOM picks: log2(K) bits of layout entropy for the executable, libraries and ld.so, "
+                + "where one image has none. Costs K captures and K times the private pages on disk (docs/benchmarks.md)",
+            HelpName = "K",
+            DefaultValueFactory = _ => 1,
+        };
+        variants.Validators.Add(r => { if (r.GetValueOrDefault<uint>() is < 1 or > 256) r.AddError("--variants: from 1 to 256"); });
         var noMeasure = new Option<bool>("--no-measure")
         {
             Description = "do not time the starts (about a second per program): register without knowing the gain",
@@ -63,10 +72,10 @@ public static class AddCommand
             "          resident add --stack-limit 64M /usr/lib/gcc/x86_64-linux-gnu/12/cc1\n" +
             "After each capture, starts to main are timed normal against restored for about a second (main never runs, the\n" +
             "constructors do, as at capture); a program that starts slower restored is not registered unless --force.")
-        { programs, wrapper, system, quiet, stack, level, force, noMeasure };
+        { programs, wrapper, system, quiet, stack, level, variants, force, noMeasure };
         cmd.SetAction(r => Run(new AddSettings(r.GetValue(programs)!, Cli.RegistryDirFor(r.GetValue(system)), r.GetValue(wrapper),
             r.GetValue(system), r.GetValue(quiet), r.GetValue(stack) is { } size ? ParseSize(size) : null,
-            r.GetValue(noMeasure) ? null : Cli.HookPath, r.GetValue(force), r.GetValue(level) == "init"), stdout, stderr));
+            r.GetValue(noMeasure) ? null : Cli.HookPath, r.GetValue(force), r.GetValue(level) == "init", r.GetValue(variants)), stdout, stderr));
         return cmd;
     }
 
@@ -94,12 +103,12 @@ public static class AddCommand
                 var options = new CaptureOptions(s.StackLimit, s.Init);
                 if (s.HookPath is null)
                 {
-                    var summary = registrar.Add(program, s.ThroughWrapper, options);
+                    var summary = registrar.Add(program, s.ThroughWrapper, options, s.Variants);
                     if (!s.Quiet)
-                        output.WriteLine(Describe(summary, s.ThroughWrapper ? program : null));
+                        output.WriteLine(Describe(summary, s.ThroughWrapper ? program : null) + Layouts(s.Variants));
                     return;
                 }
-                var r = registrar.AddMeasured(program, s.HookPath, s.Force, s.ThroughWrapper, options);
+                var r = registrar.AddMeasured(program, s.HookPath, s.Force, s.ThroughWrapper, options, s.Variants);
                 if (!r.Registered)
                 {
                     stderr.WriteLine($"resident: not registered {r.Capture.ProgramPath}: it starts slower restored: {Timing(r.Measurement!)}; "
@@ -107,7 +116,7 @@ public static class AddCommand
                     failures++;
                 }
                 else if (!s.Quiet)
-                    output.WriteLine(Describe(r.Capture, s.ThroughWrapper ? program : null) + "; " + (r.Measurement is { } m
+                    output.WriteLine(Describe(r.Capture, s.ThroughWrapper ? program : null) + Layouts(s.Variants) + "; " + (r.Measurement is { } m
                         ? $"starts {Timing(m)}{(m.Ratio >= 1 ? ": slower, registered with --force" : "")}"
                         : $"not timed: {r.Unmeasured}"));
             }
@@ -119,6 +128,9 @@ public static class AddCommand
         });
         return failures == 0 ? 0 : 1;
     }
+
+    /// <summary>", in 16 layouts (4 bits)" for layout variants, else nothing.</summary>
+    static string Layouts(uint variants) => variants > 1 ? $", in {variants} layouts ({ListItem.BitsText(Math.Log2(variants))})" : "";
 
     /// <summary>"to main in 0.71 of the time (1.23 → 0.87 ms)".</summary>
     internal static string Timing(StartMeasurement m) =>

@@ -57,10 +57,10 @@ public static class ListCommand
     static void WriteTable(List<ListItem> items, TextWriter stdout)
     {
         var table = new Table().Border(TableBorder.Simple)
-            .AddColumns("id", "program", "image", "level", "state", "start", "captured");
+            .AddColumns("id", "program", "image", "level", "layouts", "state", "start", "captured");
         foreach (var i in items)
             table.AddRow(i.Id?.ToString() ?? "-", Markup.Escape(i.Program ?? Path.GetFileName(i.Image)),
-                i.Size is long size ? Cli.FormatSize(size) : "-", i.Level ?? "-", Markup.Escape(i.StateText), i.StartText,
+                i.Size is long size ? Cli.FormatSize(size) : "-", i.Level ?? "-", i.VariantsText, Markup.Escape(i.StateText), i.StartText,
                 i.Captured?.ToLocalTime().ToString("yyyy-MM-dd HH:mm:ss") ?? "-");
         Cli.Console(stdout).Write(table);
     }

@@ -5,8 +5,9 @@ namespace Resident.Cli;
 
 /// <param name="Programs">only these registered programs; empty: every image.</param>
 /// <param name="DryRun">say what would be done, change nothing.</param>
+/// <param name="Rerandomize">capture fresh images too, every layout variant anew.</param>
 public sealed record RefreshSettings(IReadOnlyList<string> Programs, string RegistryDir, bool DryRun = false, bool Quiet = false,
-    bool System = false);
+    bool System = false, bool Rerandomize = false);
 
 /// <summary>
 /// resident refresh [PROG...] — re-captures every stale image (executable, library, ld.so cache,
@@ -21,12 +22,19 @@ public static class RefreshCommand
         var dryRun = new Option<bool>("--dry-run", "-n") { Description = "only say what would be re-captured or removed" };
         var quiet = Cli.QuietOption();
         var system = Cli.SystemOption();
+        var rerandomize = new Option<bool>("--rerandomize")
+        {
+            Description = "capture fresh images again too, each of their layout variants in a new address layout: addresses leaked "
+                + "from earlier runs stop being valid. The new set is written beside the old one and switched to at the end: a "
+                + "start meanwhile uses a complete image (contrib/systemd/resident-rerandomize.timer runs it weekly)",
+        };
         var cmd = new Command("refresh",
             "Re-capture stale images and remove those whose program is gone.\n" +
-            "Examples: resident refresh   resident refresh --dry-run   resident refresh --system --quiet  (the apt hook)")
-        { programs, dryRun, quiet, system };
+            "Examples: resident refresh   resident refresh --dry-run   resident refresh --system --quiet  (the apt hook)\n" +
+            "          resident refresh --rerandomize   (new address layouts for every image)")
+        { programs, dryRun, quiet, system, rerandomize };
         cmd.SetAction(r => Run(new RefreshSettings(r.GetValue(programs) ?? [], Cli.RegistryDirFor(r.GetValue(system)), r.GetValue(dryRun),
-            r.GetValue(quiet), r.GetValue(system)), stdout, stderr));
+            r.GetValue(quiet), r.GetValue(system), r.GetValue(rerandomize)), stdout, stderr));
         return cmd;
     }
 
@@ -49,7 +57,7 @@ public static class RefreshCommand
         var registrar = new Registrar(registry, Registrar.ProcessEnvironment());
         Cli.ForEachWithProgress(selected, e => e.ExePath ?? e.Path, s.Quiet, stdout, (entry, output) =>
         {
-            var result = registrar.Refresh(entry, s.DryRun);
+            var result = registrar.Refresh(entry, s.DryRun, s.Rerandomize);
             Report(result, s.DryRun, s.Quiet, output, stderr);
             results.Add(result);
         });

@@ -63,6 +63,12 @@ public static class ShowCommand
         console.WriteLine($"captured    {r.Captured?.ToLocalTime():yyyy-MM-dd HH:mm:ss}");
         console.WriteLine($"start       {(r.StartRatio is double ratio ? $"to main in {ratio:0.00} of a normal start's time ({r.NormalMs:0.00} → {r.ResidentMs:0.00} ms, timed by resident add)" : "not timed")}");
         console.WriteLine($"state       {r.StateText}");
+        console.WriteLine(r.Variants > 1
+            ? $"layouts     {r.Variants} variants, one picked per exec: {ListItem.BitsText(r.LayoutBits)} of entropy for the executable, libraries and ld.so "
+              + "(stack, heap, vdso and new mappings: fully random)"
+            : "layouts     1: the executable, libraries and ld.so lie where they were at capture in every restored start (0 bits; add --variants K)");
+        foreach (var v in item.Layouts.Where(_ => r.Variants > 1))
+            console.WriteLine($"  variant {v.Index,-3} ld.so {v.Ldso ?? "-"}, executable {v.Executable ?? "-"}: {v.State}");
         console.WriteLine($"memory      {Cli.FormatSize(item.BytesStored)} stored in the image, {Cli.FormatSize(item.BytesMapped)} mapped from files, {Cli.FormatSize(item.BytesZero)} zero");
         console.WriteLine($"prefault    {(item.PrefaultSpans == 0 ? "none" : $"{Cli.FormatSize(item.PrefaultBytes)} in {item.PrefaultSpans} spans (pages the constructors touched at capture)")}");
         console.WriteLine($"patched     {(item.Patches.Count == 0 ? "none" : string.Join(", ", item.Patches.Select(p => $"{p.Value} {p.Key}")))}");

@@ -48,7 +48,7 @@ public static class SyncCommand
         if (registry is null) return 1;
 
         int failures = 0, skipped = 0;
-        var (programs, initLevel) = Programs(confPath, stderr, ref failures, ref skipped);
+        var (programs, initLevel, variants) = Programs(confPath, stderr, ref failures, ref skipped);
         var entries = registry.Entries();
         var registrar = new Registrar(registry, Registrar.ProcessEnvironment());
         var results = new List<RefreshResult>();
@@ -67,7 +67,8 @@ public static class SyncCommand
                 if (s.DryRun) { if (!s.Quiet) output.WriteLine($"would register {program}"); }
                 else
                 {
-                    var summary = registrar.Add(program, options: new Resident.Trace.CaptureOptions(Init: initLevel.Contains(program)));
+                    var summary = registrar.Add(program, options: new Resident.Trace.CaptureOptions(Init: initLevel.Contains(program)),
+                        variants: variants.GetValueOrDefault(program, 1u));
                     if (!s.Quiet) output.WriteLine(AddCommand.Describe(summary));
                 }
                 added++;
@@ -91,10 +92,12 @@ public static class SyncCommand
     /// order, and those of them whose line asks for the init level. An entry naming nothing is an
     /// error; unregistrable glob matches are skipped.
     /// </summary>
-    static (List<string> Programs, HashSet<string> InitLevel) Programs(string confPath, TextWriter stderr, ref int failures, ref int skipped)
+    static (List<string> Programs, HashSet<string> InitLevel, Dictionary<string, uint> Variants) Programs(string confPath, TextWriter stderr,
+        ref int failures, ref int skipped)
     {
         var programs = new List<string>();
         var initLevel = new HashSet<string>(StringComparer.Ordinal);
+        var variants = new Dictionary<string, uint>(StringComparer.Ordinal);
         foreach (var entry in ResidentConf.Parse(File.ReadAllText(confPath), Environment.GetEnvironmentVariable("HOME")))
         {
             IReadOnlyList<string> matches;
@@ -122,9 +125,11 @@ public static class SyncCommand
                     programs.Add(path);
                 if (entry.Init)
                     initLevel.Add(path);
+                if (entry.Variants > 1)
+                    variants[path] = entry.Variants;
             }
         }
-        return (programs, initLevel);
+        return (programs, initLevel, variants);
     }
 
     /// <summary>Registrations the file does not name: reported, or removed with --prune. Returns the failures.</summary>

@@ -26,9 +26,25 @@ public sealed record ListItem(ulong? Id, string? Program, string Image, long? Si
         var h = img.Header;
         // the measurement add printed, from the same nanoseconds: list and show format it as add did
         var m = h.MeasuredNormalNs != 0 && h.MeasuredResidentNs != 0 ? new StartMeasurement(h.MeasuredNormalNs, h.MeasuredResidentNs) : null;
-        return new ListItem(h.Id, img.ExePath, e.Path, (long)h.FileSize, img.LevelName, why is null ? "fresh" : "stale", why,
-            img.CaptureTime, img.LazyBind, m?.Ratio, m?.NormalMs, m?.ResidentMs);
+        uint variants = Math.Max(h.VariantCount, 1);
+        long size = (long)h.FileSize + RegistryPaths.VariantFiles(e.Path).Sum(f => new FileInfo(f).Length);
+        return new ListItem(h.Id, img.ExePath, e.Path, size, img.LevelName, why is null ? "fresh" : "stale", why,
+            img.CaptureTime, img.LazyBind, m?.Ratio, m?.NormalMs, m?.ResidentMs)
+        { Variants = variants, LayoutBits = Math.Log2(variants) };
     }
+
+    /// <summary>Address layouts of the registration (`add --variants K`): the hook picks one per exec. 1: one layout (0 bits).</summary>
+    public uint Variants { get; init; } = 1;
+
+    /// <summary>log2 of <see cref="Variants"/>: bits of layout entropy per exec for the executable, the libraries and ld.so.</summary>
+    public double LayoutBits { get; init; }
+
+    /// <summary>"4 bits", "1 bit", "1.6 bits".</summary>
+    public static string BitsText(double bits) => bits == 1 ? "1 bit" : $"{bits:0.#} bits";
+
+    /// <summary>"16 (4 bits)", or "1".</summary>
+    [JsonIgnore]
+    public string VariantsText => Variants > 1 ? $"{Variants} ({BitsText(LayoutBits)})" : "1";
 
     /// <summary>"0.71×", or "-" when not measured.</summary>
     [JsonIgnore]
@@ -56,6 +72,9 @@ public sealed record ShowItem(ListItem Registration, long BytesStored, long Byte
     /// <summary>Init level with variables looked up: the size of the link-level image the file carries for a start where one differs; null when none.</summary>
     public long? FallbackBytes { get; init; }
 
+    /// <summary>Each layout variant: where its ld.so and executable lie (variant 0 is this image; a missing file is one the hook replaces by variant 0).</summary>
+    public IReadOnlyList<VariantItem> Layouts { get; init; } = [];
+
     public static ShowItem From(RegistryEntry e, ImageInfo img) => new(
         ListItem.From(e),
         img.SavedBytes,
@@ -72,6 +91,7 @@ public sealed record ShowItem(ListItem Registration, long BytesStored, long Byte
         DependsOn = img.EnvDeps,
         KernelState = img.KernelOps.Select(k => k.ToString()).ToList(),
         FallbackBytes = img.Fallback is null ? null : (long)img.Header.FallbackSize,
+        Layouts = VariantItem.All(e.Path, img),
     };
 
     /// <summary>rs_header.prefault: read-only file pages the constructors touched at capture, mapped at once by a restore.</summary>
@@ -80,6 +100,34 @@ public sealed record ShowItem(ListItem Registration, long BytesStored, long Byte
     public long PrefaultBytes { get; init; }
 
     static long Bytes(ImageInfo img, uint kind) => img.Regions.Where(r => r.Kind == kind).Sum(r => (long)r.Length);
+}
+
+/// <param name="Ldso">ld.so's load address in this variant; null when its file is missing or unreadable (<paramref name="State"/>).</param>
+public sealed record VariantItem(uint Index, string? Ldso, string? Executable, string State)
+{
+    public static IReadOnlyList<VariantItem> All(string imagePath, ImageInfo primary)
+    {
+        uint count = Math.Max(primary.Header.VariantCount, 1);
+        var list = new List<VariantItem>();
+        for (uint i = 0; i < count; i++)
+        {
+            string path = RegistryPaths.VariantPath(imagePath, i);
+            try
+            {
+                var img = i == 0 ? primary : ImageReader.Read(path);
+                bool ours = img.Header.Id == primary.Header.Id && img.Header.VariantIndex == i && Math.Max(img.Header.VariantCount, 1) == count;
+                list.Add(new VariantItem(i, $"0x{img.Header.LdsoBase:x}", $"0x{img.Header.AtPhdr - ElfFileHeader:x}",
+                    ours ? Staleness.Of(img) ?? "fresh" : "not of this set: the hook refuses it"));
+            }
+            catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException)
+            {
+                list.Add(new VariantItem(i, null, null, File.Exists(path) ? $"corrupt: {e.Message}" : "missing: the hook uses variant 0"));
+            }
+        }
+        return list;
+    }
+
+    const ulong ElfFileHeader = 64;
 }
 
 /// <param name="Source">file, image or zero: where the restore takes the pages from.</param>

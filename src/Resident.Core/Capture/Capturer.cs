@@ -62,6 +62,8 @@ public static class Capturer
         if (now is null || now.Dev != exe.Dev || now.Ino != exe.Ino)
             throw new RefusalException($"{stopped.ProgramPath} was replaced during the capture; add it again");
         var (imagePath, id) = destination(stopped.ProgramPath, exe.Dev, exe.Ino);
+        if (options.Layout is { } layout)
+            (snapshot.Header.VariantCount, snapshot.Header.VariantIndex) = (layout.Count, layout.Index);
         long size = ImageWriter.Write(snapshot, imagePath, id);
         // main from the executable's first byte (AT_PHDR follows the ELF header: SnapshotBuilder checks it)
         ulong? mainOffset = constructors.Main - (snapshot.Header.AtPhdr - ElfFile.HeaderSize);

@@ -9,7 +9,8 @@ namespace Resident.Config;
 /// match a leading dot); "~/" stands for $HOME; '#' starts a comment at the start of a line or
 /// after a blank. `resident sync` makes the registry match the file. A line may end in an option
 /// after a blank: <c>init</c> registers the program at the init level (`resident add --level init`),
-/// <c>link</c> (the default) at the link level.
+/// <c>link</c> (the default) at the link level; <c>variants K</c> in K address layouts
+/// (`resident add --variants K`). Options may come in any order.
 /// </summary>
 public static class ResidentConf
 {
@@ -27,7 +28,8 @@ public static class ResidentConf
 
     /// <param name="Number">1-based line number, for messages.</param>
     /// <param name="Init">the line ends in " init": register at the init level.</param>
-    public sealed record Entry(int Number, string Pattern, bool Init = false)
+    /// <param name="Variants">" variants K": K layout variants (1: one layout).</param>
+    public sealed record Entry(int Number, string Pattern, bool Init = false, uint Variants = 1)
     {
         public bool IsGlob => HasWildcard(Pattern);
     }
@@ -43,15 +45,25 @@ public static class ResidentConf
             if (line.Length == 0)
                 continue;
             bool init = false;
-            int blank = line.LastIndexOfAny([' ', '\t']);
-            if (blank > 0 && line[(blank + 1)..] is "init" or "link")
+            uint variants = 1;
+            for (int blank; (blank = line.LastIndexOfAny([' ', '\t'])) > 0;)
             {
-                init = line[(blank + 1)..] == "init";
-                line = line[..blank].TrimEnd();
+                string last = line[(blank + 1)..], before = line[..blank].TrimEnd();
+                int second = before.LastIndexOfAny([' ', '\t']);
+                if (last is "init" or "link")
+                    init = last == "init";
+                else if (second > 0 && before[(second + 1)..] == "variants" && uint.TryParse(last, out uint k) && k >= 1 && k <= 256)
+                {
+                    variants = k;
+                    before = before[..second].TrimEnd();
+                }
+                else
+                    break;
+                line = before;
             }
             if (line.StartsWith("~/", StringComparison.Ordinal) && home is ['/', ..])
                 line = home.TrimEnd('/') + line[1..];
-            entries.Add(new Entry(i + 1, line, init));
+            entries.Add(new Entry(i + 1, line, init, variants));
         }
         return entries;
     }

@@ -3,7 +3,7 @@ using Resident.HookContract;
 
 namespace Resident.Format;
 
-// The C# mirror of native/image.h (format version 7); docs/image-format.md is the spec.
+// The C# mirror of native/image.h (format version 8); docs/image-format.md is the spec.
 // Field order, widths and names (snake_case there, PascalCase here) must match the header
 // exactly: tests/Resident.Tests/Image/LayoutTests.cs compiles image.h with gcc and compares
 // every size and offset. Fields are only appended; see the spec's versioning rules.
@@ -13,7 +13,8 @@ namespace Resident.Format;
 public static class ImageFormat
 {
     public const string Magic = "RESIDENT";
-    public const uint Version = 7; // 2: rlimit_stack appended to rs_header; 3: heap_word, heap_prefault; 4: prefault; 5: rs_file ctime, rs_header mm_*; 6: the init level; 7: kernel_ops, fallback_*
+    public const uint Version = 8; // 2: rlimit_stack appended to rs_header; 3: heap_word, heap_prefault; 4: prefault; 5: rs_file ctime, rs_header mm_*; 6: the init level; 7: kernel_ops, fallback_*; 8: variant_count, variant_index
+    public const uint VariantsMax = 256;
     public const uint PageSize = Interop.PageSize;
     public const int MaxVdsoVmas = 4;
 
@@ -239,6 +240,10 @@ public unsafe struct RsHeader
     public RsTable KernelOps;
     public ulong FallbackOffset;
     public ulong FallbackSize;
+
+    // version 8
+    public uint VariantCount;
+    public uint VariantIndex;
 }
 
 [StructLayout(LayoutKind.Sequential, Pack = 1)]

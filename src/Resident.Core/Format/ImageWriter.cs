@@ -89,6 +89,15 @@ public static partial class ImageWriter
         }
     });
 
+    /// <summary>Makes the image at <paramref name="path"/> variant <paramref name="index"/> of <paramref name="count"/> (rs_header.variant_*), atomically.</summary>
+    public static void SetVariant(string path, uint count, uint index) => RewriteMeta(path, meta =>
+    {
+        var h = MemoryMarshal.Read<RsHeader>(meta);
+        h.VariantCount = count;
+        h.VariantIndex = index;
+        MemoryMarshal.Write(meta, in h);
+    });
+
     /// <summary>Records what `resident add` measured (rs_header.measured_*_ns) in the image at <paramref name="path"/>, atomically.</summary>
     public static void SetMeasurement(string path, ulong normalNs, ulong residentNs) => RewriteMeta(path, meta =>
     {

@@ -44,6 +44,23 @@ public static class RegistryPaths
     public static string ImageFileName(ulong dev, ulong ino) => $"{dev:x}-{ino:x}.img";
 
     /// <summary>
+    /// Variant <paramref name="n"/> &gt; 0 of the image at <paramref name="imagePath"/> (an image of several layouts,
+    /// image.h variant_count): "IMAGE.N", beside it (native/hook.c, open_in). Not "*.img": nothing that
+    /// lists images takes it for one.
+    /// </summary>
+    public static string VariantPath(string imagePath, uint n) => n == 0 ? imagePath : $"{imagePath}.{n}";
+
+    /// <summary>The variant files (n &gt; 0) beside <paramref name="imagePath"/>, whatever their number.</summary>
+    public static IEnumerable<string> VariantFiles(string imagePath)
+    {
+        string dir = Path.GetDirectoryName(imagePath)!, name = Path.GetFileName(imagePath);
+        if (!Directory.Exists(dir)) return [];
+        return Directory.EnumerateFiles(dir, name + ".*").Where(f => Path.GetFileName(f) is { } file && file.Length > name.Length + 1
+            && file[name.Length] == '.' && uint.TryParse(file[(name.Length + 1)..], System.Globalization.NumberStyles.None,
+                System.Globalization.CultureInfo.InvariantCulture, out uint n) && n > 0);
+    }
+
+    /// <summary>
     /// The symlink a registry keeps next to the image of <paramref name="exePath"/>: its name,
     /// "%llx.path" of the FNV-1a-64 hash of the path's bytes, and its target, "IMAGE:PATH" (IMAGE
     /// the image's file name). When an executable is replaced (a new inode, so no image by its

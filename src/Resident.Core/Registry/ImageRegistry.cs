@@ -100,13 +100,25 @@ public sealed class ImageRegistry(string directory, bool system = false)
         File.Move(temp, link, overwrite: true);
         foreach (var e in Entries())
             if (e.ExePath == exePath && e.Path != imagePath)
+            {
                 File.Delete(e.Path);
+                DropVariants(e.Path, from: 1);
+            }
     }
 
-    /// <summary>Deletes an image, and its path link unless another image of the same path remains.</summary>
+    /// <summary>Deletes the variant files of <paramref name="imagePath"/> numbered <paramref name="from"/> and up.</summary>
+    public static void DropVariants(string imagePath, uint from)
+    {
+        foreach (var f in RegistryPaths.VariantFiles(imagePath).ToList())
+            if (uint.Parse(f[(imagePath.Length + 1)..], System.Globalization.CultureInfo.InvariantCulture) >= from)
+                File.Delete(f);
+    }
+
+    /// <summary>Deletes an image with its variants, and its path link unless another image of the same path remains.</summary>
     public void Forget(RegistryEntry entry)
     {
         File.Delete(entry.Path);
+        DropVariants(entry.Path, from: 1);
         if (entry.ExePath is { } exe && !Entries().Any(e => e.ExePath == exe))
             File.Delete(Path.Combine(Directory, RegistryPaths.PathLink(exe, entry.Path).Name));
     }

@@ -50,11 +50,54 @@ public sealed class Registrar(ImageRegistry registry, IReadOnlyDictionary<string
     /// dynamically linked program it execs) into the registry. Throws RefusalException,
     /// RegistryException, IOException with a one-line reason; nothing changes then.
     /// </summary>
-    public CaptureSummary Add(string program, bool throughWrapper = false, CaptureOptions? options = null)
+    public CaptureSummary Add(string program, bool throughWrapper = false, CaptureOptions? options = null, uint variants = 1)
     {
-        var summary = Capture(ProgramFile.Identify(program), throughWrapper, (p, dev, ino) => registry.Destination(p, dev, ino), options);
+        var file = ProgramFile.Identify(program);
+        var summary = Capture(file, throughWrapper, (p, dev, ino) => registry.Destination(p, dev, ino), options);
         registry.Publish(summary.ImagePath, summary.ProgramPath);
+        SetVariants(summary, variants, file, throughWrapper, options);
         return summary;
+    }
+
+    /// <summary>
+    /// Layout variants (`resident add --variants K`, image.h variant_count): K - 1 more captures of the
+    /// program just registered as <paramref name="summary"/>, each in a fresh address layout (a capture that
+    /// repeats an earlier variant's layout is made again), written beside it as variants 1 .. K - 1; then
+    /// variant 0 says K and variants from K up go. Every variant is a whole image, and until variant 0
+    /// says K the hook uses it alone: there is no instant without a usable image. K = 1 drops any variants.
+    /// </summary>
+    public void SetVariants(CaptureSummary summary, uint count, ProgramFile file, bool throughWrapper = false, CaptureOptions? options = null)
+    {
+        if (count > ImageFormat.VariantsMax)
+            throw new RefusalException($"at most {ImageFormat.VariantsMax} variants");
+        var seen = new HashSet<(ulong, ulong)> { LayoutOf(summary.ImagePath) };
+        for (uint i = 1; i < count; i++)
+        {
+            string path = RegistryPaths.VariantPath(summary.ImagePath, i);
+            for (int attempt = 1; ; attempt++)
+            {
+                Capture(file, throughWrapper, (p, dev, ino) => registry.ImagePath(dev, ino) == summary.ImagePath ? (path, summary.Id)
+                    : throw new RefusalException($"{p} was replaced while its layout variants were captured; add it again"),
+                    (options ?? CaptureOptions.Default) with { Layout = new LayoutVariant(i, count) });
+                if (seen.Add(LayoutOf(path)))
+                    break;
+                if (attempt == 5)
+                    throw new RefusalException("five captures in a row repeated an earlier variant's layout: address randomization is off "
+                        + "(kernel.randomize_va_space, or a personality without it)");
+            }
+            if (registry.IsSystem)
+                File.SetUnixFileMode(path, File.GetUnixFileMode(summary.ImagePath));
+        }
+        if (count > 1)
+            ImageWriter.SetVariant(summary.ImagePath, count, 0);
+        ImageRegistry.DropVariants(summary.ImagePath, from: Math.Max(count, 1));
+    }
+
+    /// <summary>A layout's identity: where ld.so and the executable's headers were.</summary>
+    static (ulong, ulong) LayoutOf(string imagePath)
+    {
+        var h = ImageReader.Read(imagePath).Header;
+        return (h.LdsoBase, h.AtPhdr);
     }
 
     /// <summary><paramref name="file"/> captured directly, or through it as a wrapper.</summary>
@@ -70,7 +113,8 @@ public sealed class Registrar(ImageRegistry registry, IReadOnlyDictionary<string
     /// <paramref name="force"/>. Measured or not, an existing image of the program is replaced
     /// only when the new one is registered. The measurement is kept in the image (list, show).
     /// </summary>
-    public AddResult AddMeasured(string program, string hookPath, bool force, bool throughWrapper = false, CaptureOptions? options = null)
+    public AddResult AddMeasured(string program, string hookPath, bool force, bool throughWrapper = false, CaptureOptions? options = null,
+        uint variants = 1)
     {
         var file = ProgramFile.Identify(program);
         string staging = Path.Combine(registry.Directory, $".measure-{Environment.ProcessId}-{Guid.NewGuid():N}");
@@ -101,6 +145,7 @@ public sealed class Registrar(ImageRegistry registry, IReadOnlyDictionary<string
             File.Move(summary.ImagePath, final!, overwrite: true);
             var placed = summary with { ImagePath = final! };
             registry.Publish(placed.ImagePath, placed.ProgramPath);
+            SetVariants(placed, variants, file, throughWrapper, options);
             return new AddResult(placed, m, Registered: true, unmeasured);
         }
         finally
@@ -114,11 +159,11 @@ public sealed class Registrar(ImageRegistry registry, IReadOnlyDictionary<string
     /// program is captured again under the same id (a replaced executable gets the image
     /// name of its new dev/ino, the old image is deleted). <paramref name="dryRun"/> only says.
     /// </summary>
-    public RefreshResult Refresh(RegistryEntry entry, bool dryRun = false)
+    public RefreshResult Refresh(RegistryEntry entry, bool dryRun = false, bool rerandomize = false)
     {
         if (entry is not { Id: ulong id, ExePath: string exePath })
             return new RefreshResult(RefreshAction.Failed, entry.Path, 0, $"corrupt image ({entry.Error}): remove it");
-        string? stale = entry.Staleness();
+        string? stale = entry.Staleness() ?? (rerandomize ? "new layouts asked for (--rerandomize)" : null);
         if (stale is null)
             return new RefreshResult(RefreshAction.Fresh, exePath, id, null);
         if (!File.Exists(exePath))
@@ -131,13 +176,14 @@ public sealed class Registrar(ImageRegistry registry, IReadOnlyDictionary<string
             return new RefreshResult(RefreshAction.Recaptured, exePath, id, stale);
         try
         {
-            if (TryRestamp(entry, exePath) is TimeSpan took)
+            if (!rerandomize && TryRestamp(entry, exePath) is TimeSpan took)
                 return new RefreshResult(RefreshAction.Restamped, exePath, id, stale) { Took = took };
-            // the stack limit it was captured with (resident add --stack-limit) goes on, and its level
+            // the stack limit it was captured with (resident add --stack-limit) goes on, its level and its number of layouts
             var options = new CaptureOptions(entry.Image?.Header.RlimitStack, Init: entry.Image?.Header.Level == ImageFormat.LevelInit);
-            var summary = Capturer.Capture(ProgramFile.Resolve(exePath), (p, dev, ino) => registry.Destination(p, dev, ino, keepId: id),
-                environment, options);
+            var file = ProgramFile.Resolve(exePath);
+            var summary = Capturer.Capture(file, (p, dev, ino) => registry.Destination(p, dev, ino, keepId: id), environment, options);
             registry.Publish(summary.ImagePath, summary.ProgramPath);   // drops entry.Path if the file was replaced
+            SetVariants(summary, Math.Max(entry.Image?.Header.VariantCount ?? 1, 1), file, options: options);
             return new RefreshResult(RefreshAction.Recaptured, exePath, summary.Id, stale, summary);
         }
         catch (Exception e) when (e is RefusalException or RegistryException or IOException or UnauthorizedAccessException)
@@ -155,8 +201,8 @@ public sealed class Registrar(ImageRegistry registry, IReadOnlyDictionary<string
     /// </summary>
     TimeSpan? TryRestamp(RegistryEntry entry, string exePath)
     {
-        // an init-level image carries a link-level one with stamps of its own: captured again whole
-        if (entry.Image is not { } image || image.Fallback is not null || image.Files.Where((f, i) => i == 0 || (f.Flags & ImageFormat.FileMapped) != 0)
+        // an init-level image carries a link-level one with stamps of its own, variants have theirs: captured again whole
+        if (entry.Image is not { } image || image.Fallback is not null || image.Header.VariantCount > 1 || image.Files.Where((f, i) => i == 0 || (f.Flags & ImageFormat.FileMapped) != 0)
                 .Any(f => Staleness.OfFile(f, f == image.Files[0]) is not null))
             return null;
         if (Staleness.Of(image) is string s && (s == "kernel changed" || s.StartsWith("cpu differs", StringComparison.Ordinal)))

@@ -15,7 +15,13 @@ public sealed record CaptureOptions(ulong? StackLimit = null, bool Init = false,
 
     /// <summary>A verification run's differences from the capture (init level); null for the capture itself.</summary>
     public CaptureVariant? Variant { get; init; }
+
+    /// <summary>Which of a set of layout variants this capture is (rs_header.variant_*); null: one layout.</summary>
+    public LayoutVariant? Layout { get; init; }
 }
+
+/// <summary>Variant <paramref name="Index"/> of <paramref name="Count"/> address layouts of one registration (`resident add --variants`).</summary>
+public sealed record LayoutVariant(uint Index, uint Count);
 
 /// <summary>
 /// How an init level's verification run differs from a capture: arguments after the program,

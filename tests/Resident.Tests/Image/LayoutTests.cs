@@ -65,6 +65,7 @@ public class LayoutTests
         ["RS_FNV_PRIME"] = ImageFormat.FnvPrime,
         ["RS_HEAP_PREFAULT_MAX"] = ImageFormat.HeapPrefaultMax,
         ["RS_PREFAULT_MAX"] = ImageFormat.PrefaultMax,
+        ["RS_VARIANTS_MAX"] = ImageFormat.VariantsMax,
         ["RS_KOP_TABLE_MAX"] = ImageFormat.KernelOpsMax,
     };
 
