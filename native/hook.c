@@ -692,8 +692,10 @@ static int choose_variant(struct hook *h)
 	h->parsed = 0;
 	if (!read_image(h))
 		return 0;
-	if (h->img.h->id != id || h->img.h->variant_count != k || h->img.h->variant_index != pick)
+	if (h->img.h->id != id || h->img.h->variant_count != k || h->img.h->variant_index != pick) {
+		h->parsed = 0; /* its program is not this one: messages name /proc/self/exe's */
 		return refuse(h, "corrupt image: not a variant of the same set", h->image_path);
+	}
 	return 1;
 }
 

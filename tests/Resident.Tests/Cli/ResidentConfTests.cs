@@ -28,6 +28,15 @@ public sealed class ResidentConfTests : IDisposable
             entries.Select(e => (e.Pattern, e.Init)));
     }
 
+    /// <summary>"variants K" after a blank, before or after the level; anything else is part of the pattern.</summary>
+    [Fact]
+    public void VariantsOption_AnyOrder_WithTheLevel()
+    {
+        var entries = ResidentConf.Parse("/usr/bin/perl variants 16\nclang-format init variants 4\ngit variants 2 init\n/opt/variants 3x\n/opt/v variants 0\n", null);
+        Assert.Equal([("/usr/bin/perl", false, 16u), ("clang-format", true, 4u), ("git", true, 2u), ("/opt/variants 3x", false, 1u), ("/opt/v variants 0", false, 1u)],
+            entries.Select(e => (e.Pattern, e.Init, e.Variants)));
+    }
+
     [Fact]
     public void UserPathFollowsXdgThenHome()
     {
