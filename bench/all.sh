@@ -9,6 +9,7 @@
 #   capture_cost   resident add: time and image size
 #   fixed_cost  issue 15: trivial C, git, perl, clang-format: ratio resident/normal, add's own ratio, takeover stages
 #   export      issue 12: the synthetic program exported vs static, perl and clang-format exported vs normal and resident
+#   variants    issue 13: perl and clang-format with 1 and 16 layouts: capture, disk, start time, Pss of 10 instances
 # Each writes NAME.json and NAME.md; OUTDIR/results.md is all the markdown in this order.
 # --quick: small counts, for checking that everything runs (the numbers are noise).
 # BENCH_DIST=DIR measures another build than dist/ (resident + libresident.so).
@@ -19,14 +20,14 @@ out=$(realpath -m "$1"); shift
 here=$(cd "$(dirname "$0")" && pwd)
 py=/usr/bin/python3.11
 mkdir -p "$out"
-for b in seed_table.py programs.py init_level.py synth/scaling.py hook_overhead.py memory.py capture_cost.py fixed_cost.py export.py; do
+for b in seed_table.py programs.py init_level.py synth/scaling.py hook_overhead.py memory.py capture_cost.py fixed_cost.py export.py variants.py; do
   echo "== $b"
   "$py" "$here/$b" "$out" "$@"
 done
 echo "== plot"
 dotnet run --project "$here/Plot" -c Release --artifacts-path "${TMPDIR:-/tmp}/resident-bench-plot" -- \
   "$out/synth_scaling.json" "$out/startup-vs-relocations.png"
-for n in seed_table programs init_level synth_scaling hook_overhead memory capture_cost fixed_cost export; do
+for n in seed_table programs init_level synth_scaling hook_overhead memory capture_cost fixed_cost export variants; do
   cat "$out/$n.md"; echo
 done > "$out/results.md"
 echo "all: results in $out/results.md"
