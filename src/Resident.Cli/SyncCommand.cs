@@ -55,7 +55,8 @@ public static class SyncCommand
         int added = 0;
         Cli.ForEachWithProgress(programs, p => p, s.Quiet, stdout, (program, output) =>
         {
-            if (registry.Find(entries, program) is { } entry)
+            uint want = variants.GetValueOrDefault(program, 1u);
+            if (registry.Find(entries, program) is { } entry && (entry.Image is not { } img || Math.Max(img.Header.VariantCount, 1) == want))
             {
                 var result = registrar.Refresh(entry, s.DryRun);
                 RefreshCommand.Report(result, s.DryRun, s.Quiet, output, stderr);
@@ -67,8 +68,9 @@ public static class SyncCommand
                 if (s.DryRun) { if (!s.Quiet) output.WriteLine($"would register {program}"); }
                 else
                 {
+                    // a new registration, or one whose number of layouts the file changed
                     var summary = registrar.Add(program, options: new Resident.Trace.CaptureOptions(Init: initLevel.Contains(program)),
-                        variants: variants.GetValueOrDefault(program, 1u));
+                        variants: want);
                     if (!s.Quiet) output.WriteLine(AddCommand.Describe(summary));
                 }
                 added++;

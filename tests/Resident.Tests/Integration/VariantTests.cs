@@ -80,6 +80,23 @@ public sealed class VariantTests(Fixtures fx) : IClassFixture<Fixtures>
                 state, probe);
     }
 
+    /// <summary>resident.conf's "variants K": sync registers that many layouts, and again when the number changes.</summary>
+    [Fact]
+    public void Sync_TakesTheNumberOfLayoutsFromTheConf()
+    {
+        using var s = new ResidentSession();
+        string conf = Path.Combine(s.Root, "resident.conf");
+        foreach (uint k in new uint[] { 2, 3, 1 })
+        {
+            File.WriteAllText(conf, $"{Cat} variants {k}\n");
+            var r = s.Cli("sync", "--conf", conf);
+            Assert.True(r.ExitCode == 0, r.ToString());
+            string image = ImageOf(s, Cat);
+            Assert.Equal(k, Math.Max(ImageReader.Read(image).Header.VariantCount, 1));
+            Assert.Equal((int)k - 1, RegistryPaths.VariantFiles(image).Count());
+        }
+    }
+
     /// <summary>
     /// A missing variant file leaves variant 0 (a refresh writing the set); a variant of another
     /// set is refused; --rerandomize replaces every layout and keeps the count; remove takes all.
