@@ -24,6 +24,7 @@
 #include "elf.h"
 #include "export.h"
 #include "restore.h"
+#include "text.h"
 
 #define RS_EXIT_REFUSED 127
 #define RS_PR_GET_SECCOMP 21
@@ -103,44 +104,13 @@ static void cpu_words(rs_u32 out[RS_EXPORT_CPUID_MAX])
 
 /* ---- output ---- */
 
-static char *put(char *to, char *end, const char *s)
-{
-	while (*s && to < end)
-		*to++ = *s++;
-	return to;
-}
-
-static char *put_hex(char *to, char *end, rs_u64 v)
-{
-	char d[16];
-	int n = 0;
-	do
-		d[n++] = "0123456789abcdef"[v & 15];
-	while (v >>= 4);
-	while (n && to < end)
-		*to++ = d[--n];
-	return to;
-}
-
-static char *put_decimal(char *to, char *end, rs_u64 v)
-{
-	char d[20];
-	int n = 0;
-	do
-		d[n++] = (char)('0' + v % 10);
-	while (v /= 10);
-	while (n && to < end)
-		*to++ = d[--n];
-	return to;
-}
-
 /* "resident: PATH: REASON[: DETAIL]" and exit 127. */
 static __attribute__((noreturn)) void refuse_exit(const char *path, const char *reason, const char *detail)
 {
 	char line[RS_PATH_MAX + 256];
-	char *end = line + sizeof line - 1, *p = put(put(put(put(line, end, "resident: "), end, path), end, ": "), end, reason);
+	char *end = line + sizeof line - 1, *p = rs_put(rs_put(rs_put(rs_put(line, end, "resident: "), end, path), end, ": "), end, reason);
 	if (detail)
-		p = put(put(p, end, ": "), end, detail);
+		p = rs_put(rs_put(p, end, ": "), end, detail);
 	*p++ = '\n';
 	rs_write(2, line, (rs_u64)(p - line));
 	rs_exit_group(RS_EXIT_REFUSED);
@@ -148,11 +118,11 @@ static __attribute__((noreturn)) void refuse_exit(const char *path, const char *
 
 static void print_cpu_words(void)
 {
-	char text[RS_EXPORT_CPUID_MAX * 12], *p = text, *end = text + sizeof text;
+	char text[RS_EXPORT_CPUID_MAX * 12], *p = text, *end = text + sizeof text - 1;
 	rs_u32 now[RS_EXPORT_CPUID_MAX];
 	cpu_words(now);
 	for (rs_u32 i = 0; i < rs_export.cpuid_count && i < RS_EXPORT_CPUID_MAX; i++)
-		p = put(put_hex(p, end, now[i]), end, "\n");
+		p = rs_put(rs_put_number(p, end, now[i], 16), end, "\n");
 	rs_write(1, text, (rs_u64)(p - text));
 }
 
@@ -169,16 +139,17 @@ static void check_cpu(const char *path)
 		rs_u32 bit = 0;
 		while (!(missing >> bit & 1))
 			bit++;
-		char text[96], *end = text + sizeof text - 1, *p = put(text, end, "exported on a CPU with ");
+		char text[96], *end = text + sizeof text - 1, *p = rs_put(text, end, "exported on a CPU with ");
 		const char *name = 0;
 		for (rs_u32 k = 0; k < sizeof feature_names / sizeof feature_names[0]; k++)
 			if (feature_names[k].word == i && feature_names[k].bit == bit)
 				name = feature_names[k].name;
 		if (name)
-			p = put(p, end, name);
+			p = rs_put(p, end, name);
 		else
-			p = put_decimal(put(put_hex(put(p, end, "cpuid 0x"), end, c->leaf), end, " bit "), end, bit + 32 * c->reg);
-		p = put(p, end, "; this one has none");
+			p = rs_put_number(rs_put(rs_put_number(rs_put(p, end, "cpuid 0x"), end, c->leaf, 16), end, " bit "), end,
+					  bit + 32 * c->reg, 10);
+		p = rs_put(p, end, "; this one has none");
 		*p = 0;
 		refuse_exit(path, text, 0);
 	}
@@ -209,20 +180,17 @@ static int debug_level(const struct rs_live *l)
 	return 0;
 }
 
-/* Under a seccomp filter each call the takeover needs and a static program
- * may never make is asked first with invalid arguments: allowed, EINVAL;
- * filtered, EPERM, EACCES or ENOSYS (a filter that kills would have killed
- * the program at its first such call too). */
-static int denied(long r) { return r == -RS_EPERM || r == -RS_EACCES || r == -RS_ENOSYS; }
-
+/* Under a seccomp filter: the calls every takeover makes (rs_takeover_denied),
+ * and two that the hook knows allowed from ld.so's own use of them and a
+ * static program may never make, asked harmlessly (an unaligned mprotect:
+ * EINVAL; reading the thread pointer). */
 static void check_filter(const char *path, struct rs_live *l)
 {
-	long mode = rs_prctl(RS_PR_GET_SECCOMP, 0, 0, 0);
-	if (mode == 0)
+	rs_u64 fs;
+	if (rs_prctl(RS_PR_GET_SECCOMP, 0, 0, 0) == 0)
 		return;
 	l->filtered = 1;
-	if (denied(rs_munmap(1, 0)) || denied(rs_mremap(1, 0, 0)) || denied(rs_set_robust_list(0, 0)) || denied(rs_mprotect(1, 0, 0)) ||
-	    denied(rs_arch_prctl(RS_ARCH_SET_FS, ~0ull)))
+	if (rs_takeover_denied() || rs_denied(rs_mprotect(1, 0, 0)) || rs_denied(rs_arch_prctl(RS_ARCH_GET_FS, (rs_uptr)&fs)))
 		refuse_exit(path, "a system call the restore needs is denied (seccomp)", 0);
 }
 

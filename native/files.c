@@ -71,6 +71,8 @@ int rs_open_files(const struct rs_image *img, int *fds, struct rs_why *why)
 	return 1;
 }
 
+int rs_takeover_denied(void) { return rs_denied(rs_munmap(1, 0)) || rs_denied(rs_mremap(1, 0, 0)) || rs_denied(rs_set_robust_list(0, 0)); }
+
 int rs_check_rseq(const struct rs_image *img, const struct rs_live *live, struct rs_why *why)
 {
 	const struct rs_header *h = img->h;

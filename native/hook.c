@@ -29,6 +29,7 @@
  */
 #include "elf.h"
 #include "restore.h"
+#include "text.h"
 
 #define HOOK_AUXV_WORDS 128 /* a copy of /proc/self/auxv (under valgrind) */
 #define HOOK_LINE_MAX (2 * RS_PATH_MAX + 208) /* say(): the program's path, a detail that may be a path, the words */
@@ -286,27 +287,9 @@ static HOOK_NO_IMAGE int find_exec(struct hook *h, const rs_u64 *frame)
 
 /* ---- step 2: the image ---- */
 
-static HOOK_NO_IMAGE char *put(char *to, char *end, const char *s)
-{
-	while (*s && to < end)
-		*to++ = *s++;
-	*to = 0;
-	return to;
-}
-
-static HOOK_NO_IMAGE char *put_hex(char *to, char *end, rs_u64 v)
-{
-	char digits[16];
-	int n = 0;
-	do {
-		digits[n++] = "0123456789abcdef"[v & 15];
-		v >>= 4;
-	} while (v);
-	while (n && to < end)
-		*to++ = digits[--n];
-	*to = 0;
-	return to;
-}
+/* Called from many places: one copy each, in the no-image section (text.h). */
+static HOOK_NO_IMAGE char *put(char *to, char *end, const char *s) { return rs_put(to, end, s); }
+static HOOK_NO_IMAGE char *put_hex(char *to, char *end, rs_u64 v) { return rs_put_number(to, end, v, 16); }
 
 /* The registry rule shared with the C# side (RegistryPaths): the user's
  * registry is $RESIDENT_DIR, else $XDG_CACHE_HOME/resident, else
@@ -344,19 +327,6 @@ static HOOK_NO_IMAGE int trusted(const struct rs_stat *st, rs_u32 euid, rs_u32 t
 
 static HOOK_NO_IMAGE int refuse(struct hook *h, const char *reason, const char *detail) { return rs_refuse(&h->why, reason, detail); }
 
-static HOOK_NO_IMAGE char *put_decimal(char *to, char *end, rs_u64 v)
-{
-	char d[20];
-	int n = 0;
-	do
-		d[n++] = (char)('0' + v % 10);
-	while (v /= 10);
-	while (n && to < end)
-		*to++ = d[--n];
-	*to = 0;
-	return to;
-}
-
 /* The image for this executable in the registry named by image_path[0,
  * dir_len), its variant VARIANT (0: the image itself, image.h). 1: open and
  * trusted; 0: there is none (why.reason 0); else refused. */
@@ -366,7 +336,7 @@ static HOOK_NO_IMAGE int open_in(struct hook *h, rs_u32 variant)
 	char *end = h->image_path + sizeof h->image_path - 1;
 	char *name_end = image_name(put(h->image_path + h->dir_len, end, "/"), end, &h->exe);
 	if (variant)
-		put_decimal(put(name_end, end, "."), end, variant);
+		rs_put_number(put(name_end, end, "."), end, variant, 10);
 	/* Whatever sits at the path, opening it must not block (a FIFO) or have
 	 * side effects (a terminal); fstat below refuses anything but a file. */
 	long fd = rs_openat(RS_AT_FDCWD, h->image_path, RS_O_RDONLY | RS_O_NOFOLLOW | RS_O_CLOEXEC | RS_O_NONBLOCK | RS_O_NOCTTY);
@@ -524,14 +494,11 @@ static int same_exe(struct hook *h)
  * asking. So under a filter the hook falls back, unless the user declares
  * (RESIDENT_SECCOMP=errno, as with Docker's default profile) that the filter
  * answers a refused call with an error: then each call the takeover needs is
- * asked first with invalid arguments (allowed: EINVAL; filtered: EPERM,
- * EACCES or ENOSYS). */
-static int denied(long r) { return r == -RS_EPERM || r == -RS_EACCES || r == -RS_ENOSYS; }
-
+ * asked first (rs_takeover_denied). */
 static int syscalls_allowed(struct hook *h)
 {
-	h->live.filtered = 1; /* close_range (Linux 5.9) is optional: closing one by one needs none */
-	if (denied(rs_munmap(1, 0)) || denied(rs_mremap(1, 0, 0)) || denied(rs_set_robust_list(0, 0)))
+	h->live.filtered = 1;
+	if (rs_takeover_denied())
 		return refuse(h, "a system call the takeover needs is denied (seccomp)", 0);
 	return 1;
 }

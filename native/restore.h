@@ -225,6 +225,17 @@ void rs_stack_zone(const struct rs_live *live, rs_u64 *lo, rs_u64 *hi);
 int rs_open_files(const struct rs_image *img, int *fds, struct rs_why *why);
 void rs_close_files(const int *fds, rs_u32 count);
 
+/* Under a seccomp filter a call the takeover needs may be denied that the
+ * program's own start never made, so each is asked first with invalid
+ * arguments: allowed, EINVAL; filtered, EPERM, EACCES or ENOSYS (a filter
+ * that kills kills here, as it would at the program's first such call). */
+RS_INLINE int rs_denied(long r) { return r == -RS_EPERM || r == -RS_EACCES || r == -RS_ENOSYS; }
+
+/* rs_takeover_denied(): 1 when the filter denies one of the calls every
+ * takeover makes (close_range is optional: under a filter the fds are closed
+ * one by one). */
+int rs_takeover_denied(void);
+
 /* rs_check_rseq(img, live, why): this exec has an rseq registration exactly
  * when the capture had one (the routine registers the image's, which a
  * kernel or filter that refused this exec's would refuse too), and the

@@ -57,6 +57,7 @@ typedef unsigned long rs_uptr;
 
 #define RS_ARCH_MAP_VDSO_64 0x2003 /* CONFIG_CHECKPOINT_RESTORE: map the vDSO (vvar first) at an address */
 #define RS_ARCH_SET_FS 0x1002
+#define RS_ARCH_GET_FS 0x1003
 #define RS_PR_SET_MM 35
 #define RS_PR_SET_MM_MAP 14 /* Linux 3.18, CONFIG_CHECKPOINT_RESTORE; no privilege without a new exe_fd */
 #define RS_RSEQ_FLAG_UNREGISTER 1

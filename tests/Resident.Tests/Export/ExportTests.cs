@@ -221,6 +221,30 @@ public sealed class ExportTests(Fixtures fx) : IClassFixture<Fixtures>
         finally { TempDir.Delete(work); }
     }
 
+    /// <summary>
+    /// Under a seccomp filter (tests/fixtures/deny, as a container's profile) an exported program
+    /// runs when the filter allows what the restore needs, and exits 127 with one line when it
+    /// denies one (munmap, arch_prctl), before anything of the program runs.
+    /// </summary>
+    [Fact]
+    public void UnderASeccompFilter_RunsOrExits127WithOneLine()
+    {
+        var work = TempDir.Create("resident-export-");
+        try
+        {
+            string exported = Export(fx.Path("args"), work, "args");
+            var r = Run(fx.Path("deny"), ["436/ENOSYS", exported, "x"]);
+            Assert.True(r.ExitCode == 0 && r.StdoutText.Contains("argv[1]=x"), r.ToString());
+            foreach (var rule in new[] { "11/EPERM", "158/EPERM" })
+            {
+                r = Run(fx.Path("deny"), [rule, exported, "x"]);
+                Assert.True(r.ExitCode == 127 && r.Stdout.Length == 0, r.ToString());
+                Assert.Equal($"resident: {exported}: a system call the restore needs is denied (seccomp)\n", r.StderrText);
+            }
+        }
+        finally { TempDir.Delete(work); }
+    }
+
     [Fact]
     public void BadInput_OneLineErrors_ExistingFileIntact()
     {
