@@ -315,15 +315,15 @@ static void fill_spans(struct rs_args *a, const struct rs_image *img)
 		if (r < img->region_count && !(a->maps[r].flags & RS_MAP_POPULATE))
 			a->spans[a->span_count++] = *s;
 	}
-	/* Init level: main and exit() run on the constructors' data at once (clang-format's
-	 * option registry and its 3000 static destructors: megabytes). Copying it all in
-	 * one system call costs less than the copy-on-write faults one by one (~9 us each
-	 * here; docs/benchmarks.md), and a normal start holds the same pages private. */
 	a->write_span_count = 0;
 	for (rs_u32 i = 0; i < img->region_count; i++) /* an exported file's segments, writable ones */
 		if (a->maps[i].flags == RS_MAP_POPULATE && a->maps[i].prot & RS_PROT_WRITE)
 			a->spans[a->span_count + a->write_span_count++] =
 			    (struct rs_span){a->maps[i].start, a->maps[i].start + a->maps[i].len};
+	/* Init level: main and exit() run on the constructors' data at once (clang-format's
+	 * option registry and its 3000 static destructors: megabytes). Copying it all in
+	 * one system call costs less than the copy-on-write faults one by one (~9 us each
+	 * here; docs/benchmarks.md), and a normal start holds the same pages private. */
 	if (img->frame)
 		for (rs_u32 i = 0; i < img->region_count; i++)
 			if (img->regions[i].kind == RS_REGION_IMAGE && img->regions[i].prot & RS_PROT_WRITE &&

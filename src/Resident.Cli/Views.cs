@@ -27,7 +27,7 @@ public sealed record ListItem(ulong? Id, string? Program, string Image, long? Si
         // the measurement add printed, from the same nanoseconds: list and show format it as add did
         var m = h.MeasuredNormalNs != 0 && h.MeasuredResidentNs != 0 ? new StartMeasurement(h.MeasuredNormalNs, h.MeasuredResidentNs) : null;
         uint variants = Math.Max(h.VariantCount, 1);
-        long size = (long)h.FileSize + RegistryPaths.VariantFiles(e.Path).Sum(f => new FileInfo(f).Length);
+        long size = (long)h.FileSize + RegistryPaths.VariantFiles(e.Path).Sum(f => new FileInfo(f.Path).Length);
         return new ListItem(h.Id, img.ExePath, e.Path, size, img.LevelName, why is null ? "fresh" : "stale", why,
             img.CaptureTime, img.LazyBind, m?.Ratio, m?.NormalMs, m?.ResidentMs)
         { Variants = variants, LayoutBits = Math.Log2(variants) };
@@ -116,7 +116,7 @@ public sealed record VariantItem(uint Index, string? Ldso, string? Executable, s
             {
                 var img = i == 0 ? primary : ImageReader.Read(path);
                 bool ours = img.Header.Id == primary.Header.Id && img.Header.VariantIndex == i && Math.Max(img.Header.VariantCount, 1) == count;
-                list.Add(new VariantItem(i, $"0x{img.Header.LdsoBase:x}", $"0x{img.Header.AtPhdr - ElfFileHeader:x}",
+                list.Add(new VariantItem(i, $"0x{img.Header.LdsoBase:x}", $"0x{img.Header.AtPhdr - Elf.ElfFile.HeaderSize:x}",
                     ours ? Staleness.Of(img) ?? "fresh" : "not of this set: the hook refuses it"));
             }
             catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException)
@@ -126,8 +126,6 @@ public sealed record VariantItem(uint Index, string? Ldso, string? Executable, s
         }
         return list;
     }
-
-    const ulong ElfFileHeader = 64;
 }
 
 /// <param name="Source">file, image or zero: where the restore takes the pages from.</param>

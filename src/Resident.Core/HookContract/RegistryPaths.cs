@@ -50,14 +50,17 @@ public static class RegistryPaths
     /// </summary>
     public static string VariantPath(string imagePath, uint n) => n == 0 ? imagePath : $"{imagePath}.{n}";
 
-    /// <summary>The variant files (n &gt; 0) beside <paramref name="imagePath"/>, whatever their number.</summary>
-    public static IEnumerable<string> VariantFiles(string imagePath)
+    /// <summary>The variant files (n &gt; 0) beside <paramref name="imagePath"/>, whatever their number, with their n.</summary>
+    public static IEnumerable<(string Path, uint Index)> VariantFiles(string imagePath)
     {
         string dir = Path.GetDirectoryName(imagePath)!, name = Path.GetFileName(imagePath);
-        if (!Directory.Exists(dir)) return [];
-        return Directory.EnumerateFiles(dir, name + ".*").Where(f => Path.GetFileName(f) is { } file && file.Length > name.Length + 1
-            && file[name.Length] == '.' && uint.TryParse(file[(name.Length + 1)..], System.Globalization.NumberStyles.None,
-                System.Globalization.CultureInfo.InvariantCulture, out uint n) && n > 0);
+        if (!Directory.Exists(dir))
+            yield break;
+        foreach (string f in Directory.EnumerateFiles(dir, name + ".*"))
+            if (Path.GetFileName(f) is { } file && file.Length > name.Length + 1 && file[name.Length] == '.'
+                && uint.TryParse(file[(name.Length + 1)..], System.Globalization.NumberStyles.None,
+                    System.Globalization.CultureInfo.InvariantCulture, out uint n) && n > 0)
+                yield return (f, n);
     }
 
     /// <summary>

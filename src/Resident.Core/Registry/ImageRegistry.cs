@@ -109,9 +109,9 @@ public sealed class ImageRegistry(string directory, bool system = false)
     /// <summary>Deletes the variant files of <paramref name="imagePath"/> numbered <paramref name="from"/> and up.</summary>
     public static void DropVariants(string imagePath, uint from)
     {
-        foreach (var f in RegistryPaths.VariantFiles(imagePath).ToList())
-            if (uint.Parse(f[(imagePath.Length + 1)..], System.Globalization.CultureInfo.InvariantCulture) >= from)
-                File.Delete(f);
+        foreach (var (path, index) in RegistryPaths.VariantFiles(imagePath).ToList())
+            if (index >= from)
+                File.Delete(path);
     }
 
     /// <summary>Deletes an image with its variants, and its path link unless another image of the same path remains.</summary>
